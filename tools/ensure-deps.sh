@@ -1,0 +1,22 @@
+#!/bin/sh
+# Install the Debian packages a target needs, when they are missing and we
+# can (root with apt-get).  Usage: ensure-deps.sh test|run
+set -e
+case "$1" in
+  test) pkgs="gcc make libcmocka-dev python3-pytest" ;;
+  run)  pkgs="gcc make python3-matplotlib" ;;
+  *) echo "usage: $0 test|run" >&2; exit 2 ;;
+esac
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing:$missing"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null || {
+    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null; }
+else
+  echo "missing Debian packages:$missing (install them as root: apt-get install$missing)" >&2
+  exit 1
+fi

@@ -1,0 +1,245 @@
+/*
+ * P2M type changes: global and ranged (ram_rw <-> ram_logdirty and the other
+ * RAM types), log-dirty mode with its dirty bitmap, and type names.
+ * Superpages keep their size when a change covers them whole.
+ */
+#include "p2m-walk.h"
+
+#include <xen/errno.h>
+#include <xen/lib.h>
+#include <xen/sched.h>
+
+struct retype { p2m_type_t ot, nt; bool flush; };
+
+static int retype_leaf(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
+{
+    struct retype *c = ctx;
+    p2m_pte_t e = *it->ptep, new;
+
+    if ( p2m->ops->type(e) != c->ot )
+        return 0;
+    new = p2m->ops->retype(e, it->level, c->nt);
+    c->flush |= p2m_needs_flush(p2m, e, new, it->level);
+    p2m_write_entry(p2m, it, new);
+    return 0;
+}
+
+/*
+ * Does a leaf of type ot straddle boundary b?  Sets *target to the level
+ * the leaf must be split down to so that b starts an entry.
+ */
+static bool boundary_cut(struct p2m_domain *p2m, uint64_t b, p2m_type_t ot,
+                         unsigned int *target)
+{
+    struct p2m_iter it;
+
+    if ( b == 0 || b >= P2M_MAX_GFN )
+        return false;
+    p2m_descend(p2m, b, 1, false, &it);
+    if ( it.gfn == b || p2m->ops->type(*it.ptep) != ot )
+        return false;
+    for ( *target = it.level - 1; !is_aligned(b, p2m_level_order(*target)); )
+        (*target)--;
+    return true;
+}
+
+/* Reserve the table pages that splitting at start and end will take. */
+static int range_prepare(struct p2m_domain *p2m, uint64_t start, uint64_t end,
+                         p2m_type_t ot)
+{
+    uint64_t b[2] = { start, end };
+    struct p2m_need need;
+    unsigned int i, target;
+
+    p2m_need_init(&need);
+    for ( i = 0; i < 2; i++ )
+        if ( boundary_cut(p2m, b[i], ot, &target) )
+            p2m_need_add(p2m, &need, b[i], target);
+    return p2m_pool_reserve(p2m, need.pages);
+}
+
+/* After range_prepare: split at both ends, then retype whole leaves. */
+static void range_commit(struct p2m_domain *p2m, uint64_t start, uint64_t end,
+                         p2m_type_t ot, p2m_type_t nt)
+{
+    uint64_t b[2] = { start, end };
+    struct retype c = { ot, nt, false };
+    struct p2m_iter it;
+    unsigned int i, target;
+
+    for ( i = 0; i < 2; i++ )
+        if ( boundary_cut(p2m, b[i], ot, &target) )
+            p2m_descend(p2m, b[i], target, true, &it);
+    p2m_visit(p2m, start, end, retype_leaf, &c);
+    p2m_flush_and_release(p2m, c.flush);
+}
+
+static bool retypeable(p2m_type_t t)
+{
+    return (unsigned int)t < p2m_nr_types && p2m_type_is_ram(t);
+}
+
+int p2m_change_type_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
+                          p2m_type_t ot, p2m_type_t nt)
+{
+    uint64_t start = gfn_x(gfn), end = start + nr;
+    int rc;
+
+    if ( !retypeable(ot) || !retypeable(nt) )
+        return -EBADR;
+    if ( start >= P2M_MAX_GFN || P2M_MAX_GFN - start < nr )
+        return -ERANGE;
+    if ( nr == 0 || ot == nt )
+        return 0;
+    spin_lock(&p2m->lock);
+    rc = range_prepare(p2m, start, end, ot);
+    if ( !rc )
+        range_commit(p2m, start, end, ot, nt);
+    spin_unlock(&p2m->lock);
+    return rc;
+}
+
+static void change_global_locked(struct p2m_domain *p2m, p2m_type_t ot,
+                                 p2m_type_t nt)
+{
+    struct retype c = { ot, nt, false };
+
+    p2m_visit(p2m, 0, P2M_MAX_GFN, retype_leaf, &c);
+    p2m_flush_and_release(p2m, c.flush);
+}
+
+int p2m_change_type_global(struct p2m_domain *p2m, p2m_type_t ot,
+                           p2m_type_t nt)
+{
+    if ( !retypeable(ot) || !retypeable(nt) )
+        return -EBADR;
+    spin_lock(&p2m->lock);
+    change_global_locked(p2m, ot, nt);
+    spin_unlock(&p2m->lock);
+    return 0;
+}
+
+int p2m_logdirty_enable(struct p2m_domain *p2m, bool on)
+{
+    spin_lock(&p2m->lock);
+    if ( p2m->logdirty != on )
+    {
+        p2m->logdirty = on;
+        if ( on )
+            change_global_locked(p2m, p2m_ram_rw, p2m_ram_logdirty);
+        else
+            change_global_locked(p2m, p2m_ram_logdirty, p2m_ram_rw);
+    }
+    spin_unlock(&p2m->lock);
+    return 0;
+}
+
+struct dirty_scan { uint64_t start, end; uint8_t *bitmap; int64_t count; };
+
+/* In log-dirty mode a writable RAM page is a page written since the clean. */
+static int mark_dirty(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
+{
+    struct dirty_scan *s = ctx;
+    uint64_t g = MAX(it->gfn, s->start);
+    uint64_t e = MIN(it->gfn + (1ull << p2m_level_order(it->level)), s->end);
+
+    if ( p2m->ops->type(*it->ptep) != p2m_ram_rw )
+        return 0;
+    for ( ; g < e; g++ )
+    {
+        s->bitmap[(g - s->start) / 8] |= 1u << ((g - s->start) % 8);
+        s->count++;
+    }
+    return 0;
+}
+
+int64_t p2m_logdirty_read(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
+                          uint8_t *bitmap, bool clean)
+{
+    struct dirty_scan s = { gfn_x(gfn), gfn_x(gfn) + nr, bitmap, 0 };
+    int rc = 0;
+
+    if ( s.start >= P2M_MAX_GFN || P2M_MAX_GFN - s.start < nr )
+        return -ERANGE;
+    memset(bitmap, 0, (nr + 7) / 8);
+    spin_lock(&p2m->lock);
+    if ( !p2m->logdirty )
+        rc = -EINVAL;
+    else if ( clean )
+        rc = range_prepare(p2m, s.start, s.end, p2m_ram_rw);
+    if ( !rc )
+    {
+        p2m_visit(p2m, s.start, s.end, mark_dirty, &s);
+        if ( clean )
+            range_commit(p2m, s.start, s.end, p2m_ram_rw, p2m_ram_logdirty);
+    }
+    spin_unlock(&p2m->lock);
+    return rc ? rc : s.count;
+}
+
+static const char *const type_names[p2m_nr_types] = {
+    [p2m_invalid] = "invalid",
+    [p2m_ram_rw] = "ram_rw",
+    [p2m_ram_ro] = "ram_ro",
+    [p2m_ram_logdirty] = "ram_logdirty",
+    [p2m_mmio_direct] = "mmio_direct",
+    [p2m_populate_on_demand] = "populate_on_demand",
+};
+
+static bool str_eq(const char *a, const char *b)
+{
+    while ( *a && *a == *b )
+        a++, b++;
+    return *a == *b;
+}
+
+const char *p2m_type_name(p2m_type_t t)
+{
+    return (unsigned int)t < p2m_nr_types ? type_names[t] : "unknown";
+}
+
+int p2m_type_from_name(const char *s)
+{
+    unsigned int t;
+
+    for ( t = 0; t < p2m_nr_types; t++ )
+        if ( str_eq(s, type_names[t]) )
+            return (int)t;
+    if ( str_eq(s, "pod") )
+        return p2m_populate_on_demand;
+    return -EBADR;
+}
+
+void p2m_access_str(p2m_access_t a, char out[4])
+{
+    unsigned int n = 0;
+
+    if ( a & P2M_ACCESS_R )
+        out[n++] = 'r';
+    if ( a & P2M_ACCESS_W )
+        out[n++] = 'w';
+    if ( a & P2M_ACCESS_X )
+        out[n++] = 'x';
+    if ( !n )
+        out[n++] = 'n';
+    out[n] = '\0';
+}
+
+int p2m_access_from_str(const char *s)
+{
+    unsigned int a = 0, bit;
+
+    if ( str_eq(s, "n") )
+        return 0;
+    if ( !*s )
+        return -EBADR;
+    for ( ; *s; s++ )
+    {
+        bit = *s == 'r' ? P2M_ACCESS_R : *s == 'w' ? P2M_ACCESS_W
+              : *s == 'x' ? P2M_ACCESS_X : 0;
+        if ( !bit || (a & bit) )
+            return -EBADR;
+        a |= bit;
+    }
+    return (int)a;
+}

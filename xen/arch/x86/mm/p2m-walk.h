@@ -1,0 +1,66 @@
+/*
+ * Internal to xen/arch/x86/mm: the one walker over P2M tables, the split,
+ * the entry-change hook and the table page pool.  Callers hold p2m->lock.
+ */
+#ifndef P2M_WALK_H
+#define P2M_WALK_H
+
+#include <asm-x86/p2m-format.h>
+
+/* Entry pointer and context of one entry the walker stopped at. */
+struct p2m_iter {
+    uint64_t gfn;              /* first gfn the entry covers */
+    unsigned int level;
+    p2m_pte_t *ptep;
+};
+
+static inline p2m_pte_t *p2m_table(mfn_t mfn)
+{
+    return plat_map_mfn(mfn);
+}
+
+static inline unsigned int p2m_index(uint64_t gfn, unsigned int level)
+{
+    return (gfn >> p2m_level_order(level)) & 511;
+}
+
+/*
+ * Descend towards gfn and stop at the entry of level `target`, or earlier at
+ * the first entry that is not a table.  With build, entries above target that
+ * are not tables are split (an empty entry becomes an empty table), which
+ * needs table pages reserved beforehand.  Returns 0 or -ENOMEM.
+ */
+int p2m_descend(struct p2m_domain *p2m, uint64_t gfn, unsigned int target,
+                bool build, struct p2m_iter *it);
+
+/* Table pages p2m_descend(build) would need for these ascending targets. */
+struct p2m_need { uint64_t last[P2M_LEVELS + 1]; uint64_t pages; };
+void p2m_need_init(struct p2m_need *n);
+void p2m_need_add(struct p2m_domain *p2m, struct p2m_need *n, uint64_t gfn,
+                  unsigned int target);
+
+/* Make sure the pool holds n pages (counts each for fault injection). */
+int p2m_pool_reserve(struct p2m_domain *p2m, uint64_t n);
+
+/* Replace the entry at it with new, keeping every count and the m2p right. */
+void p2m_write_entry(struct p2m_domain *p2m, const struct p2m_iter *it,
+                     p2m_pte_t new);
+
+/* Did going from old to new take away a translation the TLB may hold? */
+bool p2m_needs_flush(const struct p2m_domain *p2m, p2m_pte_t old,
+                     p2m_pte_t new, unsigned int level);
+
+/* Flush guest TLBs (unless a test suppresses it), then recycle tables. */
+void p2m_flush_and_release(struct p2m_domain *p2m, bool flush);
+
+/* Visit every terminal entry (leaf or empty) overlapping [start, end). */
+typedef int (*p2m_visit_fn)(struct p2m_domain *p2m, struct p2m_iter *it,
+                            void *ctx);
+int p2m_visit(struct p2m_domain *p2m, uint64_t start, uint64_t end,
+              p2m_visit_fn fn, void *ctx);
+
+void p2m_pool_drain(struct p2m_domain *p2m);
+/* Remove every entry below the root (teardown). */
+void p2m_clear_all(struct p2m_domain *p2m);
+
+#endif /* P2M_WALK_H */

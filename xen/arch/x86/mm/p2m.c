@@ -1,0 +1,429 @@
+/*
+ * The P2M API: mapping, lookup, type changes, log-dirty and the fault
+ * handler.  Format-neutral: the entry encoding comes from p2m->ops and the
+ * table walking from p2m-walk.c.
+ *
+ * Every mutating call validates all of its arguments first and reserves the
+ * table pages it will need, so the commit step cannot fail halfway.
+ */
+#include "p2m-walk.h"
+
+#include <asm-x86/m2p.h>
+#include <xen/errno.h>
+#include <xen/lib.h>
+#include <xen/mm.h>
+#include <xen/sched.h>
+
+#define MAX_MFN_BITS 40          /* 52-bit machine addresses */
+
+#ifdef P2M_DEBUG
+/* Debug builds audit the whole tree after every change. */
+static void p2m_debug_audit(struct p2m_domain *p2m, const char *op)
+{
+    static struct p2m_audit_report r;
+    unsigned int i;
+
+    if ( !p2m_audit(p2m, &r) )
+        return;
+    for ( i = 0; i < r.nr_recorded; i++ )
+        printk("audit after %s: %s level %u gfn %#llx entry %#llx\n", op,
+               p2m_audit_code_name(r.err[i].code), r.err[i].level,
+               (unsigned long long)r.err[i].gfn,
+               (unsigned long long)r.err[i].entry);
+    panic("P2M audit failed after %s: %u errors", op, r.nr_errors);
+}
+#else
+static void p2m_debug_audit(struct p2m_domain *p2m, const char *op)
+{
+    (void)p2m;
+    (void)op;
+}
+#endif
+
+int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt)
+{
+    struct page_info *root;
+
+    if ( fmt != P2M_FORMAT_NPT && fmt != P2M_FORMAT_EPT )
+        return -EINVAL;
+    p2m->domain = d;
+    p2m->ops = fmt == P2M_FORMAT_NPT ? &p2m_npt_ops : &p2m_ept_ops;
+    spin_lock_init(&p2m->lock);
+    list_init(&p2m->pool);
+    list_init(&p2m->deferred);
+    memset(&p2m->stats, 0, sizeof(p2m->stats));
+    p2m->pool_pages = p2m->pool_allocs = p2m->pool_fail_at = 0;
+    p2m->logdirty = p2m->test_skip_flush = false;
+    root = alloc_p2m_page(d);
+    if ( !root )
+        return -ENOMEM;
+    p2m->root = page_to_mfn(root);
+    p2m->stats.table_pages = 1;
+    return 0;
+}
+
+void p2m_teardown(struct p2m_domain *p2m)
+{
+    spin_lock(&p2m->lock);
+    p2m_clear_all(p2m);
+    p2m_flush_and_release(p2m, true);
+    p2m_pool_drain(p2m);
+    free_p2m_page(p2m->domain, mfn_to_page(p2m->root));
+    p2m->stats.table_pages = 0;
+    spin_unlock(&p2m->lock);
+}
+
+enum p2m_format p2m_format_of(const struct p2m_domain *p2m)
+{
+    return p2m->ops->format;
+}
+
+const char *p2m_format_name(const struct p2m_domain *p2m)
+{
+    return p2m->ops->name;
+}
+
+uint64_t p2m_root_pointer(const struct p2m_domain *p2m)
+{
+    return p2m->ops->root_pointer(p2m->root);
+}
+
+static unsigned int order_level(unsigned int order)
+{
+    return order / 9 + 1;
+}
+
+/* MMIO must not point at RAM. */
+static int validate_mmio(mfn_t mfn, unsigned int order)
+{
+    uint64_t s = mfn_x(mfn), e = s + (1ull << order);
+    unsigned int i;
+
+    for ( i = 0; i < machine.nr_ranges; i++ )
+        if ( s < machine.range[i].end && e > machine.range[i].start )
+            return -EPERM;
+    return 0;
+}
+
+/* Everything about one leaf that can be checked without the P2M lock. */
+static int validate_leaf(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
+                         unsigned int order, p2m_type_t t, p2m_access_t a)
+{
+    uint64_t g = gfn_x(gfn), m = mfn_x(mfn);
+
+    if ( order != PAGE_ORDER_4K && order != PAGE_ORDER_2M &&
+         order != PAGE_ORDER_1G )
+        return -EDOM;
+    if ( g >= P2M_MAX_GFN || P2M_MAX_GFN - g < (1ull << order) )
+        return -ERANGE;
+    if ( (unsigned int)t >= p2m_nr_types || a > P2M_ACCESS_RWX )
+        return -EBADR;
+    if ( !is_aligned(g, order) )
+        return -EINVAL;
+    if ( !p2m_type_has_mfn(t) )
+        return mfn_eq(mfn, INVALID_MFN) ? 0 : -EINVAL;
+    if ( m >= (1ull << MAX_MFN_BITS) )
+        return -EFAULT;
+    if ( !is_aligned(m, order) )
+        return -EINVAL;
+    if ( t == p2m_mmio_direct )
+        return validate_mmio(mfn, order);
+    return mfn_range_owned_by(p2m->domain, mfn, order);
+}
+
+/* The largest order that gfn (and mfn, for types with one) allow. */
+static unsigned int chunk_order(uint64_t g, uint64_t m, uint64_t left,
+                                bool has_mfn)
+{
+    static const unsigned int orders[] = { PAGE_ORDER_1G, PAGE_ORDER_2M, 0 };
+    unsigned int i;
+
+    for ( i = 0; i < ARRAY_SIZE(orders); i++ )
+    {
+        unsigned int o = orders[i];
+
+        if ( is_aligned(g, o) && (!has_mfn || is_aligned(m, o)) &&
+             left >= (1ull << o) )
+            return o;
+    }
+    return 0;
+}
+
+struct range {
+    uint64_t gfn, mfn, nr;
+    p2m_type_t t;
+    p2m_access_t a;
+};
+
+/* Steps of a range: calls fn for each chunk; stops at the first error. */
+static int for_each_chunk(struct p2m_domain *p2m, const struct range *r,
+                          int (*fn)(struct p2m_domain *, const struct range *,
+                                    uint64_t g, uint64_t m, unsigned int o,
+                                    void *),
+                          void *ctx)
+{
+    bool has_mfn = p2m_type_has_mfn(r->t);
+    uint64_t done = 0;
+    int rc = 0;
+
+    while ( !rc && done < r->nr )
+    {
+        uint64_t g = r->gfn + done, m = has_mfn ? r->mfn + done : r->mfn;
+        unsigned int o = chunk_order(g, m, r->nr - done, has_mfn);
+
+        rc = fn(p2m, r, g, m, o, ctx);
+        done += 1ull << o;
+    }
+    return rc;
+}
+
+static int chunk_validate(struct p2m_domain *p2m, const struct range *r,
+                          uint64_t g, uint64_t m, unsigned int o, void *ctx)
+{
+    (void)ctx;
+    return validate_leaf(p2m, _gfn(g), _mfn(m), o, r->t, r->a);
+}
+
+/* Under the lock: would this chunk alias a frame mapped elsewhere? */
+static int chunk_prepare(struct p2m_domain *p2m, const struct range *r,
+                         uint64_t g, uint64_t m, unsigned int o, void *ctx)
+{
+    if ( p2m_type_is_ram(r->t) && m2p_range_conflicts(_mfn(m), o, _gfn(g)) )
+        return -EBUSY;
+    p2m_need_add(p2m, ctx, g, order_level(o));
+    return 0;
+}
+
+static int chunk_commit(struct p2m_domain *p2m, const struct range *r,
+                        uint64_t g, uint64_t m, unsigned int o, void *ctx)
+{
+    unsigned int level = order_level(o);
+    bool *flush = ctx;
+    struct p2m_iter it;
+    p2m_pte_t new;
+    int rc;
+
+    rc = p2m_descend(p2m, g, level, true, &it);
+    if ( rc )
+        return rc;      /* cannot happen: the pages were reserved */
+    new = p2m->ops->make_leaf(level, _mfn(m), r->t, r->a);
+    *flush |= p2m_needs_flush(p2m, *it.ptep, new, level);
+    p2m_write_entry(p2m, &it, new);
+    return 0;
+}
+
+static int set_range(struct p2m_domain *p2m, const struct range *r)
+{
+    struct p2m_need need;
+    bool flush = false;
+    int rc;
+
+    if ( r->nr == 0 )
+        return 0;
+    if ( r->gfn >= P2M_MAX_GFN || P2M_MAX_GFN - r->gfn < r->nr )
+        return -ERANGE;
+    rc = for_each_chunk(p2m, r, chunk_validate, NULL);
+    if ( rc )
+        return rc;
+    spin_lock(&p2m->lock);
+    p2m_need_init(&need);
+    rc = for_each_chunk(p2m, r, chunk_prepare, &need);
+    if ( !rc )
+        rc = p2m_pool_reserve(p2m, need.pages);
+    if ( !rc )
+        rc = for_each_chunk(p2m, r, chunk_commit, &flush);
+    ASSERT(!rc || !flush);
+    p2m_flush_and_release(p2m, flush);
+    spin_unlock(&p2m->lock);
+    p2m_debug_audit(p2m, "set_range");
+    return rc;
+}
+
+int p2m_set_range(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn, uint64_t nr,
+                  p2m_type_t t, p2m_access_t a)
+{
+    struct range r = { gfn_x(gfn), mfn_x(mfn), nr, t, a };
+
+    if ( t == p2m_invalid )
+        r.a = 0;
+    return set_range(p2m, &r);
+}
+
+int p2m_set_entry(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
+                  unsigned int order, p2m_type_t t, p2m_access_t a)
+{
+    int rc = validate_leaf(p2m, gfn, mfn, order, t, a);
+
+    if ( rc )
+        return rc;
+    return p2m_set_range(p2m, gfn, mfn, 1ull << order, t, a);
+}
+
+int p2m_remove(struct p2m_domain *p2m, gfn_t gfn, unsigned int order)
+{
+    return p2m_set_entry(p2m, gfn, INVALID_MFN, order, p2m_invalid, 0);
+}
+
+/* Decode the terminal entry it (which covers gfn) into out. */
+static void decode(const struct p2m_domain *p2m, const struct p2m_iter *it,
+                   uint64_t gfn, struct p2m_lookup *out)
+{
+    const struct p2m_format_ops *ops = p2m->ops;
+    p2m_pte_t e = *it->ptep;
+
+    out->type = ops->type(e);
+    out->order = p2m_level_order(it->level);
+    out->access = ops->access(e);
+    out->rights = ops->rights(e);
+    out->mfn = INVALID_MFN;
+    if ( p2m_type_has_mfn(out->type) )
+        out->mfn = mfn_add(ops->mfn(e, it->level), gfn - it->gfn);
+}
+
+int p2m_get_entry(struct p2m_domain *p2m, gfn_t gfn, struct p2m_lookup *out)
+{
+    struct p2m_iter it;
+
+    if ( gfn_x(gfn) >= P2M_MAX_GFN )
+        return -ERANGE;
+    spin_lock(&p2m->lock);
+    p2m_descend(p2m, gfn_x(gfn), 1, false, &it);
+    decode(p2m, &it, gfn_x(gfn), out);
+    spin_unlock(&p2m->lock);
+    return 0;
+}
+
+int p2m_gfn_to_mfn_current(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out)
+{
+    int rc;
+
+    if ( plat_tlb_lookup(v, gfn, out) )
+        return 0;
+    rc = p2m_get_entry(&v->domain->p2m, gfn, out);
+    if ( !rc && out->rights )
+        plat_tlb_fill(v, gfn, out);
+    return rc;
+}
+
+void p2m_get_stats(struct p2m_domain *p2m, struct p2m_stats *out)
+{
+    spin_lock(&p2m->lock);
+    *out = p2m->stats;
+    spin_unlock(&p2m->lock);
+}
+
+/* A guest write hit a log-dirty page: make that 4K page writable (dirty). */
+static int logdirty_write_fault(struct p2m_domain *p2m, uint64_t gfn)
+{
+    struct p2m_need need;
+    struct p2m_iter it;
+    p2m_pte_t new;
+    int rc;
+
+    p2m_need_init(&need);
+    p2m_need_add(p2m, &need, gfn, 1);
+    rc = p2m_pool_reserve(p2m, need.pages);
+    if ( rc )
+        return rc;
+    rc = p2m_descend(p2m, gfn, 1, true, &it);
+    if ( rc )
+        return rc;
+    new = p2m->ops->retype(*it.ptep, 1, p2m_ram_rw);
+    p2m_write_entry(p2m, &it, new);
+    p2m_flush_and_release(p2m, false);
+    return 0;
+}
+
+int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
+{
+    struct domain *d = v->domain;
+    struct p2m_domain *p2m = &d->p2m;
+    const char *why = NULL;
+    struct p2m_lookup l;
+    struct p2m_iter it;
+    int rc = 0;
+
+    if ( d->crashed )
+        return -EFAULT;
+    if ( gfn_x(gfn) >= P2M_MAX_GFN )
+    {
+        domain_crash(d, "access beyond the guest-physical space", gfn_x(gfn));
+        return -EFAULT;
+    }
+    spin_lock(&p2m->lock);
+    p2m_descend(p2m, gfn_x(gfn), 1, false, &it);
+    decode(p2m, &it, gfn_x(gfn), &l);
+    if ( !(access & ~l.rights) )
+        rc = 0;                 /* already allowed: a stale translation */
+    else if ( l.type == p2m_ram_logdirty && (access & P2M_ACCESS_W) &&
+              !(access & ~l.access) )
+    {
+        rc = logdirty_write_fault(p2m, gfn_x(gfn));
+        why = rc ? "no table page to split a log-dirty superpage" : NULL;
+    }
+    else
+    {
+        rc = -EFAULT;
+        why = l.type == p2m_populate_on_demand
+                  ? "populate-on-demand entry with no PoD support"
+                  : "access not allowed by the P2M";
+    }
+    spin_unlock(&p2m->lock);
+    if ( rc )
+    {
+        domain_crash(d, why, gfn_x(gfn));
+        return -EFAULT;
+    }
+    p2m_debug_audit(p2m, "fault");
+    return 0;
+}
+
+struct leaf_walk { p2m_leaf_fn fn; void *ctx; };
+
+static int leaf_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
+{
+    struct leaf_walk *w = ctx;
+    struct p2m_lookup l;
+
+    if ( !*it->ptep )
+        return 0;
+    decode(p2m, it, it->gfn, &l);
+    if ( l.type == p2m_invalid )
+        return 0;
+    return w->fn(w->ctx, _gfn(it->gfn), &l);
+}
+
+int p2m_for_each_leaf(struct p2m_domain *p2m, p2m_leaf_fn fn, void *ctx)
+{
+    struct leaf_walk w = { fn, ctx };
+    int rc;
+
+    spin_lock(&p2m->lock);
+    rc = p2m_visit(p2m, 0, P2M_MAX_GFN, leaf_visit, &w);
+    spin_unlock(&p2m->lock);
+    return rc;
+}
+
+static int tables_from(struct p2m_domain *p2m, mfn_t table,
+                       unsigned int level, p2m_table_fn fn, void *ctx)
+{
+    const p2m_pte_t *t = p2m_table(table);
+    unsigned int i;
+    int rc = fn(ctx, table, t);
+
+    for ( i = 0; i < 512 && !rc && level > 1; i++ )
+        if ( p2m->ops->is_table(t[i], level) )
+            rc = tables_from(p2m, p2m->ops->mfn(t[i], level), level - 1, fn,
+                             ctx);
+    return rc;
+}
+
+int p2m_for_each_table(struct p2m_domain *p2m, p2m_table_fn fn, void *ctx)
+{
+    int rc;
+
+    spin_lock(&p2m->lock);
+    rc = tables_from(p2m, p2m->root, P2M_LEVELS, fn, ctx);
+    spin_unlock(&p2m->lock);
+    return rc;
+}

@@ -1,0 +1,27 @@
+/*
+ * The machine-to-guest map.  One record per P2M leaf, kept in the page_info
+ * of the leaf's first frame: a 1 GiB leaf is one record, not 262144.
+ * 2 MiB- and 1 GiB-aligned frames also count the smaller records inside
+ * their block, so "is any frame of this block mapped" is cheap.
+ *
+ * A frame's record is written only under its owner's P2M lock; the block
+ * counters are atomic because neighbouring frames may belong to others.
+ */
+#ifndef ASM_X86_M2P_H
+#define ASM_X86_M2P_H
+
+#include <asm-x86/page.h>
+
+void m2p_set(mfn_t mfn, gfn_t gfn, unsigned int order);
+void m2p_clear(mfn_t mfn, unsigned int order);
+/* The gfn that mfn is mapped at, or INVALID_GFN. */
+gfn_t m2p_lookup(mfn_t mfn);
+/* True when mfn starts a record of exactly this gfn and order. */
+bool m2p_record_is(mfn_t mfn, gfn_t gfn, unsigned int order);
+/*
+ * True when some frame of [mfn, mfn + 2^order) is mapped at a gfn other than
+ * gfn + (frame - mfn): mapping the range there would alias a frame.
+ */
+bool m2p_range_conflicts(mfn_t mfn, unsigned int order, gfn_t gfn);
+
+#endif /* ASM_X86_M2P_H */

@@ -1,0 +1,55 @@
+/*
+ * What a P2M entry format (NPT or EPT) supplies.  Formats only encode and
+ * decode entries; the walker, splits, accounting and policy are generic.
+ * Each P2M holds a pointer to its format's ops, so one process can hold
+ * tables of both formats at once.
+ */
+#ifndef ASM_X86_P2M_FORMAT_H
+#define ASM_X86_P2M_FORMAT_H
+
+#include <asm-x86/p2m.h>
+
+typedef uint64_t p2m_pte_t;
+
+/* Format rule violations reported by check(); one bit each. */
+#define P2M_CHECK_RESERVED (1u << 0)   /* reserved / must-be-zero bits */
+#define P2M_CHECK_FORMAT   (1u << 1)   /* U=0 (NPT), W without R, memtype */
+#define P2M_CHECK_PS_L4    (1u << 2)   /* page-size bit in an L4 entry */
+#define P2M_CHECK_TYPE     (1u << 3)   /* software type out of range */
+
+struct p2m_format_ops {
+    const char *name;
+    enum p2m_format format;
+
+    /* A leaf at level (1..3) for a type with a frame, or an empty entry
+     * (P2M not-present) carrying t for types without one. */
+    p2m_pte_t (*make_leaf)(unsigned int level, mfn_t mfn, p2m_type_t t,
+                           p2m_access_t a);
+    /* A pointer to a next-level table. */
+    p2m_pte_t (*make_table)(mfn_t table);
+
+    /* The entry points to a next-level table (never true at L1). */
+    bool (*is_table)(p2m_pte_t e, unsigned int level);
+    mfn_t (*mfn)(p2m_pte_t e, unsigned int level);
+    p2m_type_t (*type)(p2m_pte_t e);
+    p2m_access_t (*access)(p2m_pte_t e);
+    /* Rights the hardware grants through this leaf right now. */
+    p2m_access_t (*rights)(p2m_pte_t e);
+
+    /* Child idx of a split of leaf e at level (>= 2): same type, access and
+     * memory type, frame e.mfn + idx * 2^order(level - 1). */
+    p2m_pte_t (*split_child)(p2m_pte_t e, unsigned int level,
+                             unsigned int idx);
+    /* e with type nt, everything else kept (rights follow the type). */
+    p2m_pte_t (*retype)(p2m_pte_t e, unsigned int level, p2m_type_t nt);
+
+    /* P2M_CHECK_* bits for rules e breaks at level. */
+    unsigned int (*check)(p2m_pte_t e, unsigned int level);
+    /* Nested CR3 or EPTP for a root table. */
+    uint64_t (*root_pointer)(mfn_t root);
+};
+
+extern const struct p2m_format_ops p2m_npt_ops;
+extern const struct p2m_format_ops p2m_ept_ops;
+
+#endif /* ASM_X86_P2M_FORMAT_H */

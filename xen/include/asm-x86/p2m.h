@@ -1,0 +1,226 @@
+/*
+ * The P2M: per-domain tables that translate guest frames (gfn) into machine
+ * frames (mfn), in the format the CPU walks (AMD NPT or Intel EPT).
+ *
+ * Levels are numbered L1 (4 KiB leaves) to L4 (root) everywhere; a leaf at
+ * level L has order p2m_level_order(L) = 9 * (L - 1).
+ *
+ * Locking: p2m->lock protects the tables, counters and the m2p records of
+ * this domain.  Order: P2M lock, then PoD lock, then heap lock.
+ */
+#ifndef ASM_X86_P2M_H
+#define ASM_X86_P2M_H
+
+#include <asm-x86/page.h>
+#include <xen/list.h>
+#include <xen/spinlock.h>
+#include <xen/types.h>
+
+struct domain;
+struct vcpu;
+struct p2m_format_ops;
+
+#define P2M_LEVELS 4
+#define P2M_GFN_BITS 36                  /* 48-bit guest-physical space */
+#define P2M_MAX_GFN (1ull << P2M_GFN_BITS)
+
+static inline unsigned int p2m_level_order(unsigned int level)
+{
+    return 9 * (level - 1);
+}
+
+typedef enum {
+    p2m_invalid = 0,            /* nothing mapped */
+    p2m_ram_rw,
+    p2m_ram_ro,
+    p2m_ram_logdirty,           /* RAM, write-protected to log writes */
+    p2m_mmio_direct,
+    p2m_populate_on_demand,     /* not present; filled on first access */
+    p2m_nr_types
+} p2m_type_t;
+
+/* Access rights: any combination of these bits. */
+typedef uint8_t p2m_access_t;
+#define P2M_ACCESS_R 1u
+#define P2M_ACCESS_W 2u
+#define P2M_ACCESS_X 4u
+#define P2M_ACCESS_RWX 7u
+
+enum p2m_format { P2M_FORMAT_NPT, P2M_FORMAT_EPT };
+
+/* Types that map a machine frame (the others are not-present entries). */
+static inline bool p2m_type_has_mfn(p2m_type_t t)
+{
+    return t == p2m_ram_rw || t == p2m_ram_ro || t == p2m_ram_logdirty ||
+           t == p2m_mmio_direct;
+}
+
+static inline bool p2m_type_is_ram(p2m_type_t t)
+{
+    return t == p2m_ram_rw || t == p2m_ram_ro || t == p2m_ram_logdirty;
+}
+
+/* Rights a type allows at most; the entry grants access & this. */
+static inline p2m_access_t p2m_type_rights(p2m_type_t t)
+{
+    switch ( t )
+    {
+    case p2m_ram_rw:       return P2M_ACCESS_RWX;
+    case p2m_ram_ro:
+    case p2m_ram_logdirty: return P2M_ACCESS_R | P2M_ACCESS_X;
+    case p2m_mmio_direct:  return P2M_ACCESS_R | P2M_ACCESS_W;
+    default:               return 0;
+    }
+}
+
+struct p2m_lookup {
+    mfn_t mfn;                 /* frame for gfn itself; INVALID_MFN if none */
+    p2m_type_t type;
+    p2m_access_t access;       /* the access asked for when mapped */
+    p2m_access_t rights;       /* what the hardware entry grants now */
+    unsigned int order;        /* order of the leaf (or empty entry) found */
+};
+
+struct p2m_stats {
+    uint64_t pages[3];         /* leaves mapped at 4K, 2M, 1G */
+    uint64_t table_pages;      /* table pages in the tree, root included */
+    uint64_t splits;
+    uint64_t flushes;
+    uint64_t pod_entries;      /* 4K pages covered by PoD entries */
+};
+
+struct p2m_domain {
+    struct domain *domain;
+    const struct p2m_format_ops *ops;
+    spinlock_t lock;
+    mfn_t root;
+    struct p2m_stats stats;
+    bool logdirty;
+
+    /* Table page pool: pages owned by the domain's P2M, not in the tree. */
+    struct list_head pool;
+    uint64_t pool_pages;       /* pages on the pool list */
+    uint64_t pool_limit;       /* max table pages (tree + pool), 0 = none */
+    uint64_t pool_allocs;      /* table pages taken so far */
+    uint64_t pool_fail_at;     /* test hook: fail this allocation (1-based) */
+    struct list_head deferred; /* unlinked tables, freed after the flush */
+
+    bool test_skip_flush;      /* test hook: omit TLB flushes */
+};
+
+/* Create an empty P2M of the given format for d. */
+int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt);
+/* Free every table page (the domain's memory is released elsewhere). */
+void p2m_teardown(struct p2m_domain *p2m);
+
+enum p2m_format p2m_format_of(const struct p2m_domain *p2m);
+const char *p2m_format_name(const struct p2m_domain *p2m);
+/* The value for the nested CR3 (NPT) or the EPTP (EPT). */
+uint64_t p2m_root_pointer(const struct p2m_domain *p2m);
+
+/*
+ * Map [gfn, gfn + 2^order) to [mfn, mfn + 2^order) with type t and access a,
+ * order 0, 9 or 18.  For types without a frame (invalid, PoD) mfn must be
+ * INVALID_MFN.  Splits superpages and frees replaced subtrees as needed.
+ * Everything is validated before the first write: on error nothing changed.
+ * Returns 0, -ERANGE, -EDOM, -EINVAL, -EFAULT, -ENXIO, -EPERM, -EBUSY,
+ * -EBADR or -ENOMEM.  Takes the P2M lock.
+ */
+int p2m_set_entry(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
+                  unsigned int order, p2m_type_t t, p2m_access_t a);
+
+/*
+ * Like p2m_set_entry for nr pages, cut into the largest orders that both gfn
+ * and mfn allow.  All or nothing.
+ */
+int p2m_set_range(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn, uint64_t nr,
+                  p2m_type_t t, p2m_access_t a);
+
+/* Remove the mapping of [gfn, gfn + 2^order).  Same errors as set_entry. */
+int p2m_remove(struct p2m_domain *p2m, gfn_t gfn, unsigned int order);
+
+/* Look gfn up by walking the tables.  0 or -ERANGE.  Takes the P2M lock. */
+int p2m_get_entry(struct p2m_domain *p2m, gfn_t gfn, struct p2m_lookup *out);
+
+/*
+ * The running vCPU's lookup: answered from the vCPU's TLB when it holds gfn,
+ * else by a walk whose result is then cached.
+ */
+int p2m_gfn_to_mfn_current(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out);
+
+/* Change every ot entry to nt (ram_rw <-> ram_logdirty), superpages whole. */
+int p2m_change_type_global(struct p2m_domain *p2m, p2m_type_t ot,
+                           p2m_type_t nt);
+/* Same over [gfn, gfn + nr); splits only superpages cut by the range ends. */
+int p2m_change_type_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
+                          p2m_type_t ot, p2m_type_t nt);
+
+/* Log-dirty mode: on turns ram_rw into ram_logdirty, off turns it back. */
+int p2m_logdirty_enable(struct p2m_domain *p2m, bool on);
+/*
+ * Set bit (g - gfn) of bitmap for each dirty g in [gfn, gfn + nr); with
+ * clean, write-protect them again.  Returns the number of dirty pages.
+ */
+int64_t p2m_logdirty_read(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
+                          uint8_t *bitmap, bool clean);
+
+/*
+ * A guest access (P2M_ACCESS_* bits) to gfn faulted.  Fixes what the P2M
+ * can fix (log-dirty write, populate-on-demand) and returns 0 so the access
+ * is retried; otherwise crashes the domain and returns -EFAULT.
+ */
+int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access);
+
+void p2m_get_stats(struct p2m_domain *p2m, struct p2m_stats *out);
+
+/* Calls fn for every leaf and every typed empty entry, in gfn order. */
+typedef int (*p2m_leaf_fn)(void *ctx, gfn_t gfn, const struct p2m_lookup *l);
+int p2m_for_each_leaf(struct p2m_domain *p2m, p2m_leaf_fn fn, void *ctx);
+
+/* Calls fn for every table page reachable from the root, root first. */
+typedef int (*p2m_table_fn)(void *ctx, mfn_t mfn, const uint64_t *entries);
+int p2m_for_each_table(struct p2m_domain *p2m, p2m_table_fn fn, void *ctx);
+
+/* Names used by the CLI and the JSON output. */
+const char *p2m_type_name(p2m_type_t t);
+int p2m_type_from_name(const char *s);        /* -EBADR if unknown */
+void p2m_access_str(p2m_access_t a, char out[4]);
+int p2m_access_from_str(const char *s);       /* -EBADR if malformed */
+
+/* --- audit --- */
+
+enum p2m_audit_code {
+    AUDIT_RESERVED_BITS = 1,  /* reserved or must-be-zero bits set */
+    AUDIT_FORMAT,             /* format rule broken (U bit, W without R, ...) */
+    AUDIT_PS_AT_L4,
+    AUDIT_MISALIGNED,         /* leaf mfn not aligned to the leaf's order */
+    AUDIT_BAD_TYPE,
+    AUDIT_M2P,                /* m2p does not point back at the leaf */
+    AUDIT_OWNER,              /* leaf frame not owned by the domain */
+    AUDIT_TABLE_PAGE,         /* table pointer to a non-P2M page */
+    AUDIT_COUNTER,            /* a per-level counter disagrees */
+    AUDIT_MFN_RANGE,          /* leaf frame beyond or in a hole of RAM */
+    AUDIT_POOL,               /* table page accounting disagrees */
+};
+
+#define P2M_AUDIT_MAX_RECORDED 64
+
+struct p2m_audit_error {
+    enum p2m_audit_code code;
+    unsigned int level;
+    uint64_t gfn;
+    uint64_t entry;
+    uint64_t detail;          /* expected value, counter index, ... */
+};
+
+struct p2m_audit_report {
+    unsigned int nr_errors;   /* all found, even beyond the recorded ones */
+    unsigned int nr_recorded;
+    struct p2m_audit_error err[P2M_AUDIT_MAX_RECORDED];
+};
+
+/* Walk the real tables and check everything; returns nr_errors. */
+unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r);
+const char *p2m_audit_code_name(enum p2m_audit_code c);
+
+#endif /* ASM_X86_P2M_H */

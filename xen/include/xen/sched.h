@@ -1,0 +1,52 @@
+/* Domains and vCPUs. */
+#ifndef XEN_SCHED_H
+#define XEN_SCHED_H
+
+#include <asm-x86/p2m.h>
+#include <xen/list.h>
+#include <xen/types.h>
+
+#define MAX_DOMAINS 16
+#define MAX_VCPUS 8
+
+struct vcpu {
+    unsigned int vcpu_id;
+    struct domain *domain;
+    void *plat;                 /* platform state (hosted: software TLB) */
+};
+
+struct domain {
+    domid_t domain_id;
+    bool in_use;
+    bool is_dying;
+    bool crashed;
+
+    /* Under the heap lock: the chunks this domain owns, and their sum. */
+    struct list_head page_list;
+    uint64_t tot_pages;         /* guest memory (PGU_DOMAIN frames) */
+    uint64_t p2m_pages;         /* table pages, pool included (PGU_P2M) */
+    uint64_t max_pages;
+
+    struct p2m_domain p2m;
+
+    unsigned int nr_vcpus;
+    struct vcpu vcpu[MAX_VCPUS];
+};
+
+/* Create domain domid with a P2M of format fmt.  NULL and *err on failure. */
+struct domain *domain_create(domid_t domid, enum p2m_format fmt,
+                             uint64_t max_pages, unsigned int nr_vcpus,
+                             int *err);
+/* Free everything the domain holds. */
+void domain_destroy(struct domain *d);
+struct domain *domain_lookup(domid_t domid);
+/* Stop the domain: it can no longer run; its memory stays until destroy. */
+void domain_crash(struct domain *d, const char *why, uint64_t gfn);
+
+/* Platform: invalidate cached guest translations of every vCPU of d. */
+void plat_flush_guest_tlb(struct domain *d);
+/* Platform: cached translation for v (hosted software TLB; else miss). */
+bool plat_tlb_lookup(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out);
+void plat_tlb_fill(struct vcpu *v, gfn_t gfn, const struct p2m_lookup *l);
+
+#endif /* XEN_SCHED_H */
