@@ -194,7 +194,8 @@ struct page_info *alloc_domheap_pages(struct domain *d, unsigned int order,
     if ( pg )
     {
         zeroed = pg->flags & PGF_zeroed;
-        set_head(pg, PGU_DOMAIN, order, owner_id(d), 0);
+        set_head(pg, PGU_DOMAIN, order, owner_id(d),
+                 (memflags & MEMF_keep_zeroed) && zeroed ? PGF_zeroed : 0);
         list_add_tail(&pg->list, &d->page_list);
         d->tot_pages += 1ull << order;
     }
@@ -379,6 +380,102 @@ int claim_domheap_range(struct domain *d, mfn_t mfn, unsigned int order)
         pos = c + (1ull << k);
     }
     spin_unlock(&heap_lock);
+    return 0;
+}
+
+struct page_info *heap_make_chunk(struct domain *d, mfn_t mfn,
+                                  unsigned int order)
+{
+    uint64_t pos = mfn_x(mfn), end = pos + (1ull << order);
+    struct page_info *h;
+
+    spin_lock(&heap_lock);
+    if ( end > machine.max_mfn || range_owned_locked(d, pos, end) )
+    {
+        spin_unlock(&heap_lock);
+        return NULL;
+    }
+    h = mfn_chunk_head(mfn);
+    if ( h->order >= order )
+        h = split_owned(h, pos, order);
+    else
+    {
+        /* Several smaller chunks: fold them into one on the domain list. */
+        while ( pos < end )
+        {
+            struct page_info *c = mfn_chunk_head(_mfn(pos));
+
+            pos += 1ull << c->order;
+            list_del(&c->list);
+            clear_head(c);
+        }
+        h = frame(mfn_x(mfn));
+        set_head(h, PGU_DOMAIN, order, owner_id(d), 0);
+        list_add_tail(&h->list, &d->page_list);
+    }
+    spin_unlock(&heap_lock);
+    return h;
+}
+
+void heap_split_chunk(struct page_info *pg, unsigned int order)
+{
+    uint64_t i, n;
+
+    spin_lock(&heap_lock);
+    n = 1ull << (pg->order - order);
+    for ( i = n - 1; i >= 1; i-- )
+    {
+        struct page_info *c = pg + (i << order);
+
+        set_head(c, pg->use, order, pg->owner, pg->flags);
+        list_add(&c->list, &pg->list);
+    }
+    pg->order = order;
+    spin_unlock(&heap_lock);
+}
+
+void heap_move_chunk(struct page_info *pg, struct list_head *to)
+{
+    spin_lock(&heap_lock);
+    list_del(&pg->list);
+    list_add_tail(&pg->list, to);
+    spin_unlock(&heap_lock);
+}
+
+void heap_set_chunk_flags(struct page_info *pg, uint8_t set, uint8_t clear)
+{
+    spin_lock(&heap_lock);
+    pg->flags = (pg->flags & ~clear) | set;
+    spin_unlock(&heap_lock);
+}
+
+bool mfn_range_reclaimable(const struct domain *d, mfn_t mfn,
+                           unsigned int order)
+{
+    uint64_t pos = mfn_x(mfn), end = pos + (1ull << order);
+    bool ok = true;
+
+    spin_lock(&heap_lock);
+    while ( ok && pos < end )
+    {
+        struct page_info *h = mfn_chunk_head(_mfn(pos));
+
+        ok = h && h->use == PGU_DOMAIN && h->owner == owner_id(d) &&
+             !(h->flags & (PGF_pinned | PGF_pod)) && h->count == 0;
+        if ( h )
+            pos = frame_nr(h) + (1ull << h->order);
+    }
+    spin_unlock(&heap_lock);
+    return ok;
+}
+
+int heap_pin_range(struct domain *d, mfn_t mfn, unsigned int order, bool pin)
+{
+    struct page_info *h = heap_make_chunk(d, mfn, order);
+
+    if ( !h )
+        return -EPERM;
+    heap_set_chunk_flags(h, pin ? PGF_pinned : 0, pin ? 0 : PGF_pinned);
     return 0;
 }
 

@@ -89,6 +89,43 @@ struct p2m_stats {
     uint64_t pod_entries;      /* 4K pages covered by PoD entries */
 };
 
+/* --- populate-on-demand state (p2m-pod.c) --- */
+
+#define POD_RING 32             /* recently populated gfns, for eager sweeps */
+#define POD_EVENTS 64
+
+/* Cache lists and per-order counters are indexed by order / 9. */
+enum { POD_4K, POD_2M, POD_1G, POD_ORDERS };
+
+enum pod_event_kind {
+    POD_EV_OOM = 1,             /* cache empty and nothing to sweep */
+    POD_EV_PAUSED,              /* the faulting vCPU was paused */
+    POD_EV_RESUMED,
+    POD_EV_CRASHED,             /* policy crash: the domain was crashed */
+};
+
+struct pod_event {
+    enum pod_event_kind kind;
+    unsigned int vcpu;
+    uint64_t gfn;
+    uint64_t count, entry_count, tot_pages, target;
+};
+
+struct p2m_pod {
+    spinlock_t lock;            /* inside the P2M lock, outside the heap's */
+    struct list_head cache[POD_ORDERS];
+    uint64_t chunks[POD_ORDERS];     /* chunks on each list */
+    uint64_t count;             /* 4K pages in the cache */
+    uint64_t target;            /* memory target set by the toolstack */
+    uint64_t sweep_pos[POD_ORDERS];  /* where each order's sweep stopped */
+    uint64_t ring[POD_RING];    /* gfn | order, recently populated */
+    unsigned int ring_next;
+    bool oom_crash;             /* policy: crash (Xen) instead of pause */
+    uint64_t populated[POD_ORDERS], swept[POD_ORDERS], remap_retries;
+    struct pod_event ev[POD_EVENTS];
+    unsigned int ev_head, ev_count;
+};
+
 struct p2m_domain {
     struct domain *domain;
     const struct p2m_format_ops *ops;
@@ -106,6 +143,8 @@ struct p2m_domain {
     struct list_head deferred; /* unlinked tables, freed after the flush */
 
     bool test_skip_flush;      /* test hook: omit TLB flushes */
+
+    struct p2m_pod pod;
 };
 
 /* Create an empty P2M of the given format for d. */
@@ -201,6 +240,7 @@ enum p2m_audit_code {
     AUDIT_COUNTER,            /* a per-level counter disagrees */
     AUDIT_MFN_RANGE,          /* leaf frame beyond or in a hole of RAM */
     AUDIT_POOL,               /* table page accounting disagrees */
+    AUDIT_POD,                /* PoD cache exceeds entries or pages held */
 };
 
 #define P2M_AUDIT_MAX_RECORDED 64

@@ -11,6 +11,7 @@
 struct domain;
 
 #define MEMF_zero (1u << 0)    /* hand out only zeroed frames */
+#define MEMF_keep_zeroed (1u << 1) /* keep PGF_zeroed on the chunk (PoD) */
 
 #define DOMID_XEN 0x7ff0       /* owner of fragmentation pins */
 
@@ -47,6 +48,24 @@ struct page_info *mfn_chunk_head(mfn_t mfn);
 
 /* Owner domid of the chunk containing mfn, -1 if free or a hole. */
 int mfn_owner(mfn_t mfn);
+
+/*
+ * Make [mfn, mfn + 2^order), all d's guest memory, one chunk: split the
+ * chunk around it, or fold the smaller chunks inside it into one (then on
+ * d->page_list).  NULL when d does not own all of it.
+ */
+struct page_info *heap_make_chunk(struct domain *d, mfn_t mfn,
+                                  unsigned int order);
+/* Split owned chunk pg into chunks of order, kept on pg's list after it. */
+void heap_split_chunk(struct page_info *pg, unsigned int order);
+/* Move owned chunk pg to list to (a domain list or a PoD cache list). */
+void heap_move_chunk(struct page_info *pg, struct list_head *to);
+void heap_set_chunk_flags(struct page_info *pg, uint8_t set, uint8_t clear);
+/* All of the range is d's, unpinned, unreferenced and not in a cache. */
+bool mfn_range_reclaimable(const struct domain *d, mfn_t mfn,
+                           unsigned int order);
+/* Mark d's frames special (never reclaimed by a sweep), or unmark them. */
+int heap_pin_range(struct domain *d, mfn_t mfn, unsigned int order, bool pin);
 
 /* Release every chunk d owns (domain destruction). */
 void free_domain_memory(struct domain *d);

@@ -13,6 +13,7 @@ struct vcpu {
     unsigned int vcpu_id;
     struct domain *domain;
     void *plat;                 /* platform state (hosted: software TLB) */
+    bool paused;                /* waiting for memory (PoD exhaustion) */
 };
 
 struct domain {

@@ -34,12 +34,17 @@ uint64_t hosted_rss_bytes(void);
 /*
  * A guest access by vCPU v to byte offset off of gfn, through its software
  * TLB and the P2M; faults go to p2m_handle_fault and the access is retried.
- * Returns 0, or -EFAULT when the domain crashed on it.
+ * Returns 0, -EAGAIN when the vCPU is paused for memory (PoD exhaustion;
+ * retry after p2m_pod_resume), or -EFAULT when the domain crashed on it.
  */
 int hosted_guest_read(struct vcpu *v, gfn_t gfn, unsigned int off,
                       uint64_t *val);
 int hosted_guest_write(struct vcpu *v, gfn_t gfn, unsigned int off,
                        uint64_t val);
+/* Write val to every word of the page (0: the guest zeroes it). */
+int hosted_guest_fill_page(struct vcpu *v, gfn_t gfn, uint64_t val);
+/* 0 when every word of the page equals val, 1 when not, or -errno. */
+int hosted_guest_check_page(struct vcpu *v, gfn_t gfn, uint64_t val);
 
 /*
  * Stale-translation detector: when on, every TLB hit is compared with a

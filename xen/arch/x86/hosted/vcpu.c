@@ -24,6 +24,8 @@ struct tlb_entry {
 struct tlb {
     struct tlb_entry e[TLB_ENTRIES];
     uint64_t fill_gen;          /* generation seen before the last walk */
+    uint64_t last_gen;          /* generation of the last translation */
+    uint64_t active;            /* generation in use by an access, or 0 */
 };
 
 static struct tlb tlbs[MAX_DOMAINS][MAX_VCPUS];
@@ -45,11 +47,27 @@ static uint64_t gen_of(struct domain *d)
     return __atomic_load_n(&gens[d->domain_id], __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Like a TLB-flush IPI, a flush returns only once no vCPU can still use a
+ * translation from before it: it waits for accesses of older generations.
+ */
 void plat_flush_guest_tlb(struct domain *d)
 {
     /* Generation 0 is never current, so zeroed entries are never valid. */
-    __atomic_add_fetch(&gens[d->domain_id], 1, __ATOMIC_ACQ_REL);
+    uint64_t now = __atomic_add_fetch(&gens[d->domain_id], 1,
+                                      __ATOMIC_SEQ_CST);
+    unsigned int i;
+
     __atomic_add_fetch(&flushes, 1, __ATOMIC_RELAXED);
+    for ( i = 0; i < MAX_VCPUS; i++ )
+    {
+        struct tlb *t = &tlbs[d->domain_id][i];
+        uint64_t a;
+
+        while ( (a = __atomic_load_n(&t->active, __ATOMIC_ACQUIRE)) &&
+                a < now )
+            plat_cpu_relax();
+    }
 }
 
 /* Does a cached translation grant what the P2M no longer does? */
@@ -82,10 +100,11 @@ bool plat_tlb_lookup(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out)
         if ( check_hits )
             check_hit(v, gfn, &e->l);
         *out = e->l;
+        t->last_gen = gen;
         return true;
     }
     __atomic_add_fetch(&misses, 1, __ATOMIC_RELAXED);
-    t->fill_gen = gen;
+    t->fill_gen = t->last_gen = gen;
     return false;
 }
 
@@ -107,36 +126,78 @@ static void tlb_drop(struct vcpu *v, gfn_t gfn)
     tlb_of(v)->e[gfn_x(gfn) % TLB_ENTRIES].gen = 0;
 }
 
-static int guest_access(struct vcpu *v, gfn_t gfn, unsigned int off,
-                        bool write, uint64_t *val)
+/* What an access does with the frame once it holds a translation. */
+struct access_op {
+    bool write;
+    unsigned int off, len;      /* bytes [off, off + len) of the page */
+    uint64_t value;             /* written to every word; read into here */
+    bool mismatch;              /* read: some word differed from value */
+};
+
+static void do_access(mfn_t mfn, struct access_op *op)
 {
-    p2m_access_t need = write ? P2M_ACCESS_W : P2M_ACCESS_R;
+    uint64_t *w = (uint64_t *)((uint8_t *)plat_map_mfn(mfn) + op->off);
+    unsigned int i, n = op->len / sizeof(uint64_t);
+
+    for ( i = 0; i < n; i++ )
+    {
+        if ( op->write )
+            __atomic_store_n(&w[i], op->value, __ATOMIC_RELAXED);
+        else if ( n == 1 )
+            op->value = __atomic_load_n(&w[i], __ATOMIC_RELAXED);
+        else if ( __atomic_load_n(&w[i], __ATOMIC_RELAXED) != op->value )
+            op->mismatch = true;
+    }
+}
+
+/*
+ * Use translation l if no flush came since it was made; the active mark
+ * makes a concurrent flush wait until the access is done.
+ */
+static bool access_if_current(struct vcpu *v, const struct p2m_lookup *l,
+                              struct access_op *op)
+{
+    struct tlb *t = tlb_of(v);
+    uint64_t g = t->last_gen;
+    bool ok;
+
+    __atomic_store_n(&t->active, g, __ATOMIC_SEQ_CST);
+    ok = __atomic_load_n(&gens[v->domain->domain_id], __ATOMIC_SEQ_CST) == g;
+    if ( ok )
+        do_access(l->mfn, op);
+    __atomic_store_n(&t->active, 0, __ATOMIC_RELEASE);
+    return ok;
+}
+
+static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
+{
+    p2m_access_t need = op->write ? P2M_ACCESS_W : P2M_ACCESS_R;
     struct p2m_lookup l;
     unsigned int tries;
-    uint8_t *p;
+    int rc;
 
-    if ( off > PAGE_SIZE - sizeof(uint64_t) || (off & 7) )
+    if ( op->off + op->len > PAGE_SIZE || (op->off | op->len) & 7 )
         return -EINVAL;
-    for ( tries = 0; tries < 8; tries++ )
+    for ( tries = 0; tries < 16; tries++ )
     {
         if ( v->domain->crashed )
             return -EFAULT;
+        if ( __atomic_load_n(&v->paused, __ATOMIC_ACQUIRE) )
+            return -EAGAIN;
         if ( p2m_gfn_to_mfn_current(v, gfn, &l) )
             return -EFAULT;
         if ( (l.rights & need) == need )
         {
-            p = (uint8_t *)plat_map_mfn(l.mfn) + off;
-            if ( write )
-                __atomic_store_n((uint64_t *)p, *val, __ATOMIC_RELAXED);
-            else
-                *val = __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED);
-            return 0;
+            if ( access_if_current(v, &l, op) )
+                return 0;
+            continue;           /* flushed meanwhile: translate again */
         }
         tlb_drop(v, gfn);
-        if ( p2m_handle_fault(v, gfn, need) )
-            return -EFAULT;
+        rc = p2m_handle_fault(v, gfn, need);
+        if ( rc )
+            return rc == -EAGAIN ? -EAGAIN : -EFAULT;
     }
-    printk("d%uv%u: gfn %#llx still faults after %u fixes\n",
+    printk("d%uv%u: gfn %#llx still faults after %u tries\n",
            v->domain->domain_id, v->vcpu_id, (unsigned long long)gfn_x(gfn),
            tries);
     return -EFAULT;
@@ -145,13 +206,34 @@ static int guest_access(struct vcpu *v, gfn_t gfn, unsigned int off,
 int hosted_guest_read(struct vcpu *v, gfn_t gfn, unsigned int off,
                       uint64_t *val)
 {
-    return guest_access(v, gfn, off, false, val);
+    struct access_op op = { false, off, sizeof(uint64_t), 0, false };
+    int rc = guest_access(v, gfn, &op);
+
+    *val = op.value;
+    return rc;
 }
 
 int hosted_guest_write(struct vcpu *v, gfn_t gfn, unsigned int off,
                        uint64_t val)
 {
-    return guest_access(v, gfn, off, true, &val);
+    struct access_op op = { true, off, sizeof(uint64_t), val, false };
+
+    return guest_access(v, gfn, &op);
+}
+
+int hosted_guest_fill_page(struct vcpu *v, gfn_t gfn, uint64_t val)
+{
+    struct access_op op = { true, 0, PAGE_SIZE, val, false };
+
+    return guest_access(v, gfn, &op);
+}
+
+int hosted_guest_check_page(struct vcpu *v, gfn_t gfn, uint64_t val)
+{
+    struct access_op op = { false, 0, PAGE_SIZE, val, false };
+    int rc = guest_access(v, gfn, &op);
+
+    return rc ? rc : op.mismatch;
 }
 
 void hosted_tlb_set_check(bool on)

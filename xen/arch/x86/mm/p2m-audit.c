@@ -127,6 +127,22 @@ static void check_counter(struct audit *a, uint64_t seen, uint64_t kept,
         report(a, AUDIT_COUNTER, 0, seen, kept, which);
 }
 
+/* PoD accounting: T = P + count, T <= B <= M (see asm-x86/p2m-pod.h). */
+static void check_pod(struct audit *a)
+{
+    struct p2m_domain *p2m = a->p2m;
+    struct domain *d = p2m->domain;
+    uint64_t t, count, b;
+
+    spin_lock(&p2m->pod.lock);
+    t = d->tot_pages;
+    count = p2m->pod.count;
+    spin_unlock(&p2m->pod.lock);
+    b = t - count + a->seen.pod_entries;
+    if ( count > t || count > a->seen.pod_entries || b > d->max_pages )
+        report(a, AUDIT_POD, 0, count, t, b);
+}
+
 unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
 {
     struct audit a = { .p2m = p2m, .r = r };
@@ -139,6 +155,7 @@ unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
         check_counter(&a, a.seen.pages[i], p2m->stats.pages[i], i);
     check_counter(&a, a.seen.table_pages, p2m->stats.table_pages, 3);
     check_counter(&a, a.seen.pod_entries, p2m->stats.pod_entries, 4);
+    check_pod(&a);
     if ( p2m->domain->p2m_pages != p2m->stats.table_pages + p2m->pool_pages ||
          !list_empty(&p2m->deferred) )
         report(&a, AUDIT_POOL, 0, 0, p2m->domain->p2m_pages,
@@ -161,6 +178,7 @@ const char *p2m_audit_code_name(enum p2m_audit_code c)
         [AUDIT_COUNTER] = "counter",
         [AUDIT_MFN_RANGE] = "mfn_range",
         [AUDIT_POOL] = "pool",
+        [AUDIT_POD] = "pod",
     };
 
     if ( (unsigned int)c < ARRAY_SIZE(names) && names[c] )

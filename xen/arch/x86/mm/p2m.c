@@ -9,6 +9,7 @@
 #include "p2m-walk.h"
 
 #include <asm-x86/m2p.h>
+#include <asm-x86/p2m-pod.h>
 #include <xen/errno.h>
 #include <xen/lib.h>
 #include <xen/mm.h>
@@ -54,6 +55,7 @@ int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt)
     memset(&p2m->stats, 0, sizeof(p2m->stats));
     p2m->pool_pages = p2m->pool_allocs = p2m->pool_fail_at = 0;
     p2m->logdirty = p2m->test_skip_flush = false;
+    p2m_pod_init(p2m);
     root = alloc_p2m_page(d);
     if ( !root )
         return -ENOMEM;
@@ -64,6 +66,7 @@ int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt)
 
 void p2m_teardown(struct p2m_domain *p2m)
 {
+    p2m_pod_teardown(p2m);
     spin_lock(&p2m->lock);
     p2m_clear_all(p2m);
     p2m_flush_and_release(p2m, true);
@@ -361,14 +364,19 @@ int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
         rc = logdirty_write_fault(p2m, gfn_x(gfn));
         why = rc ? "no table page to split a log-dirty superpage" : NULL;
     }
+    else if ( l.type == p2m_populate_on_demand && !(access & ~l.access) )
+    {
+        rc = p2m_pod_demand_populate(p2m, v, gfn_x(gfn));
+        why = rc == -ENOMEM ? "no table page to split a PoD entry" : NULL;
+    }
     else
     {
         rc = -EFAULT;
-        why = l.type == p2m_populate_on_demand
-                  ? "populate-on-demand entry with no PoD support"
-                  : "access not allowed by the P2M";
+        why = "access not allowed by the P2M";
     }
     spin_unlock(&p2m->lock);
+    if ( rc == -EAGAIN )
+        return rc;              /* paused for memory; resumes later */
     if ( rc )
     {
         domain_crash(d, why, gfn_x(gfn));

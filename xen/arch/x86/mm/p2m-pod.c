@@ -1,0 +1,781 @@
+/*
+ * Populate-on-demand: the 1G/2M/4K page cache, the memory target, demand
+ * populate with remap-and-retry, the zero-check sweeper, ballooning and
+ * out-of-memory handling that pauses the vCPU instead of killing the guest.
+ * The accounting and the lock order are described in asm-x86/p2m-pod.h.
+ */
+#include "p2m-walk.h"
+
+#include <asm-x86/p2m-pod.h>
+#include <xen/errno.h>
+#include <xen/lib.h>
+#include <xen/mm.h>
+#include <xen/sched.h>
+
+#define TARGET_WORK 4096       /* allocations or frees per set_target call */
+#define SWEEP_BATCH_4K 16
+#define EMERGENCY_BUDGET 1024  /* entries an emergency sweep may look at */
+
+static const unsigned int pod_order[POD_ORDERS] = { 0, 9, 18 };
+
+static unsigned int pod_idx(unsigned int order)
+{
+    return order / 9;
+}
+
+static uint64_t populated(const struct domain *d)
+{
+    return d->tot_pages - d->p2m.pod.count;
+}
+
+void p2m_pod_init(struct p2m_domain *p2m)
+{
+    struct p2m_pod *pod = &p2m->pod;
+    unsigned int i;
+
+    memset(pod, 0, sizeof(*pod));
+    spin_lock_init(&pod->lock);
+    for ( i = 0; i < POD_ORDERS; i++ )
+        list_init(&pod->cache[i]);
+}
+
+/* --- the cache (PoD lock held) --- */
+
+static void cache_add_locked(struct p2m_pod *pod, struct page_info *pg)
+{
+    unsigned int i = pod_idx(pg->order);
+
+    ASSERT(pg->order == pod_order[i]);
+    heap_set_chunk_flags(pg, PGF_pod, 0);
+    heap_move_chunk(pg, &pod->cache[i]);
+    pod->chunks[i]++;
+    pod->count += 1ull << pg->order;
+}
+
+/* Take the first chunk of list i off the cache, onto the domain's list. */
+static struct page_info *cache_take(struct domain *d, unsigned int i)
+{
+    struct p2m_pod *pod = &d->p2m.pod;
+    struct page_info *pg = list_first(&pod->cache[i], struct page_info, list);
+
+    heap_move_chunk(pg, &d->page_list);
+    heap_set_chunk_flags(pg, 0, PGF_pod);
+    pod->chunks[i]--;
+    pod->count -= 1ull << pg->order;
+    return pg;
+}
+
+/* Break the first chunk of list i into 512 chunks on list i - 1. */
+static void cache_break(struct p2m_pod *pod, unsigned int i)
+{
+    struct page_info *pg = list_first(&pod->cache[i], struct page_info, list);
+    struct list_head *p, *tmp, chunk;
+
+    list_init(&chunk);
+    heap_move_chunk(pg, &chunk);
+    heap_split_chunk(pg, pod_order[i - 1]);
+    pod->chunks[i]--;
+    pod->count -= 1ull << pod_order[i];
+    list_for_each_safe(p, tmp, &chunk)
+        cache_add_locked(pod, list_entry(p, struct page_info, list));
+}
+
+/*
+ * A chunk of exactly this order, breaking a larger one when its list is
+ * empty: a 4K request breaks a 2M page before a 1G page.  NULL when the
+ * cache holds nothing this large.
+ */
+static struct page_info *cache_get_locked(struct domain *d, unsigned int order)
+{
+    struct p2m_pod *pod = &d->p2m.pod;
+    unsigned int want = pod_idx(order), i;
+
+    for ( i = want; i < POD_ORDERS && list_empty(&pod->cache[i]); i++ )
+        ;
+    if ( i == POD_ORDERS )
+        return NULL;
+    for ( ; i > want; i-- )
+        cache_break(pod, i);
+    return cache_take(d, want);
+}
+
+void p2m_pod_cache_add(struct domain *d, struct page_info *pg)
+{
+    spin_lock(&d->p2m.pod.lock);
+    cache_add_locked(&d->p2m.pod, pg);
+    spin_unlock(&d->p2m.pod.lock);
+}
+
+struct page_info *p2m_pod_cache_get(struct domain *d, unsigned int order)
+{
+    struct page_info *pg;
+
+    spin_lock(&d->p2m.pod.lock);
+    pg = cache_get_locked(d, order);
+    spin_unlock(&d->p2m.pod.lock);
+    return pg;
+}
+
+/* Free one cache chunk of order (breaking a larger one if needed). */
+static bool cache_free_one(struct domain *d, unsigned int order)
+{
+    struct page_info *pg = cache_get_locked(d, order);
+
+    if ( !pg )
+        return false;
+    free_domheap_range(d, page_to_mfn(pg), pg->order);
+    return true;
+}
+
+/*
+ * Move the cache towards want pages: grow with 1G, then 2M, then 4K heap
+ * allocations; shrink from the 1G list first.  At most TARGET_WORK steps.
+ */
+static int cache_resize(struct domain *d, uint64_t want)
+{
+    struct p2m_pod *pod = &d->p2m.pod;
+    unsigned int work = 0, i;
+
+    for ( i = POD_ORDERS; i-- > 0 && work < TARGET_WORK; )
+    {
+        uint64_t n = 1ull << pod_order[i];
+
+        while ( pod->count + n <= want && work++ < TARGET_WORK )
+        {
+            struct page_info *pg = alloc_domheap_pages(d, pod_order[i],
+                                                       MEMF_keep_zeroed);
+
+            if ( !pg )
+                break;          /* try the next smaller size */
+            cache_add_locked(pod, pg);
+        }
+        while ( pod->count >= want + n && work++ < TARGET_WORK )
+            if ( !cache_free_one(d, pod_order[i]) )
+                break;
+    }
+    if ( pod->count < want && work < TARGET_WORK )
+        return -ENOMEM;
+    return pod->count == want ? 0 : -EAGAIN;
+}
+
+/* The cache size the target asks for, never more than the entries need. */
+static uint64_t cache_want(const struct domain *d)
+{
+    uint64_t p = populated(d), e = d->p2m.stats.pod_entries;
+    uint64_t t = d->p2m.pod.target;
+
+    return t > p ? MIN(t - p, e) : 0;
+}
+
+/* Keep T <= B: drop cache pages the PoD entries no longer need. */
+static void cache_trim(struct domain *d)
+{
+    struct p2m_pod *pod = &d->p2m.pod;
+    uint64_t e = d->p2m.stats.pod_entries;
+    unsigned int i;
+
+    for ( i = POD_ORDERS; i-- > 0; )
+        while ( pod->count >= e + (1ull << pod_order[i]) )
+            if ( !cache_free_one(d, pod_order[i]) )
+                break;
+}
+
+int p2m_pod_set_target(struct domain *d, uint64_t target)
+{
+    struct p2m_domain *p2m = &d->p2m;
+    int rc;
+
+    if ( target > d->max_pages )
+        return -EINVAL;
+    spin_lock(&p2m->lock);
+    spin_lock(&p2m->pod.lock);
+    p2m->pod.target = target;
+    rc = cache_resize(d, cache_want(d));
+    spin_unlock(&p2m->pod.lock);
+    spin_unlock(&p2m->lock);
+    return rc;
+}
+
+void p2m_pod_teardown(struct p2m_domain *p2m)
+{
+    struct domain *d = p2m->domain;
+    unsigned int i;
+
+    spin_lock(&p2m->pod.lock);
+    for ( i = 0; i < POD_ORDERS; i++ )
+        while ( !list_empty(&p2m->pod.cache[i]) )
+        {
+            struct page_info *pg = cache_take(d, i);
+
+            free_domheap_range(d, page_to_mfn(pg), pg->order);
+        }
+    spin_unlock(&p2m->pod.lock);
+}
+
+/* --- events and out-of-memory --- */
+
+static void pod_event(struct domain *d, enum pod_event_kind kind,
+                      unsigned int vcpu, uint64_t gfn)
+{
+    struct p2m_pod *pod = &d->p2m.pod;
+    struct pod_event *ev = &pod->ev[(pod->ev_head + pod->ev_count) %
+                                    POD_EVENTS];
+
+    *ev = (struct pod_event){ kind, vcpu, gfn, pod->count,
+                              d->p2m.stats.pod_entries, d->tot_pages,
+                              pod->target };
+    if ( pod->ev_count < POD_EVENTS )
+        pod->ev_count++;
+    else
+        pod->ev_head = (pod->ev_head + 1) % POD_EVENTS;
+}
+
+unsigned int p2m_pod_events(struct domain *d, struct pod_event *out,
+                            unsigned int max)
+{
+    struct p2m_pod *pod = &d->p2m.pod;
+    unsigned int n = 0;
+
+    spin_lock(&pod->lock);
+    for ( ; n < max && pod->ev_count; n++, pod->ev_count-- )
+    {
+        out[n] = pod->ev[pod->ev_head];
+        pod->ev_head = (pod->ev_head + 1) % POD_EVENTS;
+    }
+    spin_unlock(&pod->lock);
+    return n;
+}
+
+void p2m_pod_set_policy(struct domain *d, bool crash)
+{
+    d->p2m.pod.oom_crash = crash;
+}
+
+/* Nothing left to populate gfn with: pause v (or crash, by policy). */
+static int pod_out_of_memory(struct domain *d, struct vcpu *v, uint64_t gfn)
+{
+    struct p2m_pod *pod = &d->p2m.pod;
+    bool crash = pod->oom_crash;
+
+    spin_lock(&pod->lock);
+    pod_event(d, POD_EV_OOM, v->vcpu_id, gfn);
+    pod_event(d, crash ? POD_EV_CRASHED : POD_EV_PAUSED, v->vcpu_id, gfn);
+    spin_unlock(&pod->lock);
+    if ( crash )
+    {
+        domain_crash(d, "out of PoD memory", gfn);
+        return -ENOMEM;
+    }
+    printk("d%uv%u: out of PoD memory at gfn %#llx: paused (cache %llu, "
+           "entries %llu)\n", d->domain_id, v->vcpu_id,
+           (unsigned long long)gfn, (unsigned long long)pod->count,
+           (unsigned long long)d->p2m.stats.pod_entries);
+    __atomic_store_n(&v->paused, true, __ATOMIC_RELEASE);
+    return -EAGAIN;
+}
+
+int p2m_pod_resume(struct domain *d)
+{
+    unsigned int i, n = 0;
+
+    for ( i = 0; i < d->nr_vcpus; i++ )
+        if ( __atomic_exchange_n(&d->vcpu[i].paused, false, __ATOMIC_ACQ_REL) )
+        {
+            spin_lock(&d->p2m.pod.lock);
+            pod_event(d, POD_EV_RESUMED, i, 0);
+            spin_unlock(&d->p2m.pod.lock);
+            n++;
+        }
+    return (int)n;
+}
+
+/* --- demand populate (P2M lock held) --- */
+
+static void zero_chunk(struct page_info *pg)
+{
+    uint64_t i;
+
+    for ( i = 0; i < (1ull << pg->order); i++ )
+        memset(plat_map_mfn(mfn_add(page_to_mfn(pg), i)), 0, PAGE_SIZE);
+}
+
+/* Map chunk pg (taken from the cache) at the PoD entry it. */
+static void pod_fill(struct p2m_domain *p2m, const struct p2m_iter *it,
+                     struct page_info *pg)
+{
+    struct p2m_pod *pod = &p2m->pod;
+    p2m_access_t a = p2m->ops->access(*it->ptep);
+    unsigned int i = pod_idx(pg->order);
+
+    if ( !(pg->flags & PGF_zeroed) )
+        zero_chunk(pg);
+    heap_set_chunk_flags(pg, 0, PGF_zeroed);
+    p2m_write_entry(p2m, it, p2m->ops->make_leaf(it->level, page_to_mfn(pg),
+                                                 p2m_ram_rw, a));
+    pod->populated[i]++;
+    pod->ring[pod->ring_next] = (it->gfn << 2) | i;
+    pod->ring_next = (pod->ring_next + 1) % POD_RING;
+}
+
+/* Remap and retry: split the PoD entry it into 512 of the next order. */
+static int pod_remap(struct p2m_domain *p2m, const struct p2m_iter *it)
+{
+    struct p2m_need need;
+    struct p2m_iter child;
+    int rc;
+
+    p2m_need_init(&need);
+    p2m_need_add(p2m, &need, it->gfn, it->level - 1);
+    rc = p2m_pool_reserve(p2m, need.pages);
+    if ( !rc )
+        rc = p2m_descend(p2m, it->gfn, it->level - 1, true, &child);
+    if ( !rc )
+        p2m->pod.remap_retries++;
+    return rc;
+}
+
+static int64_t sweep_locked(struct p2m_domain *p2m, enum pod_sweep_mode mode);
+
+int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
+                            uint64_t gfn)
+{
+    struct domain *d = p2m->domain;
+    bool swept = false;
+    struct page_info *pg;
+    struct p2m_iter it;
+    uint64_t count;
+    int rc;
+
+    for ( ;; )
+    {
+        p2m_descend(p2m, gfn, 1, false, &it);
+        if ( p2m->ops->type(*it.ptep) != p2m_populate_on_demand )
+            return 0;           /* another vCPU populated it meanwhile */
+        spin_lock(&p2m->pod.lock);
+        pg = cache_get_locked(d, p2m_level_order(it.level));
+        count = p2m->pod.count;
+        spin_unlock(&p2m->pod.lock);
+        if ( pg )
+        {
+            pod_fill(p2m, &it, pg);
+            return 0;
+        }
+        if ( count && it.level > 1 )
+            rc = pod_remap(p2m, &it);
+        else if ( !swept )
+            rc = sweep_locked(p2m, POD_SWEEP_EMERGENCY) < 0 ? -ENOMEM : 0;
+        else
+            return pod_out_of_memory(d, v, gfn);
+        swept |= !count;
+        if ( rc )
+            return rc;
+    }
+}
+
+/* --- the zero-check sweeper (P2M lock held) --- */
+
+static bool frame_is_zero(mfn_t mfn)
+{
+    const uint64_t *w = plat_map_mfn(mfn);
+    uint64_t acc = 0;
+    unsigned int i;
+
+    for ( i = 0; i < PAGE_SIZE / sizeof(*w); i++ )
+        acc |= w[i];
+    return acc == 0;
+}
+
+/* A few words spread over the leaf: cheap, and catches most used pages. */
+static bool quick_zero(mfn_t mfn, unsigned int order)
+{
+    uint64_t n = 1ull << order, step = n > 8 ? n / 8 : 1, i;
+
+    for ( i = 0; i < n; i += step )
+    {
+        const uint64_t *w = plat_map_mfn(mfn_add(mfn, i));
+
+        if ( w[0] | w[PAGE_SIZE / 16] | w[PAGE_SIZE / 8 - 1] )
+            return false;
+    }
+    return true;
+}
+
+static bool full_zero(mfn_t mfn, unsigned int order)
+{
+    uint64_t i;
+
+    for ( i = 0; i < (1ull << order); i++ )
+        if ( !frame_is_zero(mfn_add(mfn, i)) )
+            return false;
+    return true;
+}
+
+/* Is the leaf at it a reclaim candidate that looks zero? */
+static bool candidate(struct p2m_domain *p2m, const struct p2m_iter *it)
+{
+    p2m_pte_t e = *it->ptep;
+    unsigned int order = p2m_level_order(it->level);
+
+    return it->level <= 3 && p2m->ops->type(e) == p2m_ram_rw &&
+           mfn_range_reclaimable(p2m->domain, p2m->ops->mfn(e, it->level),
+                                 order) &&
+           quick_zero(p2m->ops->mfn(e, it->level), order);
+}
+
+/*
+ * Second half of a reclaim, after the candidates were remapped as PoD and
+ * the TLBs flushed (so the guest can no longer write to them): keep the
+ * frames if they are all zero, else put the old leaf back.
+ */
+static uint64_t reclaim_finish(struct p2m_domain *p2m, struct p2m_iter *its,
+                               const p2m_pte_t *old, unsigned int n)
+{
+    struct domain *d = p2m->domain;
+    uint64_t pages = 0;
+    unsigned int k;
+
+    for ( k = 0; k < n; k++ )
+    {
+        unsigned int order = p2m_level_order(its[k].level);
+        mfn_t mfn = p2m->ops->mfn(old[k], its[k].level);
+        struct page_info *pg;
+
+        if ( !full_zero(mfn, order) )
+        {
+            p2m_write_entry(p2m, &its[k], old[k]);
+            continue;
+        }
+        pg = heap_make_chunk(d, mfn, order);
+        ASSERT(pg);
+        heap_set_chunk_flags(pg, PGF_zeroed, 0);
+        spin_lock(&p2m->pod.lock);
+        cache_add_locked(&p2m->pod, pg);
+        p2m->pod.swept[pod_idx(order)]++;
+        spin_unlock(&p2m->pod.lock);
+        pages += 1ull << order;
+    }
+    return pages;
+}
+
+/* Reclaim a batch of candidate leaves: remap as PoD, flush, check. */
+static uint64_t reclaim(struct p2m_domain *p2m, struct p2m_iter *its,
+                        unsigned int n)
+{
+    p2m_pte_t old[SWEEP_BATCH_4K];
+    unsigned int k;
+
+    for ( k = 0; k < n; k++ )
+    {
+        old[k] = *its[k].ptep;
+        p2m_write_entry(p2m, &its[k],
+                        p2m->ops->make_leaf(its[k].level, INVALID_MFN,
+                                            p2m_populate_on_demand,
+                                            p2m->ops->access(old[k])));
+    }
+    p2m_flush_and_release(p2m, n != 0);
+    return reclaim_finish(p2m, its, old, n);
+}
+
+struct sweep {
+    unsigned int level;        /* leaves of this level only */
+    uint64_t budget;           /* entries it may still look at */
+    uint64_t next;             /* gfn after the last entry looked at */
+    uint64_t reclaimed;
+    unsigned int n;            /* batched 4K candidates */
+    struct p2m_iter batch[SWEEP_BATCH_4K];
+};
+
+static int sweep_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
+{
+    struct sweep *s = ctx;
+
+    if ( !s->budget )
+        return 1;               /* stop: the position is remembered */
+    s->budget--;
+    s->next = it->gfn + (1ull << p2m_level_order(it->level));
+    if ( it->level != s->level || !candidate(p2m, it) )
+        return 0;
+    s->batch[s->n++] = *it;
+    if ( s->level > 1 || s->n == SWEEP_BATCH_4K )
+    {
+        s->reclaimed += reclaim(p2m, s->batch, s->n);
+        s->n = 0;
+    }
+    return 0;
+}
+
+/* Sweep leaves of one order, from where the last sweep stopped, wrapping. */
+static uint64_t sweep_order(struct p2m_domain *p2m, unsigned int i,
+                            uint64_t budget)
+{
+    struct sweep s = { .level = i + 1, .budget = budget };
+    uint64_t *pos = &p2m->pod.sweep_pos[i], start = *pos;
+    int rc;
+
+    rc = p2m_visit(p2m, start, P2M_MAX_GFN, sweep_visit, &s);
+    if ( rc == 0 && start )
+        rc = p2m_visit(p2m, 0, start, sweep_visit, &s);
+    *pos = rc ? s.next : 0;
+    s.reclaimed += reclaim(p2m, s.batch, s.n);
+    return s.reclaimed;
+}
+
+/* Check the recently populated gfns: guests zero memory right at boot. */
+static uint64_t sweep_eager(struct p2m_domain *p2m)
+{
+    struct p2m_iter it;
+    uint64_t pages = 0;
+    unsigned int k;
+
+    for ( k = 0; k < POD_RING; k++ )
+    {
+        uint64_t r = p2m->pod.ring[k];
+        unsigned int level = (r & 3) + 1;
+
+        if ( !r )
+            continue;
+        p2m->pod.ring[k] = 0;
+        p2m_descend(p2m, r >> 2, level, false, &it);
+        if ( it.level == level && candidate(p2m, &it) )
+            pages += reclaim(p2m, &it, 1);
+    }
+    return pages;
+}
+
+static int64_t sweep_locked(struct p2m_domain *p2m, enum pod_sweep_mode mode)
+{
+    uint64_t pages = 0, budget;
+    unsigned int i;
+
+    if ( mode == POD_SWEEP_EAGER )
+        return (int64_t)sweep_eager(p2m);
+    pages = sweep_eager(p2m);
+    budget = mode == POD_SWEEP_ALL ? ~0ull : EMERGENCY_BUDGET;
+    for ( i = POD_ORDERS; i-- > 0; )
+        pages += sweep_order(p2m, i, budget);
+    return (int64_t)pages;
+}
+
+int64_t p2m_pod_sweep(struct domain *d, enum pod_sweep_mode mode)
+{
+    int64_t pages;
+
+    if ( mode != POD_SWEEP_ALL && mode != POD_SWEEP_EAGER &&
+         mode != POD_SWEEP_EMERGENCY )
+        return -EINVAL;
+    spin_lock(&d->p2m.lock);
+    pages = sweep_locked(&d->p2m, mode);
+    spin_lock(&d->p2m.pod.lock);
+    cache_trim(d);
+    spin_unlock(&d->p2m.pod.lock);
+    spin_unlock(&d->p2m.lock);
+    return pages;
+}
+
+/* --- marking, ballooning, accounting --- */
+
+static int no_ram_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
+{
+    return p2m_type_has_mfn(p2m->ops->type(*it->ptep)) ? -EBUSY : 0;
+}
+
+static uint64_t pod_pages_in(struct p2m_domain *p2m, uint64_t s, uint64_t e);
+
+int p2m_pod_mark(struct domain *d, gfn_t gfn, uint64_t nr)
+{
+    struct p2m_domain *p2m = &d->p2m;
+    uint64_t g = gfn_x(gfn), believed;
+    int rc;
+
+    if ( g >= P2M_MAX_GFN || P2M_MAX_GFN - g < nr )
+        return -ERANGE;
+    spin_lock(&p2m->lock);
+    rc = p2m_visit(p2m, g, g + nr, no_ram_visit, NULL);
+    believed = populated(d) + p2m->stats.pod_entries +
+               (nr - pod_pages_in(p2m, g, g + nr));
+    spin_unlock(&p2m->lock);
+    if ( rc )
+        return rc;
+    if ( believed > d->max_pages )
+        return -ENOSPC;
+    /* A race with another mark is harmless: set_range revalidates. */
+    return p2m_set_range(p2m, gfn, INVALID_MFN, nr, p2m_populate_on_demand,
+                         P2M_ACCESS_RWX);
+}
+
+struct pod_count { uint64_t s, e, pages; };
+
+static int pod_count_visit(struct p2m_domain *p2m, struct p2m_iter *it,
+                           void *ctx)
+{
+    struct pod_count *c = ctx;
+    uint64_t a = MAX(it->gfn, c->s);
+    uint64_t b = MIN(it->gfn + (1ull << p2m_level_order(it->level)), c->e);
+
+    if ( p2m->ops->type(*it->ptep) == p2m_populate_on_demand )
+        c->pages += b - a;
+    return 0;
+}
+
+static uint64_t pod_pages_in(struct p2m_domain *p2m, uint64_t s, uint64_t e)
+{
+    struct pod_count c = { s, e, 0 };
+
+    p2m_visit(p2m, s, e, pod_count_visit, &c);
+    return c.pages;
+}
+
+/* Give back the RAM leaf at it: to the cache while entries need it. */
+static uint64_t release_leaf(struct p2m_domain *p2m, const struct p2m_iter *it)
+{
+    struct domain *d = p2m->domain;
+    unsigned int order = p2m_level_order(it->level);
+    mfn_t mfn = p2m->ops->mfn(*it->ptep, it->level);
+    struct page_info *pg;
+
+    p2m_write_entry(p2m, it, 0);
+    p2m_flush_and_release(p2m, true);
+    pg = heap_make_chunk(d, mfn, order);
+    if ( !pg )
+        return 0;
+    spin_lock(&p2m->pod.lock);
+    if ( p2m->stats.pod_entries > p2m->pod.count )
+    {
+        cache_add_locked(&p2m->pod, pg);
+        cache_trim(d);
+    }
+    else
+        free_domheap_range(d, mfn, order);
+    spin_unlock(&p2m->pod.lock);
+    return 1ull << order;
+}
+
+/* One aligned chunk [g, g + 2^order) of a balloon request. */
+static int64_t release_chunk(struct p2m_domain *p2m, uint64_t g,
+                             unsigned int order)
+{
+    unsigned int level = order / 9 + 1, i;
+    struct p2m_need need;
+    struct p2m_iter it;
+    int64_t pages = 0, r;
+    p2m_type_t t;
+    int rc;
+
+    p2m_need_init(&need);
+    p2m_need_add(p2m, &need, g, level);
+    p2m_descend(p2m, g, level, false, &it);
+    if ( it.level > level && *it.ptep )
+    {
+        /* A larger leaf covers the chunk: split it down to the chunk. */
+        rc = p2m_pool_reserve(p2m, need.pages);
+        if ( rc )
+            return rc;
+    }
+    p2m_descend(p2m, g, level, it.level > level && *it.ptep, &it);
+    if ( p2m->ops->is_table(*it.ptep, it.level) )
+    {
+        for ( i = 0; i < 512; i++ )
+        {
+            r = release_chunk(p2m, g + ((uint64_t)i << (order - 9)),
+                              order - 9);
+            if ( r < 0 )
+                return r;
+            pages += r;
+        }
+        return pages;
+    }
+    if ( it.level != level )
+        return 0;               /* empty above the chunk: nothing here */
+    t = p2m->ops->type(*it.ptep);
+    if ( t == p2m_populate_on_demand )
+    {
+        p2m_write_entry(p2m, &it, 0);
+        spin_lock(&p2m->pod.lock);
+        cache_trim(p2m->domain);
+        spin_unlock(&p2m->pod.lock);
+        return 1ll << order;
+    }
+    return p2m_type_is_ram(t) ? (int64_t)release_leaf(p2m, &it) : 0;
+}
+
+int64_t p2m_pod_decrease_reservation(struct domain *d, gfn_t gfn,
+                                     unsigned int order)
+{
+    struct p2m_domain *p2m = &d->p2m;
+    uint64_t g = gfn_x(gfn), end, left;
+    int64_t pages = 0, r = 0;
+
+    if ( order > PAGE_ORDER_1G )
+        return -EDOM;
+    end = g + (1ull << order);
+    if ( g >= P2M_MAX_GFN || end > P2M_MAX_GFN )
+        return -ERANGE;
+    spin_lock(&p2m->lock);
+    for ( ; g < end && r >= 0; g += 1ull << order )
+    {
+        /* Cut a misaligned request into aligned chunks. */
+        left = end - g;
+        for ( order = PAGE_ORDER_1G; order; order -= 9 )
+            if ( is_aligned(g, order) && left >= (1ull << order) )
+                break;
+        r = release_chunk(p2m, g, order);
+        pages += r > 0 ? r : 0;
+    }
+    spin_unlock(&p2m->lock);
+    return r < 0 ? r : pages;
+}
+
+int p2m_pod_check(struct domain *d)
+{
+    struct p2m_domain *p2m = &d->p2m;
+    struct p2m_pod *pod = &p2m->pod;
+    uint64_t p, b, t, listed = 0;
+    unsigned int i, bad = 0;
+
+    spin_lock(&p2m->lock);
+    spin_lock(&pod->lock);
+    t = d->tot_pages;
+    p = t >= pod->count ? t - pod->count : 0;
+    b = p + p2m->stats.pod_entries;
+    for ( i = 0; i < POD_ORDERS; i++ )
+        listed += pod->chunks[i] << pod_order[i];
+    if ( t < pod->count )
+        bad++, printk("pod: cache %llu exceeds pages held %llu\n",
+                      (unsigned long long)pod->count, (unsigned long long)t);
+    if ( !(p <= t && t <= b && b <= d->max_pages) )
+        bad++, printk("pod: 0 <= P %llu <= T %llu <= B %llu <= M %llu broken\n",
+                      (unsigned long long)p, (unsigned long long)t,
+                      (unsigned long long)b, (unsigned long long)d->max_pages);
+    if ( listed != pod->count )
+        bad++, printk("pod: lists hold %llu pages, count %llu\n",
+                      (unsigned long long)listed,
+                      (unsigned long long)pod->count);
+    spin_unlock(&pod->lock);
+    spin_unlock(&p2m->lock);
+    return (int)bad;
+}
+
+void p2m_pod_get_stats(struct domain *d, struct pod_stats *s)
+{
+    struct p2m_domain *p2m = &d->p2m;
+    struct p2m_pod *pod = &p2m->pod;
+    unsigned int i;
+
+    spin_lock(&p2m->lock);
+    spin_lock(&pod->lock);
+    for ( i = 0; i < POD_ORDERS; i++ )
+    {
+        s->cache_chunks[i] = pod->chunks[i];
+        s->filled[i] = pod->populated[i];
+        s->swept[i] = pod->swept[i];
+    }
+    s->count = pod->count;
+    s->entry_count = p2m->stats.pod_entries;
+    s->tot_pages = d->tot_pages;
+    s->target = pod->target;
+    s->max_pages = d->max_pages;
+    s->populated = populated(d);
+    s->remap_retries = pod->remap_retries;
+    spin_unlock(&pod->lock);
+    spin_unlock(&p2m->lock);
+}

@@ -1,0 +1,79 @@
+/*
+ * Populate-on-demand: guest memory marked PoD is backed by a per-domain cache
+ * of zeroed pages (1G, 2M and 4K lists) on first access, and reclaimed by a
+ * zero-check sweeper.  Accounting, with M = max_pages, B = pages the guest
+ * believes it has, T = tot_pages (pages held), P = populated pages,
+ * count = pages in the cache and entry_count = 4K pages under PoD entries:
+ *
+ *     0 <= P <= T <= B <= M,   entry_count = B - P,   T = P + count.
+ *
+ * The cache never holds more than the PoD entries need (T <= B).
+ * Lock order: P2M lock, PoD lock, heap lock.
+ */
+#ifndef ASM_X86_P2M_POD_H
+#define ASM_X86_P2M_POD_H
+
+#include <asm-x86/p2m.h>
+
+struct domain;
+struct vcpu;
+
+void p2m_pod_init(struct p2m_domain *p2m);
+/* Give every cache page back to the heap (domain destruction). */
+void p2m_pod_teardown(struct p2m_domain *p2m);
+
+/*
+ * Mark [gfn, gfn + nr) populate-on-demand, in the largest aligned entries
+ * (1G at L3, 2M at L2).  The range must hold no RAM mappings (-EBUSY) and
+ * B may not exceed max_pages (-ENOSPC).  All or nothing.
+ */
+int p2m_pod_mark(struct domain *d, gfn_t gfn, uint64_t nr);
+
+/*
+ * Set the memory target (pages).  The cache grows (1G, then 2M, then 4K
+ * allocations) or shrinks (1G list first) towards target - P, capped at
+ * entry_count.  Bounded work: -EAGAIN means call again to continue.
+ * -EINVAL above max_pages, -ENOMEM when the host has no memory left.
+ */
+int p2m_pod_set_target(struct domain *d, uint64_t target);
+
+/* Put an owned chunk into the cache / take one of this order (tests). */
+void p2m_pod_cache_add(struct domain *d, struct page_info *pg);
+struct page_info *p2m_pod_cache_get(struct domain *d, unsigned int order);
+
+/*
+ * The guest gives back [gfn, gfn + 2^order) (gfn need not be aligned: the
+ * range is cut into aligned chunks).  PoD entries are dropped; populated
+ * pages go to the cache while PoD entries outnumber cache pages, else to
+ * the heap.  Returns the pages released from the guest, or -errno.
+ */
+int64_t p2m_pod_decrease_reservation(struct domain *d, gfn_t gfn,
+                                     unsigned int order);
+
+enum pod_sweep_mode { POD_SWEEP_ALL, POD_SWEEP_EAGER, POD_SWEEP_EMERGENCY };
+/* Reclaim guest pages that are all zero; returns pages reclaimed. */
+int64_t p2m_pod_sweep(struct domain *d, enum pod_sweep_mode mode);
+
+/* A guest access hit a PoD entry (P2M lock held).  0: populated, retry;
+ * -EAGAIN: the vCPU is paused for memory; -ENOMEM: the domain crashed. */
+int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
+                            uint64_t gfn);
+
+/* Number of broken accounting invariants (0 when all hold). */
+int p2m_pod_check(struct domain *d);
+
+struct pod_stats {
+    uint64_t cache_chunks[POD_ORDERS];
+    uint64_t count, entry_count, tot_pages, target, max_pages, populated;
+    uint64_t filled[POD_ORDERS], swept[POD_ORDERS], remap_retries;
+};
+void p2m_pod_get_stats(struct domain *d, struct pod_stats *s);
+
+void p2m_pod_set_policy(struct domain *d, bool crash);
+/* Let paused vCPUs run again (after the target was raised). */
+int p2m_pod_resume(struct domain *d);
+/* Copy out (and drop) up to max pending events; returns how many. */
+unsigned int p2m_pod_events(struct domain *d, struct pod_event *out,
+                            unsigned int max);
+
+#endif /* ASM_X86_P2M_POD_H */
