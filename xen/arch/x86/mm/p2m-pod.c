@@ -193,6 +193,7 @@ int p2m_pod_set_target(struct domain *d, uint64_t target)
     rc = cache_resize(d, cache_want(d));
     spin_unlock(&p2m->pod.lock);
     spin_unlock(&p2m->lock);
+    p2m_debug_audit(p2m, "pod_set_target");
     return rc;
 }
 
@@ -569,6 +570,7 @@ int64_t p2m_pod_sweep(struct domain *d, enum pod_sweep_mode mode)
     cache_trim(d);
     spin_unlock(&d->p2m.pod.lock);
     spin_unlock(&d->p2m.lock);
+    p2m_debug_audit(&d->p2m, "pod_sweep");
     return pages;
 }
 
@@ -722,6 +724,7 @@ int64_t p2m_pod_decrease_reservation(struct domain *d, gfn_t gfn,
         pages += r > 0 ? r : 0;
     }
     spin_unlock(&p2m->lock);
+    p2m_debug_audit(p2m, "pod_decrease_reservation");
     return r < 0 ? r : pages;
 }
 

@@ -96,6 +96,7 @@ int p2m_change_type_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
     if ( !rc )
         range_commit(p2m, start, end, ot, nt);
     spin_unlock(&p2m->lock);
+    p2m_debug_audit(p2m, "change_type_range");
     return rc;
 }
 
@@ -116,6 +117,7 @@ int p2m_change_type_global(struct p2m_domain *p2m, p2m_type_t ot,
     spin_lock(&p2m->lock);
     change_global_locked(p2m, ot, nt);
     spin_unlock(&p2m->lock);
+    p2m_debug_audit(p2m, "change_type_global");
     return 0;
 }
 
@@ -131,6 +133,7 @@ int p2m_logdirty_enable(struct p2m_domain *p2m, bool on)
             change_global_locked(p2m, p2m_ram_logdirty, p2m_ram_rw);
     }
     spin_unlock(&p2m->lock);
+    p2m_debug_audit(p2m, "logdirty_enable");
     return 0;
 }
 
@@ -174,6 +177,7 @@ int64_t p2m_logdirty_read(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
             range_commit(p2m, s.start, s.end, p2m_ram_rw, p2m_ram_logdirty);
     }
     spin_unlock(&p2m->lock);
+    p2m_debug_audit(p2m, "logdirty_read");
     return rc ? rc : s.count;
 }
 

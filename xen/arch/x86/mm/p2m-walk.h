@@ -63,4 +63,15 @@ void p2m_pool_drain(struct p2m_domain *p2m);
 /* Remove every entry below the root (teardown). */
 void p2m_clear_all(struct p2m_domain *p2m);
 
+/* Debug builds audit the whole tree after every change (panic on error). */
+#ifdef P2M_DEBUG
+void p2m_debug_audit(struct p2m_domain *p2m, const char *op);
+#else
+static inline void p2m_debug_audit(struct p2m_domain *p2m, const char *op)
+{
+    (void)p2m;
+    (void)op;
+}
+#endif
+
 #endif /* P2M_WALK_H */

@@ -18,10 +18,9 @@
 #define MAX_MFN_BITS 40          /* 52-bit machine addresses */
 
 #ifdef P2M_DEBUG
-/* Debug builds audit the whole tree after every change. */
-static void p2m_debug_audit(struct p2m_domain *p2m, const char *op)
+void p2m_debug_audit(struct p2m_domain *p2m, const char *op)
 {
-    static struct p2m_audit_report r;
+    struct p2m_audit_report r;
     unsigned int i;
 
     if ( !p2m_audit(p2m, &r) )
@@ -32,12 +31,6 @@ static void p2m_debug_audit(struct p2m_domain *p2m, const char *op)
                (unsigned long long)r.err[i].gfn,
                (unsigned long long)r.err[i].entry);
     panic("P2M audit failed after %s: %u errors", op, r.nr_errors);
-}
-#else
-static void p2m_debug_audit(struct p2m_domain *p2m, const char *op)
-{
-    (void)p2m;
-    (void)op;
 }
 #endif
 
