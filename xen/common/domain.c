@@ -70,8 +70,7 @@ struct domain *domain_lookup(domid_t domid)
 
 void domain_crash(struct domain *d, const char *why, uint64_t gfn)
 {
-    if ( !d->crashed )
+    if ( !__atomic_exchange_n(&d->crashed, true, __ATOMIC_ACQ_REL) )
         printk("d%u crashed: %s (gfn %#llx)\n", d->domain_id, why,
                (unsigned long long)gfn);
-    d->crashed = true;
 }

@@ -180,7 +180,7 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
         return -EINVAL;
     for ( tries = 0; tries < 16; tries++ )
     {
-        if ( v->domain->crashed )
+        if ( __atomic_load_n(&v->domain->crashed, __ATOMIC_ACQUIRE) )
             return -EFAULT;
         if ( __atomic_load_n(&v->paused, __ATOMIC_ACQUIRE) )
             return -EAGAIN;

@@ -393,9 +393,12 @@ static bool quick_zero(mfn_t mfn, unsigned int order)
 
     for ( i = 0; i < n; i += step )
     {
-        const uint64_t *w = plat_map_mfn(mfn_add(mfn, i));
+        uint64_t *w = plat_map_mfn(mfn_add(mfn, i));
 
-        if ( w[0] | w[PAGE_SIZE / 16] | w[PAGE_SIZE / 8 - 1] )
+        /* The guest may still be writing here: read like another CPU. */
+        if ( __atomic_load_n(&w[0], __ATOMIC_RELAXED) |
+             __atomic_load_n(&w[PAGE_SIZE / 16], __ATOMIC_RELAXED) |
+             __atomic_load_n(&w[PAGE_SIZE / 8 - 1], __ATOMIC_RELAXED) )
             return false;
     }
     return true;

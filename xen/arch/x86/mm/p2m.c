@@ -339,7 +339,7 @@ int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
     struct p2m_iter it;
     int rc = 0;
 
-    if ( d->crashed )
+    if ( __atomic_load_n(&d->crashed, __ATOMIC_ACQUIRE) )
         return -EFAULT;
     if ( gfn_x(gfn) >= P2M_MAX_GFN )
     {
