@@ -47,7 +47,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 KVM_BIN := $(O)/tests/kvm_walker
 
-.PHONY: all run test unit bench clean deps
+.PHONY: all run test unit bench clean deps tsan-test
 all: $(O)/p2mctl $(UNIT_BINS) $(BENCH_BINS) $(if $(wildcard tests/kvm/*.c),$(KVM_BIN))
 
 $(O)/obj/xen/common/%.o $(O)/obj/xen/arch/x86/mm/%.o: MODULE := y
@@ -87,6 +87,11 @@ deps-run:
 
 test: deps all
 	@$(PY) tests/run_tests.py --build $(O)
+
+# The concurrency stress test under ThreadSanitizer (CI runs it too).
+tsan-test: deps
+	@$(MAKE) -s tsan=y build/tsan/tests/test_pod_stress
+	@CMOCKA_MESSAGE_OUTPUT=TAP TSAN_OPTIONS=halt_on_error=1 ./build/tsan/tests/test_pod_stress
 
 bench: all
 	@for b in $(BENCH_BINS); do ./$$b || exit 1; done
