@@ -18,8 +18,13 @@ int memory_populate(struct domain *d, gfn_t gfn, unsigned int order,
     if ( order != PAGE_ORDER_4K && order != PAGE_ORDER_2M &&
          order != PAGE_ORDER_1G )
         return -EDOM;
-    if ( !p2m_type_is_ram(t) )
+    if ( !p2m_type_is_ram(t) || a > P2M_ACCESS_RWX )
         return -EBADR;
+    if ( gfn_x(gfn) >= P2M_MAX_GFN ||
+         P2M_MAX_GFN - gfn_x(gfn) < (1ull << order) )
+        return -ERANGE;
+    if ( !is_aligned(gfn_x(gfn), order) )
+        return -EINVAL;
     if ( d->tot_pages + (1ull << order) > d->max_pages )
         return -ENOSPC;
     pg = alloc_domheap_pages(d, order, MEMF_zero);

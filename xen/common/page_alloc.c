@@ -176,10 +176,7 @@ void heap_init(void)
 
 static void zero_frames(mfn_t mfn, unsigned int order)
 {
-    uint64_t i;
-
-    for ( i = 0; i < (1ull << order); i++ )
-        memset(plat_map_mfn(mfn_add(mfn, i)), 0, PAGE_SIZE);
+    memset(plat_map_mfns(mfn, 1ull << order), 0, PAGE_SIZE << order);
 }
 
 struct page_info *alloc_domheap_pages(struct domain *d, unsigned int order,

@@ -241,6 +241,7 @@ enum p2m_audit_code {
     AUDIT_MFN_RANGE,          /* leaf frame beyond or in a hole of RAM */
     AUDIT_POOL,               /* table page accounting disagrees */
     AUDIT_POD,                /* PoD cache exceeds entries or pages held */
+    AUDIT_RIGHTS,             /* hardware rights differ from type + access */
 };
 
 #define P2M_AUDIT_MAX_RECORDED 64

@@ -77,6 +77,8 @@ bool mfn_range_is_ram(mfn_t mfn, unsigned int order);
 
 /* Platform: a pointer through which the hypervisor reads and writes a frame. */
 void *plat_map_mfn(mfn_t mfn);
+/* Platform: one contiguous mapping of the RAM frames [mfn, mfn + nr). */
+void *plat_map_mfns(mfn_t mfn, uint64_t nr);
 
 static inline uint64_t align_down(uint64_t x, unsigned int order)
 {

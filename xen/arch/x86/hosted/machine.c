@@ -24,6 +24,12 @@ void *plat_map_mfn(mfn_t mfn)
     return ram_base + (mfn_x(mfn) << PAGE_SHIFT);
 }
 
+void *plat_map_mfns(mfn_t mfn, uint64_t nr)
+{
+    (void)nr;                   /* machine memory is one mapping */
+    return plat_map_mfn(mfn);
+}
+
 void plat_cpu_relax(void)
 {
     __builtin_ia32_pause();

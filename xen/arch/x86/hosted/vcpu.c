@@ -26,11 +26,12 @@ struct tlb {
     uint64_t fill_gen;          /* generation seen before the last walk */
     uint64_t last_gen;          /* generation of the last translation */
     uint64_t active;            /* generation in use by an access, or 0 */
+    uint64_t hits, misses;      /* this vCPU's own: no shared cache line */
 };
 
 static struct tlb tlbs[MAX_DOMAINS][MAX_VCPUS];
 static uint64_t gens[MAX_DOMAINS];
-static uint64_t hits, misses, flushes, stale_hits;
+static uint64_t flushes, stale_hits;
 #ifdef P2M_DEBUG
 static bool check_hits = true;
 #else
@@ -96,14 +97,14 @@ bool plat_tlb_lookup(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out)
 
     if ( e->gen == gen && e->gfn == gfn_x(gfn) )
     {
-        __atomic_add_fetch(&hits, 1, __ATOMIC_RELAXED);
+        t->hits++;
         if ( check_hits )
             check_hit(v, gfn, &e->l);
         *out = e->l;
         t->last_gen = gen;
         return true;
     }
-    __atomic_add_fetch(&misses, 1, __ATOMIC_RELAXED);
+    t->misses++;
     t->fill_gen = t->last_gen = gen;
     return false;
 }
@@ -248,12 +249,25 @@ uint64_t hosted_tlb_stale_hits(void)
 
 void hosted_tlb_reset_counters(void)
 {
-    hits = misses = flushes = stale_hits = 0;
+    unsigned int d, v;
+
+    for ( d = 0; d < MAX_DOMAINS; d++ )
+        for ( v = 0; v < MAX_VCPUS; v++ )
+            tlbs[d][v].hits = tlbs[d][v].misses = 0;
+    flushes = stale_hits = 0;
 }
 
+/* Sums over every vCPU; call it while the vCPU threads are quiet. */
 void hosted_tlb_counters(struct tlb_counters *c)
 {
-    c->hits = hits;
-    c->misses = misses;
-    c->flushes = flushes;
+    unsigned int d, v;
+
+    c->hits = c->misses = 0;
+    for ( d = 0; d < MAX_DOMAINS; d++ )
+        for ( v = 0; v < MAX_VCPUS; v++ )
+        {
+            c->hits += tlbs[d][v].hits;
+            c->misses += tlbs[d][v].misses;
+        }
+    c->flushes = __atomic_load_n(&flushes, __ATOMIC_RELAXED);
 }

@@ -70,6 +70,19 @@ static void check_frames(struct audit *a, p2m_pte_t e, unsigned int level,
         report(a, AUDIT_M2P, level, gfn, e, gfn_x(m2p_lookup(mfn)));
 }
 
+/* The hardware rights must be exactly what type and access allow. */
+static void check_rights(struct audit *a, p2m_pte_t e, unsigned int level,
+                         uint64_t gfn)
+{
+    const struct p2m_format_ops *ops = a->p2m->ops;
+    p2m_type_t t = ops->type(e);
+    p2m_pte_t want = ops->make_leaf(level, ops->mfn(e, level), t,
+                                    ops->access(e));
+
+    if ( ops->rights(e) != ops->rights(want) )
+        report(a, AUDIT_RIGHTS, level, gfn, e, ops->rights(want));
+}
+
 static void check_leaf(struct audit *a, p2m_pte_t e, unsigned int level,
                        uint64_t gfn)
 {
@@ -77,6 +90,7 @@ static void check_leaf(struct audit *a, p2m_pte_t e, unsigned int level,
 
     if ( (unsigned int)t >= p2m_nr_types || level == P2M_LEVELS )
         return;                 /* reported by check_format */
+    check_rights(a, e, level, gfn);
     if ( t == p2m_populate_on_demand )
         a->seen.pod_entries += 1ull << p2m_level_order(level);
     if ( !p2m_type_has_mfn(t) )
@@ -179,6 +193,7 @@ const char *p2m_audit_code_name(enum p2m_audit_code c)
         [AUDIT_MFN_RANGE] = "mfn_range",
         [AUDIT_POOL] = "pool",
         [AUDIT_POD] = "pod",
+        [AUDIT_RIGHTS] = "rights",
     };
 
     if ( (unsigned int)c < ARRAY_SIZE(names) && names[c] )
