@@ -85,6 +85,7 @@ struct p2m_stats {
     uint64_t pages[3];         /* leaves mapped at 4K, 2M, 1G */
     uint64_t table_pages;      /* table pages in the tree, root included */
     uint64_t splits;
+    uint64_t merges;           /* tables folded back into a superpage */
     uint64_t flushes;
     uint64_t pod_entries;      /* 4K pages covered by PoD entries */
 };
@@ -118,7 +119,7 @@ struct p2m_pod {
     uint64_t count;             /* 4K pages in the cache */
     uint64_t target;            /* memory target set by the toolstack */
     uint64_t sweep_pos[POD_ORDERS];  /* where each order's sweep stopped */
-    uint64_t ring[POD_RING];    /* gfn | order, recently populated */
+    uint64_t ring[POD_RING];    /* gfn << 2 | level, recently populated */
     unsigned int ring_next;
     bool oom_crash;             /* policy: crash (Xen) instead of pause */
     uint64_t populated[POD_ORDERS], swept[POD_ORDERS], remap_retries;
@@ -194,7 +195,19 @@ int p2m_change_type_global(struct p2m_domain *p2m, p2m_type_t ot,
 int p2m_change_type_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
                           p2m_type_t ot, p2m_type_t nt);
 
-/* Log-dirty mode: on turns ram_rw into ram_logdirty, off turns it back. */
+/*
+ * Fold split superpages back: wherever the 512 entries of a table inside
+ * [gfn, gfn + nr) are exactly the children a split of one 2M or 1G entry
+ * would give (same type, access and memory type, contiguous aligned
+ * frames, or all the same empty type), replace the table by that entry.
+ * Returns the number of tables folded.  Takes the P2M lock.
+ */
+int64_t p2m_merge_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr);
+
+/*
+ * Log-dirty mode: on turns ram_rw into ram_logdirty, off turns it back and
+ * folds the superpages that dirty-page splits broke up.
+ */
 int p2m_logdirty_enable(struct p2m_domain *p2m, bool on);
 /*
  * Set bit (g - gfn) of bitmap for each dirty g in [gfn, gfn + nr); with

@@ -130,11 +130,28 @@ int p2m_logdirty_enable(struct p2m_domain *p2m, bool on)
         if ( on )
             change_global_locked(p2m, p2m_ram_rw, p2m_ram_logdirty);
         else
+        {
             change_global_locked(p2m, p2m_ram_logdirty, p2m_ram_rw);
+            p2m_merge_locked(p2m, 0, P2M_MAX_GFN);
+        }
     }
     spin_unlock(&p2m->lock);
     p2m_debug_audit(p2m, "logdirty_enable");
     return 0;
+}
+
+int64_t p2m_merge_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr)
+{
+    uint64_t start = gfn_x(gfn);
+    int64_t n;
+
+    if ( start >= P2M_MAX_GFN || P2M_MAX_GFN - start < nr )
+        return -ERANGE;
+    spin_lock(&p2m->lock);
+    n = p2m_merge_locked(p2m, start, start + nr);
+    spin_unlock(&p2m->lock);
+    p2m_debug_audit(p2m, "merge_range");
+    return n;
 }
 
 struct dirty_scan { uint64_t start, end; uint8_t *bitmap; int64_t count; };

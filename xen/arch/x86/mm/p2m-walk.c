@@ -286,3 +286,68 @@ void p2m_clear_all(struct p2m_domain *p2m)
         root[i] = 0;
     }
 }
+
+/*
+ * The entry a table at level - 1 would fold into, if its 512 children are
+ * exactly what splitting that entry gives; 0 when they are not.
+ */
+static p2m_pte_t fold_candidate(struct p2m_domain *p2m, const p2m_pte_t *t,
+                                unsigned int level)
+{
+    const struct p2m_format_ops *ops = p2m->ops;
+    p2m_type_t type = ops->type(t[0]);
+    p2m_pte_t parent;
+    unsigned int i;
+
+    if ( !t[0] || ops->is_table(t[0], level - 1) )
+        return 0;
+    if ( p2m_type_has_mfn(type) &&
+         !is_aligned(mfn_x(ops->mfn(t[0], level - 1)),
+                     p2m_level_order(level)) )
+        return 0;
+    parent = ops->make_leaf(level, ops->mfn(t[0], level - 1), type,
+                            ops->access(t[0]));
+    for ( i = 0; i < 512; i++ )
+        if ( ops->split_child(parent, level, i) != t[i] )
+            return 0;
+    return parent;
+}
+
+static int64_t merge(struct p2m_domain *p2m, mfn_t table, unsigned int level,
+                     uint64_t base, uint64_t start, uint64_t end, bool *flush)
+{
+    uint64_t span = 1ull << p2m_level_order(level);
+    unsigned int i = start > base ? (start - base) / span : 0;
+    int64_t n = 0;
+
+    for ( ; i < 512 && base + i * span < end; i++ )
+    {
+        struct p2m_iter it = { base + i * span, level, p2m_table(table) + i };
+        p2m_pte_t folded;
+
+        if ( !p2m->ops->is_table(*it.ptep, level) )
+            continue;
+        n += merge(p2m, p2m->ops->mfn(*it.ptep, level), level - 1, it.gfn,
+                   start, end, flush);
+        if ( level > 3 || it.gfn < start || it.gfn + span > end )
+            continue;           /* L4 never holds leaves; stay in range */
+        folded = fold_candidate(p2m, p2m_table(p2m->ops->mfn(*it.ptep, level)),
+                                level);
+        if ( !folded )
+            continue;
+        p2m_write_entry(p2m, &it, folded);
+        p2m->stats.merges++;
+        *flush = true;          /* the old table goes after the flush */
+        n++;
+    }
+    return n;
+}
+
+int64_t p2m_merge_locked(struct p2m_domain *p2m, uint64_t start, uint64_t end)
+{
+    bool flush = false;
+    int64_t n = merge(p2m, p2m->root, P2M_LEVELS, 0, start, end, &flush);
+
+    p2m_flush_and_release(p2m, flush);
+    return n;
+}

@@ -60,6 +60,10 @@ int p2m_visit(struct p2m_domain *p2m, uint64_t start, uint64_t end,
               p2m_visit_fn fn, void *ctx);
 
 void p2m_pool_drain(struct p2m_domain *p2m);
+
+/* Fold split superpages back inside [start, end); see p2m_merge_range. */
+int64_t p2m_merge_locked(struct p2m_domain *p2m, uint64_t start,
+                         uint64_t end);
 /* Remove every entry below the root (teardown). */
 void p2m_clear_all(struct p2m_domain *p2m);
 
