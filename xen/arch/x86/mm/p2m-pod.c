@@ -312,7 +312,9 @@ static void pod_fill(struct p2m_domain *p2m, const struct p2m_iter *it,
     p2m_write_entry(p2m, it, p2m->ops->make_leaf(it->level, page_to_mfn(pg),
                                                  p2m_ram_rw, a));
     pod->populated[i]++;
-    pod->ring[pod->ring_next] = (it->gfn << 2) | i;
+    /* Low bits hold the level (1..3), so a slot is never 0, not even for
+     * gfn 0 at 4K: 0 marks an empty slot. */
+    pod->ring[pod->ring_next] = (it->gfn << 2) | it->level;
     pod->ring_next = (pod->ring_next + 1) % POD_RING;
 }
 
@@ -531,7 +533,7 @@ static uint64_t sweep_eager(struct p2m_domain *p2m)
     for ( k = 0; k < POD_RING; k++ )
     {
         uint64_t r = p2m->pod.ring[k];
-        unsigned int level = (r & 3) + 1;
+        unsigned int level = r & 3;
 
         if ( !r )
             continue;
