@@ -637,11 +637,12 @@ static uint64_t release_leaf(struct p2m_domain *p2m, const struct p2m_iter *it)
     mfn_t mfn = p2m->ops->mfn(*it->ptep, it->level);
     struct page_info *pg;
 
-    p2m_write_entry(p2m, it, 0);
-    p2m_flush_and_release(p2m, true);
+    /* First make the frames one chunk: if that fails, nothing changed. */
     pg = heap_make_chunk(d, mfn, order);
     if ( !pg )
         return 0;
+    p2m_write_entry(p2m, it, 0);
+    p2m_flush_and_release(p2m, true);
     spin_lock(&p2m->pod.lock);
     if ( p2m->stats.pod_entries > p2m->pod.count )
     {
