@@ -1,0 +1,293 @@
+/*
+ * The audit finds each kind of corruption.  Entries are corrupted by
+ * writing the real table entries (reached from p2m->root), one way at a
+ * time, then p2m_audit runs and the entry is restored at once: debug builds
+ * audit after every P2M operation and would panic on the corruption.
+ */
+#include "env.h"
+
+#define LAYOUT "0-3G,4G-12G"            /* hole at 3G-4G */
+#define RW (P2M_ACCESS_R | P2M_ACCESS_W)
+#define G1 GIB_FRAMES                   /* 1G leaf */
+#define G2 (2 * GIB_FRAMES + 0x400)     /* 2M leaf */
+#define G4 (2 * GIB_FRAMES + 0x1005)    /* 4K leaf */
+#define ADDR_MASK 0x000ffffffffff000ull /* bits 51:12, both formats */
+#define BIT(n) (1ull << (n))
+
+enum { F_NPT = 1, F_EPT = 2, F_BOTH = 3 };
+
+struct world {
+    struct domain *d, *d2;
+    uint64_t own_unmapped, other, hole;
+};
+
+static void world_up(struct world *w, enum p2m_format fmt)
+{
+    struct p2m_domain *p2m;
+
+    env_machine(LAYOUT);
+    w->d = env_domain(1, fmt);
+    w->d2 = env_domain(2, fmt);
+    p2m = &w->d->p2m;
+    assert_int_equal(p2m_set_entry(p2m, _gfn(G1), env_alloc(w->d, 18), 18,
+                                   p2m_ram_rw, RW), 0);
+    assert_int_equal(p2m_set_entry(p2m, _gfn(G2), env_alloc(w->d, 9), 9,
+                                   p2m_ram_rw, RW), 0);
+    assert_int_equal(p2m_set_entry(p2m, _gfn(G4), env_alloc(w->d, 0), 0,
+                                   p2m_ram_rw, RW), 0);
+    w->own_unmapped = mfn_x(env_alloc(w->d, 0));
+    w->other = mfn_x(env_alloc(w->d2, 0));
+    w->hole = 3 * GIB_FRAMES;           /* aligned for every leaf size */
+    env_expect_clean(w->d);
+}
+
+static uint64_t with_frame(uint64_t e, uint64_t mfn)
+{
+    return (e & ~ADDR_MASK) | (mfn << PAGE_SHIFT);
+}
+
+static uint64_t clear_npt_user(struct world *w, uint64_t e)
+{
+    return e & ~BIT(2);
+}
+
+static uint64_t ept_write_only(struct world *w, uint64_t e)
+{
+    return e & ~BIT(0);
+}
+
+static uint64_t ept_memtype_2(struct world *w, uint64_t e)
+{
+    return (e & ~(7ull << 3)) | (2ull << 3);
+}
+
+static uint64_t clear_w(struct world *w, uint64_t e)
+{
+    return e & ~BIT(1);         /* NPT RW, EPT W */
+}
+
+static uint64_t set_ps(struct world *w, uint64_t e)
+{
+    return e | BIT(7);
+}
+
+static uint64_t set_bit13(struct world *w, uint64_t e)
+{
+    return e | BIT(13);
+}
+
+static uint64_t own_frame(struct world *w, uint64_t e)
+{
+    return with_frame(e, w->own_unmapped);
+}
+
+static uint64_t other_frame(struct world *w, uint64_t e)
+{
+    return with_frame(e, w->other);
+}
+
+static uint64_t hole_frame(struct world *w, uint64_t e)
+{
+    return with_frame(e, w->hole);
+}
+
+static uint64_t type_7(struct world *w, uint64_t e)
+{
+    return e | (7ull << 52);
+}
+
+static uint64_t table_to_guest_page(struct world *w, uint64_t e)
+{
+    return w->d->p2m.ops->make_table(_mfn(w->own_unmapped));
+}
+
+static uint64_t ept_table_reserved(struct world *w, uint64_t e)
+{
+    return e | BIT(3);
+}
+
+/* One corruption: the entry of gfn at level goes through mutate. */
+struct corruption {
+    uint64_t gfn;
+    unsigned int level;
+    uint64_t (*mutate)(struct world *w, uint64_t e);
+};
+
+static const struct {
+    const char *name;
+    unsigned int formats;
+    struct corruption c;
+    enum p2m_audit_code code;
+    bool only;                  /* the audit must report nothing else */
+} cases[] = {
+    { "NPT U bit cleared", F_NPT, { G4, 1, clear_npt_user },
+      AUDIT_FORMAT, true },
+    { "EPT W without R", F_EPT, { G4, 1, ept_write_only },
+      AUDIT_FORMAT, false },
+    { "EPT memory type 2", F_EPT, { G4, 1, ept_memtype_2 },
+      AUDIT_FORMAT, true },
+    { "EPT reserved bit in a table entry", F_EPT,
+      { G2, 3, ept_table_reserved }, AUDIT_RESERVED_BITS, true },
+    { "W cleared on a ram_rw leaf", F_BOTH, { G4, 1, clear_w },
+      AUDIT_RIGHTS, true },
+    { "PS in an L4 entry", F_BOTH, { G1, 4, set_ps },
+      AUDIT_PS_AT_L4, false },
+    { "low address bit in a 2M leaf", F_BOTH, { G2, 2, set_bit13 },
+      AUDIT_MISALIGNED, true },
+    { "low address bit in a 1G leaf", F_BOTH, { G1, 3, set_bit13 },
+      AUDIT_MISALIGNED, true },
+    { "leaf to another frame of the domain", F_BOTH, { G4, 1, own_frame },
+      AUDIT_M2P, true },
+    { "leaf to another domain's frame", F_BOTH, { G4, 1, other_frame },
+      AUDIT_OWNER, false },
+    { "leaf into a hole", F_BOTH, { G4, 1, hole_frame },
+      AUDIT_MFN_RANGE, true },
+    { "type 7", F_BOTH, { G4, 1, type_7 }, AUDIT_BAD_TYPE, false },
+    { "table pointer to a guest page", F_BOTH,
+      { G2, 3, table_to_guest_page }, AUDIT_TABLE_PAGE, false },
+};
+
+static bool reported(const struct p2m_audit_report *r,
+                     enum p2m_audit_code code, unsigned int level,
+                     uint64_t gfn)
+{
+    unsigned int i;
+
+    for ( i = 0; i < r->nr_recorded; i++ )
+        if ( r->err[i].code == code &&
+             (level == 0 || (r->err[i].level == level &&
+                             r->err[i].gfn == gfn)) )
+            return true;
+    return false;
+}
+
+static void print_report(const struct p2m_audit_report *r)
+{
+    unsigned int i;
+
+    for ( i = 0; i < r->nr_recorded; i++ )
+        print_message("#   %s level %u gfn %#llx\n",
+                      p2m_audit_code_name(r->err[i].code), r->err[i].level,
+                      (unsigned long long)r->err[i].gfn);
+}
+
+/* Corrupt, audit, restore: nothing runs in between. */
+static unsigned int audit_corrupted(struct world *w,
+                                    const struct corruption *c,
+                                    unsigned int n,
+                                    struct p2m_audit_report *r)
+{
+    uint64_t *e[4], old[4];
+    unsigned int i, errors;
+
+    for ( i = 0; i < n; i++ )
+    {
+        e[i] = env_entry(&w->d->p2m, c[i].gfn, c[i].level);
+        assert_non_null(e[i]);
+        old[i] = *e[i];
+        assert_true(old[i] != 0);
+        *e[i] = c[i].mutate(w, old[i]);
+        assert_true(*e[i] != old[i]);
+    }
+    errors = p2m_audit(&w->d->p2m, r);
+    for ( i = n; i-- > 0; )
+        *e[i] = old[i];
+    return errors;
+}
+
+static void test_each_corruption(void **state)
+{
+    static struct p2m_audit_report r;
+    unsigned int mask = ENV_FMT(state) == P2M_FORMAT_NPT ? F_NPT : F_EPT;
+    struct world w;
+    unsigned int i;
+
+    world_up(&w, ENV_FMT(state));
+    for ( i = 0; i < ARRAY_SIZE(cases); i++ )
+    {
+        const struct corruption *c = &cases[i].c;
+        unsigned int n;
+
+        if ( !(cases[i].formats & mask) )
+            continue;
+        n = audit_corrupted(&w, c, 1, &r);
+        print_message("# %s: %u errors\n", cases[i].name, n);
+        print_report(&r);
+        if ( !reported(&r, cases[i].code, c->level, align_down(c->gfn,
+                       9 * (c->level - 1))) )
+            fail_msg("%s: %s not reported", cases[i].name,
+                     p2m_audit_code_name(cases[i].code));
+        if ( cases[i].only )
+            assert_int_equal(n, 1);
+        env_expect_audit_clean(w.d);
+    }
+    env_finish();
+}
+
+/* A counter off by one is reported with its index; restored, all clean. */
+static void test_counters(void **state)
+{
+    static struct p2m_audit_report r;
+    struct world w;
+    unsigned int i;
+
+    world_up(&w, ENV_FMT(state));
+    for ( i = 0; i < 4; i++ )
+    {
+        struct p2m_stats *s = &w.d->p2m.stats;
+        uint64_t *c = i < 3 ? &s->pages[i] : &s->table_pages;
+
+        (*c)++;
+        assert_true(p2m_audit(&w.d->p2m, &r) >= 1);
+        (*c)--;
+        assert_true(r.err[0].code == AUDIT_COUNTER);
+        assert_int_equal(r.err[0].detail, i);
+        if ( i < 3 )
+            assert_int_equal(r.nr_errors, 1);
+        else
+            assert_true(reported(&r, AUDIT_POOL, 0, 0));
+        env_expect_audit_clean(w.d);
+    }
+    env_finish();
+}
+
+/* Several corruptions at once are all reported, each where it is. */
+static void test_many_at_once(void **state)
+{
+    static const struct corruption three[] = {
+        { G2, 2, set_bit13 },
+        { G4, 1, own_frame },
+        { G1, 3, hole_frame },
+    };
+    static const enum p2m_audit_code codes[] = {
+        AUDIT_MISALIGNED, AUDIT_M2P, AUDIT_MFN_RANGE,
+    };
+    static struct p2m_audit_report r;
+    struct world w;
+    unsigned int i, n;
+
+    world_up(&w, ENV_FMT(state));
+    w.d->p2m.stats.pages[1]++;
+    n = audit_corrupted(&w, three, ARRAY_SIZE(three), &r);
+    w.d->p2m.stats.pages[1]--;
+    print_report(&r);
+    assert_int_equal(n, 4);
+    for ( i = 0; i < ARRAY_SIZE(three); i++ )
+        assert_true(reported(&r, codes[i], three[i].level,
+                             align_down(three[i].gfn,
+                                        9 * (three[i].level - 1))));
+    assert_true(reported(&r, AUDIT_COUNTER, 0, 0));
+    env_expect_audit_clean(w.d);
+    env_finish();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        ENV_TEST(test_each_corruption),
+        ENV_TEST(test_counters),
+        ENV_TEST(test_many_at_once),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
