@@ -98,3 +98,88 @@ bench: all
 
 clean:
 	rm -rf build
+
+# --- Bare-metal hypervisor image -------------------------------------------
+#   make hv        build/hv/xen.elf32 (QEMU -kernel), build/hv/bochs.img (Bochs
+#                  disk); the same with P2M_DEBUG audits in build/hv/debug/
+#   make hv-test   boot them: QEMU SVM+NPT, Bochs VMX+EPT (with and without
+#                  1G pages) and Bochs NPT (tests/hv/run.py)
+#   make hv-test-debug   the debug images on QEMU (NPT) and Bochs (EPT)
+# The module sources (xen/common, xen/arch/x86/mm) are compiled again with
+# bare-metal flags; xen/arch/x86/boot and hvm replace the hosted platform.
+HV_O := build/hv
+HV_CFLAGS := -std=gnu11 $(WARN) -g -ffreestanding -nostdinc -isystem $(GCC_INC) \
+             -Ixen/include -fno-strict-aliasing -fno-pic -fno-pie \
+             -fno-stack-protector -fcf-protection=none -mno-red-zone \
+             -mgeneral-regs-only -mcmodel=small -fno-asynchronous-unwind-tables
+HV_SRCS := $(MOD_SRCS) $(wildcard xen/arch/x86/boot/*.c xen/arch/x86/hvm/*.c \
+                                  xen/arch/x86/hvm/*/*.c)
+HV_ASMS := $(wildcard xen/arch/x86/boot/*.S xen/arch/x86/hvm/*/*.S)
+HV_OBJS := $(HV_SRCS:.c=.o) $(HV_ASMS:.S=.o)
+HV_HDRS := $(wildcard xen/include/*/*.h xen/arch/x86/*/*.h \
+                      xen/arch/x86/hvm/*/*.h xen/arch/x86/boot/guests/*.h)
+HV_LDS := xen/arch/x86/boot/hv.lds
+# A Bochs disk image is a whole number of 16-head, 63-sector cylinders.
+HV_SECTOR := 516096
+
+# Guests: 32-bit flat binaries, one per guests/<name>.c, embedded in the image.
+GUEST_DIR := xen/arch/x86/boot/guests
+GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -m32 -ffreestanding -nostdinc \
+                -isystem $(GCC_INC) -I$(GUEST_DIR) -fno-pic -fno-pie \
+                -fno-stack-protector -fcf-protection=none -mgeneral-regs-only \
+                -fno-asynchronous-unwind-tables
+GUEST_LIB := $(GUEST_DIR)/start.S $(GUEST_DIR)/glib.c
+GUEST_NAMES := $(filter-out glib,$(basename $(notdir $(wildcard $(GUEST_DIR)/*.c))))
+GUEST_BINS := $(GUEST_NAMES:%=$(HV_O)/guests/%.bin)
+
+.PHONY: hv hv-test hv-test-debug
+hv: $(HV_O)/xen.elf32 $(HV_O)/bochs.img $(HV_O)/debug/xen.elf32 \
+    $(HV_O)/debug/bochs.img
+
+$(HV_O)/guests/%.elf: $(GUEST_DIR)/%.c $(GUEST_LIB) $(GUEST_DIR)/guest.lds \
+                      $(wildcard $(GUEST_DIR)/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -nostdlib -static -Wl,--build-id=none \
+	    -Wl,--no-warn-rwx-segments -Wl,-T,$(GUEST_DIR)/guest.lds \
+	    -o $@ $(GUEST_LIB) $<
+
+$(HV_O)/guests/%.bin: $(HV_O)/guests/%.elf
+	objcopy -O binary $< $@
+
+# hv_image(dir, extra cflags): objects, ELF, QEMU ELF32 and the Bochs disk.
+define hv_image
+$(1)/obj/%.o: %.c $(HV_HDRS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(HV_CFLAGS) $(2) -c $$< -o $$@
+
+$(1)/obj/%.o: %.S $(HV_HDRS) $(GUEST_BINS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(HV_CFLAGS) $(2) -Wa,-I$(HV_O)/guests -c $$< -o $$@
+
+$(1)/xen.elf: $(HV_OBJS:%=$(1)/obj/%) $(HV_LDS)
+	ld -nostdlib -z max-page-size=0x1000 --build-id=none \
+	    --no-warn-rwx-segments -T $(HV_LDS) -o $$@ $$(filter %.o,$$^)
+
+$(1)/xen.elf32: $(1)/xen.elf
+	objcopy -O elf32-i386 $$< $$@
+
+$(1)/xen.bin: $(1)/xen.elf
+	objcopy -O binary $$< $$@
+
+$(1)/bochs.img: $(1)/xen.bin $(1)/xen.elf xen/arch/x86/boot/bootsect.asm
+	nasm -f bin -DKERNEL_SECTORS=$$$$(( ($$$$(stat -c %s $$<) + 511) / 512 )) \
+	    -DKERNEL_ENTRY=0x$$$$(nm $(1)/xen.elf | \
+	                          awk '$$$$3 == "_start" { print $$$$1 }') \
+	    -o $(1)/bootsect.bin xen/arch/x86/boot/bootsect.asm
+	cat $(1)/bootsect.bin $$< > $$@
+	truncate -s %$(HV_SECTOR) $$@
+endef
+
+$(eval $(call hv_image,$(HV_O),-O2))
+$(eval $(call hv_image,$(HV_O)/debug,-O1 -DP2M_DEBUG))
+
+hv-test: hv
+	@$(PY) tests/hv/run.py --build $(HV_O)
+
+hv-test-debug: hv
+	@$(PY) tests/hv/run.py --build $(HV_O) --debug --only qemu-svm bochs-vmx-1g

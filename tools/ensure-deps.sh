@@ -3,7 +3,7 @@
 # can (root with apt-get).  Usage: ensure-deps.sh test|run
 set -e
 case "$1" in
-  test) pkgs="gcc make libcmocka-dev python3-pytest" ;;
+  test) pkgs="gcc make libcmocka-dev python3-pytest qemu-system-x86 bochs bochsbios vgabios nasm" ;;
   run)  pkgs="gcc make python3-matplotlib" ;;
   *) echo "usage: $0 test|run" >&2; exit 2 ;;
 esac

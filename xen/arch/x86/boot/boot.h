@@ -1,0 +1,84 @@
+/*
+ * The bare-metal platform: CPU helpers, the console and what setup.c hands
+ * to the rest of the image.  Used by boot/ and hvm/ only; module sources
+ * never include it.
+ */
+#ifndef BOOT_H
+#define BOOT_H
+
+#include <stdarg.h>
+#include <xen/types.h>
+
+#include "boot-defs.h"
+
+static inline void outb(uint16_t port, uint8_t v)
+{
+    asm volatile ( "outb %0, %1" :: "a" (v), "Nd" (port) );
+}
+
+static inline void outw(uint16_t port, uint16_t v)
+{
+    asm volatile ( "outw %0, %1" :: "a" (v), "Nd" (port) );
+}
+
+static inline void outl(uint16_t port, uint32_t v)
+{
+    asm volatile ( "outl %0, %1" :: "a" (v), "Nd" (port) );
+}
+
+struct cpuid_regs { uint32_t a, b, c, d; };
+
+static inline struct cpuid_regs cpuid(uint32_t leaf, uint32_t sub)
+{
+    struct cpuid_regs r;
+
+    asm volatile ( "cpuid" : "=a" (r.a), "=b" (r.b), "=c" (r.c), "=d" (r.d)
+                   : "a" (leaf), "c" (sub) );
+    return r;
+}
+
+static inline uint64_t rdmsr(uint32_t msr)
+{
+    uint32_t lo, hi;
+
+    asm volatile ( "rdmsr" : "=a" (lo), "=d" (hi) : "c" (msr) );
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+    asm volatile ( "wrmsr" :: "c" (msr), "a" ((uint32_t)v),
+                   "d" ((uint32_t)(v >> 32)) );
+}
+
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+
+    asm volatile ( "rdtsc" : "=a" (lo), "=d" (hi) );
+    return ((uint64_t)hi << 32) | lo;
+}
+
+#define read_cr(n) ({ uint64_t v_; \
+    asm volatile ( "mov %%cr" #n ", %0" : "=r" (v_) ); v_; })
+#define write_cr(n, v) \
+    asm volatile ( "mov %0, %%cr" #n :: "r" ((uint64_t)(v)) : "memory" )
+
+/* console.c */
+int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+int snprintf(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void console_write(const char *s, size_t n);
+
+/* setup.c */
+void setup_memory(uint32_t mb_magic, uint32_t mb_info);
+void traps_init(void);
+uint64_t boot_tss_base(void);   /* the host TSS (VMX host state needs it) */
+/* Memory that holds nothing but free heap pages ends here (the image,
+ * the frame table and firmware areas lie below). */
+extern uint64_t boot_reserved_end;
+
+/* main.c: leave the emulator with a result (0 = pass). */
+void boot_exit(int fail) __attribute__((noreturn));
+
+#endif /* BOOT_H */

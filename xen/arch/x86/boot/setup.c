@@ -1,0 +1,282 @@
+/*
+ * Bare-metal platform setup: the multiboot memory map, the frame table, the
+ * heap, the identity map behind plat_map_mfn, and the GDT/TSS/IDT.
+ *
+ * Physical memory at boot:
+ *   [0, 1 MiB)              firmware, real-mode structures: never used
+ *   [1 MiB, image end)      this image (.text .data .bss)
+ *   then                    the multiboot info (QEMU puts it after us)
+ *   [ft, ft + ft_size)      the frame table, 2 MiB aligned
+ *   [boot_reserved_end, ..) heap: every RAM range the map reports
+ */
+#include <xen/lib.h>
+#include <xen/mm.h>
+#include <xen/sched.h>
+
+#include "boot.h"
+
+extern char __image_start[], __image_end[];
+extern char trap_stubs[];
+extern uint64_t boot_gdt[];
+
+uint64_t boot_reserved_end;
+
+#define E820_RAM         1
+#define E820_ACPI        3      /* ACPI tables; reclaimable once read */
+#define MB_INFO_MMAP     (1u << 6)
+#define IDMAP_LIMIT      ((uint64_t)IDMAP_GB << 30)
+
+struct mb_info {
+    uint32_t flags, mem_lower, mem_upper, boot_device, cmdline;
+    uint32_t mods_count, mods_addr, syms[4], mmap_length, mmap_addr;
+} __attribute__((packed));
+
+struct mb_mmap {
+    uint32_t size;              /* of the rest of the entry */
+    uint64_t base, len;
+    uint32_t type;
+} __attribute__((packed));
+
+/* --- platform hooks the module sources call --- */
+
+void *plat_map_mfn(mfn_t mfn)
+{
+    ASSERT(mfn_x(mfn) < (IDMAP_LIMIT >> PAGE_SHIFT));
+    return (void *)(uintptr_t)(mfn_x(mfn) << PAGE_SHIFT);
+}
+
+void *plat_map_mfns(mfn_t mfn, uint64_t nr)
+{
+    ASSERT(mfn_x(mfn) + nr <= (IDMAP_LIMIT >> PAGE_SHIFT));
+    return (void *)(uintptr_t)(mfn_x(mfn) << PAGE_SHIFT);
+}
+
+void plat_cpu_relax(void)
+{
+    asm volatile ( "pause" );
+}
+
+/* No software TLB on hardware: the CPU's own TLB is flushed by hvm/. */
+bool plat_tlb_lookup(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out)
+{
+    return false;
+}
+
+void plat_tlb_fill(struct vcpu *v, gfn_t gfn, const struct p2m_lookup *l)
+{
+}
+
+/* --- the memory map --- */
+
+static uint64_t align_up(uint64_t x, uint64_t a)
+{
+    return (x + a - 1) & ~(a - 1);
+}
+
+#define MAX_MAP 32
+static struct { uint64_t start, end; uint32_t type; } map[MAX_MAP];
+static unsigned int nr_map;
+
+/* Copy the firmware map out of the multiboot info, sorted by address. */
+static void read_mmap(const struct mb_info *mbi)
+{
+    uint64_t p = mbi->mmap_addr, end = p + mbi->mmap_length;
+    unsigned int i, j;
+
+    if ( !(mbi->flags & MB_INFO_MMAP) )
+        panic("multiboot: no memory map (flags %#x)", mbi->flags);
+    for ( ; p < end && nr_map < MAX_MAP; )
+    {
+        const struct mb_mmap *e = (const void *)(uintptr_t)p;
+
+        printk("  e820 0x%012llx-0x%012llx type %u\n",
+               (unsigned long long)e->base,
+               (unsigned long long)(e->base + e->len), e->type);
+        if ( e->len )
+        {
+            map[nr_map].start = e->base;
+            map[nr_map].end = e->base + e->len;
+            map[nr_map++].type = e->type;
+        }
+        p += e->size + 4;
+    }
+    for ( i = 1; i < nr_map; i++ )
+        for ( j = i; j > 0 && map[j].start < map[j - 1].start; j-- )
+        {
+            typeof(map[0]) t = map[j];
+
+            map[j] = map[j - 1];
+            map[j - 1] = t;
+        }
+}
+
+/* Add RAM [s, e) (bytes) to machine.range[], merging with the last one. */
+static void add_ram(uint64_t s, uint64_t e)
+{
+    struct machine_range *last;
+
+    s = align_up(s, PAGE_SIZE) >> PAGE_SHIFT;
+    e = (e & ~(PAGE_SIZE - 1)) >> PAGE_SHIFT;
+    if ( s >= e )
+        return;
+    last = machine.nr_ranges ? &machine.range[machine.nr_ranges - 1] : NULL;
+    if ( last && last->end == s )
+    {
+        last->end = e;
+        return;
+    }
+    if ( machine.nr_ranges == MACHINE_MAX_RANGES )
+        panic("more than %u RAM ranges", MACHINE_MAX_RANGES);
+    machine.range[machine.nr_ranges++] = (struct machine_range){ s, e };
+}
+
+/*
+ * Machine RAM is every RAM range above boot_reserved_end.  ACPI-reclaimable
+ * memory counts too: nothing here reads ACPI tables, and Bochs keeps its
+ * tables in the last 64 KiB of RAM, which would otherwise leave a 2 GiB
+ * machine without a free 1 GiB-aligned chunk.  Those bytes are zeroed,
+ * because heap_init takes every free page to be zero.
+ */
+static void build_ranges(void)
+{
+    unsigned int i;
+
+    for ( i = 0; i < nr_map; i++ )
+    {
+        uint64_t s = MAX(map[i].start, boot_reserved_end), e = map[i].end;
+
+        if ( (map[i].type != E820_RAM && map[i].type != E820_ACPI) || s >= e )
+            continue;
+        if ( e > IDMAP_LIMIT )
+            panic("RAM above the %u GiB identity map", IDMAP_GB);
+        if ( map[i].type == E820_ACPI )
+            memset((void *)(uintptr_t)s, 0, e - s);
+        add_ram(s, e);
+    }
+    if ( !machine.nr_ranges )
+        panic("no RAM above %#llx", (unsigned long long)boot_reserved_end);
+    machine.max_mfn = machine.range[machine.nr_ranges - 1].end;
+}
+
+/* The end of the multiboot structures we read (they must stay intact). */
+static uint64_t mbi_end(const struct mb_info *mbi, uint64_t mbi_addr)
+{
+    uint64_t e = mbi_addr + sizeof(*mbi);
+
+    return MAX(e, (uint64_t)mbi->mmap_addr + mbi->mmap_length);
+}
+
+/* Free RAM is expected to be zero (emulators start with zeroed memory):
+ * spot-check one word per 2 MiB, since heap_init relies on it. */
+static void check_zero(void)
+{
+    unsigned int i;
+    uint64_t m;
+
+    for ( i = 0; i < machine.nr_ranges; i++ )
+        for ( m = machine.range[i].start; m < machine.range[i].end; m += 512 )
+            if ( *(volatile uint64_t *)plat_map_mfn(_mfn(m)) )
+                panic("free RAM at mfn %#llx is not zero",
+                      (unsigned long long)m);
+}
+
+void setup_memory(uint32_t mb_magic, uint32_t mb_info)
+{
+    const struct mb_info *mbi = (const void *)(uintptr_t)mb_info;
+    uint64_t lo, ft_size, top = 0;
+    unsigned int i;
+
+    if ( mb_magic != MB_BOOT_MAGIC )
+        panic("not started by a multiboot loader (magic %#x)", mb_magic);
+    read_mmap(mbi);
+    for ( i = 0; i < nr_map; i++ )
+        if ( map[i].type == E820_RAM || map[i].type == E820_ACPI )
+            top = MAX(top, map[i].end);
+    lo = align_up(MAX((uint64_t)(uintptr_t)__image_end,
+                      mbi_end(mbi, mb_info)), 2ull << 20);
+    ft_size = align_up((top >> PAGE_SHIFT) * sizeof(struct page_info),
+                       2ull << 20);
+    boot_reserved_end = lo + ft_size;
+    for ( i = 0; i < nr_map; i++ )
+        if ( map[i].type == E820_RAM && map[i].start <= HV_LOAD_ADDR &&
+             map[i].end >= boot_reserved_end )
+            break;
+    if ( i == nr_map )
+        panic("no RAM for the image and a %llu KiB frame table",
+              (unsigned long long)(ft_size >> 10));
+    machine.frame_table = (struct page_info *)(uintptr_t)lo;
+    memset(machine.frame_table, 0, ft_size);
+    build_ranges();
+    check_zero();
+    heap_init();
+    printk("memory: image %#llx-%#llx, frame table %#llx-%#llx, "
+           "%u RAM ranges up to %#llx\n",
+           (unsigned long long)(uintptr_t)__image_start,
+           (unsigned long long)(uintptr_t)__image_end,
+           (unsigned long long)lo, (unsigned long long)boot_reserved_end,
+           machine.nr_ranges,
+           (unsigned long long)(machine.max_mfn << PAGE_SHIFT));
+}
+
+/* --- GDT, TSS, IDT --- */
+
+struct tss64 {
+    uint32_t rsvd0;
+    uint64_t rsp[3];
+    uint64_t rsvd1, ist[7], rsvd2;
+    uint16_t rsvd3, iomap;
+} __attribute__((packed));
+
+struct idt_entry {
+    uint16_t off_lo, sel;
+    uint8_t ist, attr;
+    uint16_t off_mid;
+    uint32_t off_hi, rsvd;
+} __attribute__((packed));
+
+static struct tss64 tss __attribute__((aligned(16)));
+static struct idt_entry idt[32] __attribute__((aligned(16)));
+
+struct trap_frame {
+    uint64_t rdi, rsi, rbp, rbx, rdx, rcx, rax;
+    uint64_t vector, error, rip, cs, rflags, rsp, ss;
+};
+
+void trap_handler(const struct trap_frame *f);
+void trap_handler(const struct trap_frame *f)
+{
+    panic("exception %llu (error %#llx) at rip %#llx, rsp %#llx, cr2 %#llx",
+          (unsigned long long)f->vector, (unsigned long long)f->error,
+          (unsigned long long)f->rip, (unsigned long long)f->rsp,
+          (unsigned long long)read_cr(2));
+}
+
+uint64_t boot_tss_base(void)
+{
+    return (uintptr_t)&tss;
+}
+
+void traps_init(void)
+{
+    uint64_t base = (uintptr_t)&tss, limit = sizeof(tss) - 1;
+    struct { uint16_t limit; uint64_t base; } __attribute__((packed)) idtr;
+    unsigned int i;
+
+    tss.iomap = sizeof(tss);    /* no I/O bitmap */
+    /* 64-bit available TSS (type 9), present. */
+    boot_gdt[SEL_TSS / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
+                            (0x89ull << 40) | ((limit >> 16) << 48) |
+                            (((base >> 24) & 0xff) << 56);
+    boot_gdt[SEL_TSS / 8 + 1] = base >> 32;
+    asm volatile ( "ltr %w0" :: "r" (SEL_TSS) );
+    for ( i = 0; i < ARRAY_SIZE(idt); i++ )
+    {
+        uint64_t off = (uintptr_t)trap_stubs + 16 * i;
+
+        idt[i] = (struct idt_entry){ off & 0xffff, SEL_CODE64, 0, 0x8e,
+                                     (off >> 16) & 0xffff, off >> 32, 0 };
+    }
+    idtr.limit = sizeof(idt) - 1;
+    idtr.base = (uintptr_t)idt;
+    asm volatile ( "lidt %0" :: "m" (idtr) );
+}
