@@ -134,6 +134,7 @@ struct p2m_domain {
     mfn_t root;
     struct p2m_stats stats;
     bool logdirty;
+    unsigned int max_order;    /* largest leaf the hardware takes (9, 18) */
 
     /* Table page pool: pages owned by the domain's P2M, not in the tree. */
     struct list_head pool;
@@ -152,6 +153,14 @@ struct p2m_domain {
 int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt);
 /* Free every table page (the domain's memory is released elsewhere). */
 void p2m_teardown(struct p2m_domain *p2m);
+
+/*
+ * Limit present leaves to order 9 on hardware without 1 GiB pages (EPT
+ * without VPID_CAP bit 17).  set_entry of a larger mapped leaf then fails
+ * with -EOPNOTSUPP, ranges are cut at 2M, PoD fills of 1G entries remap to
+ * 2M first, and folding stops at 2M.  -EBUSY while 1G leaves exist.
+ */
+int p2m_set_max_order(struct p2m_domain *p2m, unsigned int order);
 
 enum p2m_format p2m_format_of(const struct p2m_domain *p2m);
 const char *p2m_format_name(const struct p2m_domain *p2m);

@@ -353,7 +353,9 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
         if ( p2m->ops->type(*it.ptep) != p2m_populate_on_demand )
             return 0;           /* another vCPU populated it meanwhile */
         spin_lock(&p2m->pod.lock);
-        pg = cache_get_locked(d, p2m_level_order(it.level));
+        /* A leaf larger than the hardware takes is remapped smaller. */
+        pg = p2m_level_order(it.level) > p2m->max_order ? NULL
+             : cache_get_locked(d, p2m_level_order(it.level));
         count = p2m->pod.count;
         spin_unlock(&p2m->pod.lock);
         if ( pg )

@@ -301,6 +301,8 @@ static p2m_pte_t fold_candidate(struct p2m_domain *p2m, const p2m_pte_t *t,
 
     if ( !t[0] || ops->is_table(t[0], level - 1) )
         return 0;
+    if ( p2m_type_has_mfn(type) && p2m_level_order(level) > p2m->max_order )
+        return 0;               /* the hardware takes no leaf this large */
     if ( p2m_type_has_mfn(type) &&
          !is_aligned(mfn_x(ops->mfn(t[0], level - 1)),
                      p2m_level_order(level)) )

@@ -48,6 +48,7 @@ int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt)
     memset(&p2m->stats, 0, sizeof(p2m->stats));
     p2m->pool_pages = p2m->pool_allocs = p2m->pool_fail_at = 0;
     p2m->logdirty = p2m->test_skip_flush = false;
+    p2m->max_order = PAGE_ORDER_1G;
     p2m_pod_init(p2m);
     root = alloc_p2m_page(d);
     if ( !root )
@@ -67,6 +68,21 @@ void p2m_teardown(struct p2m_domain *p2m)
     free_p2m_page(p2m->domain, mfn_to_page(p2m->root));
     p2m->stats.table_pages = 0;
     spin_unlock(&p2m->lock);
+}
+
+int p2m_set_max_order(struct p2m_domain *p2m, unsigned int order)
+{
+    int rc = 0;
+
+    if ( order != PAGE_ORDER_2M && order != PAGE_ORDER_1G )
+        return -EDOM;
+    spin_lock(&p2m->lock);
+    if ( order < PAGE_ORDER_1G && p2m->stats.pages[2] )
+        rc = -EBUSY;
+    else
+        p2m->max_order = order;
+    spin_unlock(&p2m->lock);
+    return rc;
 }
 
 enum p2m_format p2m_format_of(const struct p2m_domain *p2m)
@@ -118,6 +134,8 @@ static int validate_leaf(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
         return -EINVAL;
     if ( !p2m_type_has_mfn(t) )
         return mfn_eq(mfn, INVALID_MFN) ? 0 : -EINVAL;
+    if ( order > p2m->max_order )
+        return -EOPNOTSUPP;
     if ( m >= (1ull << MAX_MFN_BITS) )
         return -EFAULT;
     if ( !is_aligned(m, order) )
@@ -129,7 +147,7 @@ static int validate_leaf(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
 
 /* The largest order that gfn (and mfn, for types with one) allow. */
 static unsigned int chunk_order(uint64_t g, uint64_t m, uint64_t left,
-                                bool has_mfn)
+                                bool has_mfn, unsigned int max)
 {
     static const unsigned int orders[] = { PAGE_ORDER_1G, PAGE_ORDER_2M, 0 };
     unsigned int i;
@@ -139,7 +157,7 @@ static unsigned int chunk_order(uint64_t g, uint64_t m, uint64_t left,
         unsigned int o = orders[i];
 
         if ( is_aligned(g, o) && (!has_mfn || is_aligned(m, o)) &&
-             left >= (1ull << o) )
+             left >= (1ull << o) && (!has_mfn || o <= max) )
             return o;
     }
     return 0;
@@ -165,7 +183,8 @@ static int for_each_chunk(struct p2m_domain *p2m, const struct range *r,
     while ( !rc && done < r->nr )
     {
         uint64_t g = r->gfn + done, m = has_mfn ? r->mfn + done : r->mfn;
-        unsigned int o = chunk_order(g, m, r->nr - done, has_mfn);
+        unsigned int o = chunk_order(g, m, r->nr - done, has_mfn,
+                                     p2m->max_order);
 
         rc = fn(p2m, r, g, m, o, ctx);
         done += 1ull << o;
