@@ -73,18 +73,33 @@ int cmd_host(struct cli *c, unsigned int argc, char **argv)
     return 0;
 }
 
+/* The vcpus= option of `create`: 1 (the default) to MAX_VCPUS. */
+static int parse_vcpus(struct cli *c, const char *s, unsigned int *nr)
+{
+    uint64_t v = 1;
+
+    if ( s && arg_u64(c, "vcpus", s, &v) )
+        return -1;
+    if ( v == 0 || v > MAX_VCPUS )
+        return cli_err(c, "bad vcpus '%s': expected 1..%u", s, MAX_VCPUS);
+    *nr = (unsigned int)v;
+    return 0;
+}
+
 int cmd_create(struct cli *c, unsigned int argc, char **argv)
 {
-    static const char *const keys[] = { "hap", "maxmem" };
+    static const char *const keys[] = { "hap", "maxmem", "vcpus" };
     struct heap_stats hs;
     enum p2m_format fmt;
-    const char *opt[2];
+    const char *opt[3];
     uint64_t max_pages, bytes;
+    unsigned int vcpus = 1;
     domid_t id = 0;
     int rc;
 
     if ( arg_domid(c, argv[1], &id) ||
-         arg_options(c, argc, argv, 2, keys, opt, 2) )
+         arg_options(c, argc, argv, 2, keys, opt, 3) ||
+         parse_vcpus(c, opt[2], &vcpus) )
         return -1;
     if ( !opt[0] )
         return cli_err(c, "hap= is required (hap=npt or hap=ept)");
@@ -105,9 +120,11 @@ int cmd_create(struct cli *c, unsigned int argc, char **argv)
                            opt[1]);
         max_pages = bytes >> PAGE_SHIFT;
     }
-    domain_create(id, fmt, max_pages, 1, &rc);
+    domain_create(id, fmt, max_pages, vcpus, &rc);
     if ( rc == -EEXIST )
         return cli_errno(c, rc, "the domain exists already");
+    if ( !rc )
+        pod_touch_forget(id);
     return rc ? cli_errno(c, rc, NULL) : 0;
 }
 

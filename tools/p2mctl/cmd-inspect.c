@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <asm-x86/p2m-pod.h>
 #include <xen/errno.h>
 
 /* Default guest write value: a tag that differs for every gfn. */
@@ -178,24 +179,51 @@ static void print_audit_errors(const struct p2m_audit_report *r)
                (unsigned long long)r->err[i].detail);
 }
 
-/* audit: the domain's tables and the whole heap's accounting. */
+/*
+ * audit: the domain's tables, its PoD accounting invariants and the whole
+ * heap's accounting.
+ */
 int cmd_audit(struct cli *c, unsigned int argc, char **argv)
 {
     static struct p2m_audit_report r;
     struct domain *d;
     unsigned int n;
-    int acc;
+    int acc, pod;
 
     if ( arg_domain(c, argv[1], &d) )
         return -1;
     n = p2m_audit(&d->p2m, &r);
+    pod = p2m_pod_check(d);
     acc = heap_check_accounting();
     printf("{\"ok\": %s, \"nr_errors\": %u, \"errors\": [",
-           n || acc ? "false" : "true", n);
+           n || acc || pod ? "false" : "true", n);
     print_audit_errors(&r);
-    printf("], \"accounting_errors\": %d}\n", acc);
-    c->not_ok |= n || acc;
+    printf("], \"accounting_errors\": %d, \"pod_invariant_errors\": %d}\n",
+           acc, pod);
+    c->not_ok |= n || acc || pod;
     return 0;
+}
+
+/* The PoD part of `stats`: cache, target, fills and sweeps per order. */
+static void print_pod_stats(struct domain *d)
+{
+    static const char *const ord[POD_ORDERS] = { "4k", "2m", "1g" };
+    struct pod_stats s;
+    unsigned int i;
+
+    p2m_pod_get_stats(d, &s);
+    for ( i = 0; i < POD_ORDERS; i++ )
+        printf(", \"pod_cache_%s\": %llu, \"populated_%s\": %llu, "
+               "\"swept_%s\": %llu", ord[i],
+               (unsigned long long)s.cache_chunks[i], ord[i],
+               (unsigned long long)s.filled[i], ord[i],
+               (unsigned long long)s.swept[i]);
+    printf(", \"pod_count\": %llu, \"target_pages\": %llu, "
+           "\"populated_pages\": %llu, \"believed_pages\": %llu, "
+           "\"remap_retries\": %llu", (unsigned long long)s.count,
+           (unsigned long long)s.target, (unsigned long long)s.populated,
+           (unsigned long long)(s.populated + s.entry_count),
+           (unsigned long long)s.remap_retries);
 }
 
 int cmd_stats(struct cli *c, unsigned int argc, char **argv)
@@ -212,7 +240,7 @@ int cmd_stats(struct cli *c, unsigned int argc, char **argv)
            "\"pages_4k\": %llu, \"table_pages\": %llu, \"splits\": %llu, "
            "\"flushes\": %llu, \"pod_entries\": %llu, \"tot_pages\": %llu, "
            "\"p2m_pages\": %llu, \"max_pages\": %llu, "
-           "\"host_free_pages\": %llu, \"logdirty\": %s, \"crashed\": %s}\n",
+           "\"host_free_pages\": %llu, \"logdirty\": %s, \"crashed\": %s",
            p2m_format_name(&d->p2m),
            (unsigned long long)st.pages[PAGE_ORDER_1G / 9],
            (unsigned long long)st.pages[PAGE_ORDER_2M / 9],
@@ -226,6 +254,8 @@ int cmd_stats(struct cli *c, unsigned int argc, char **argv)
            (unsigned long long)hs.free_pages,
            d->p2m.logdirty ? "true" : "false",
            d->crashed ? "true" : "false");
+    print_pod_stats(d);
+    printf("}\n");
     return 0;
 }
 

@@ -10,6 +10,7 @@
  * accounting is checked: a leak makes the exit status non-zero.
  */
 #include "p2mctl.h"
+#include "run.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,8 @@
 static const struct cmd cmds[] = {
     { "host", 1, 3, "host <size> [ram=<start>-<end>,...] "
       "[fragment=none|no1g|no2m]", cmd_host },
-    { "create", 2, 3, "create <dom> hap=npt|ept [maxmem=<size>]",
-      cmd_create },
+    { "create", 2, 4, "create <dom> hap=npt|ept [maxmem=<size>] "
+      "[vcpus=<n>]", cmd_create },
     { "map", 4, 6, "map <dom> <gfn> <mfn>|auto <order> [type=<type>] "
       "[access=<rwx>]", cmd_map },
     { "unmap", 3, 3, "unmap <dom> <gfn> <order>", cmd_unmap },
@@ -35,6 +36,15 @@ static const struct cmd cmds[] = {
     { "dumptables", 2, 2, "dumptables <dom> <file>", cmd_dumptables },
     { "destroy", 1, 1, "destroy <dom>", cmd_destroy },
     { "check", 0, 0, "check", cmd_check },
+    { "pod", 3, 3, "pod <dom> <gfn> <order>", cmd_pod },
+    { "target", 2, 2, "target <dom> <size>", cmd_target },
+    { "balloon", 2, 2, "balloon <dom> <size>", cmd_balloon },
+    { "sweep", 1, 2, "sweep <dom> [all|eager|emergency]", cmd_sweep },
+    { "touch", 4, 5, "touch <dom> <gfn-first> <gfn-last> "
+      "read|write|zero|verify [vcpus=<n>]", cmd_touch },
+    { "resume", 1, 1, "resume <dom>", cmd_resume },
+    { "policy", 2, 2, "policy <dom> oom=pause|crash", cmd_policy },
+    { "events", 1, 1, "events <dom>", cmd_events },
 };
 
 /* Cut line into words, dropping a '#' comment.  Returns the word count. */
@@ -173,6 +183,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    if ( argc > 1 && !strcmp(argv[1], "run") )
+        return p2mctl_run(argc - 1, argv + 1);
     setvbuf(stdout, NULL, _IOLBF, 0);
     if ( argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) )
     {

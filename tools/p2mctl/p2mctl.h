@@ -54,6 +54,17 @@ int cmd_audit(struct cli *c, unsigned int argc, char **argv);
 int cmd_stats(struct cli *c, unsigned int argc, char **argv);
 int cmd_dump(struct cli *c, unsigned int argc, char **argv);
 int cmd_dumptables(struct cli *c, unsigned int argc, char **argv);
+int cmd_pod(struct cli *c, unsigned int argc, char **argv);
+int cmd_target(struct cli *c, unsigned int argc, char **argv);
+int cmd_balloon(struct cli *c, unsigned int argc, char **argv);
+int cmd_sweep(struct cli *c, unsigned int argc, char **argv);
+int cmd_touch(struct cli *c, unsigned int argc, char **argv);
+int cmd_resume(struct cli *c, unsigned int argc, char **argv);
+int cmd_policy(struct cli *c, unsigned int argc, char **argv);
+int cmd_events(struct cli *c, unsigned int argc, char **argv);
+
+/* Drop the unfinished `touch` work remembered for domain id (cmd-pod.c). */
+void pod_touch_forget(domid_t id);
 
 /*
  * Report an error of the current line on stderr, as

@@ -91,10 +91,7 @@ int64_t memory_populate_physmap(struct domain *d, gfn_t gfn, uint64_t nr,
     if ( rc )
         return rc;
     if ( flags & MEMOP_POD )
-    {
-        rc = p2m_pod_mark(d, gfn, nr << order);
-        return rc ? rc : (int64_t)nr;
-    }
+        return p2m_pod_mark_extents(d, gfn, nr, order);
     for ( i = 0; i < nr; i++ )
     {
         rc = memory_populate(d, _gfn(g + (i << order)), order, p2m_ram_rw,

@@ -28,6 +28,13 @@ void p2m_pod_teardown(struct p2m_domain *p2m);
  * B may not exceed max_pages (-ENOSPC).  All or nothing.
  */
 int p2m_pod_mark(struct domain *d, gfn_t gfn, uint64_t nr);
+/*
+ * Mark nr extents of 2^order pages from gfn (aligned), one PoD entry of
+ * that order each, as populate_physmap does.  Checked as a whole first;
+ * returns the extents marked (fewer only if table pages ran out).
+ */
+int64_t p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
+                             unsigned int order);
 
 /*
  * Set the memory target (pages).  The cache grows (1G, then 2M, then 4K

@@ -155,10 +155,11 @@ int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt);
 void p2m_teardown(struct p2m_domain *p2m);
 
 /*
- * Limit present leaves to order 9 on hardware without 1 GiB pages (EPT
- * without VPID_CAP bit 17).  set_entry of a larger mapped leaf then fails
- * with -EOPNOTSUPP, ranges are cut at 2M, PoD fills of 1G entries remap to
- * 2M first, and folding stops at 2M.  -EBUSY while 1G leaves exist.
+ * Limit present leaves to an order (0, 9 or 18): order 9 on hardware
+ * without 1 GiB pages (EPT without VPID_CAP bit 17), or a toolstack's
+ * superpage cap.  set_entry of a larger mapped leaf then fails with
+ * -EOPNOTSUPP, ranges are cut smaller, PoD fills of larger entries remap
+ * first, and folding stops there.  -EBUSY while larger leaves exist.
  */
 int p2m_set_max_order(struct p2m_domain *p2m, unsigned int order);
 

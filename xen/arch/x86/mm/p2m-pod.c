@@ -587,10 +587,11 @@ static int no_ram_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
 
 static uint64_t pod_pages_in(struct p2m_domain *p2m, uint64_t s, uint64_t e);
 
-int p2m_pod_mark(struct domain *d, gfn_t gfn, uint64_t nr)
+/* May [g, g + nr) become PoD: no RAM there, and B stays within max_pages? */
+static int pod_mark_check(struct domain *d, uint64_t g, uint64_t nr)
 {
     struct p2m_domain *p2m = &d->p2m;
-    uint64_t g = gfn_x(gfn), believed;
+    uint64_t believed;
     int rc;
 
     if ( g >= P2M_MAX_GFN || P2M_MAX_GFN - g < nr )
@@ -600,13 +601,42 @@ int p2m_pod_mark(struct domain *d, gfn_t gfn, uint64_t nr)
     believed = populated(d) + p2m->stats.pod_entries +
                (nr - pod_pages_in(p2m, g, g + nr));
     spin_unlock(&p2m->lock);
+    if ( !rc && believed > d->max_pages )
+        rc = -ENOSPC;
+    return rc;
+}
+
+/*
+ * The check and the commit take the P2M lock separately: a toolstack
+ * serialises its calls for one domain, as Xen's does.
+ */
+int p2m_pod_mark(struct domain *d, gfn_t gfn, uint64_t nr)
+{
+    int rc = pod_mark_check(d, gfn_x(gfn), nr);
+
     if ( rc )
         return rc;
-    if ( believed > d->max_pages )
-        return -ENOSPC;
-    /* A race with another mark is harmless: set_range revalidates. */
-    return p2m_set_range(p2m, gfn, INVALID_MFN, nr, p2m_populate_on_demand,
-                         P2M_ACCESS_RWX);
+    return p2m_set_range(&d->p2m, gfn, INVALID_MFN, nr,
+                         p2m_populate_on_demand, P2M_ACCESS_RWX);
+}
+
+int64_t p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
+                             unsigned int order)
+{
+    uint64_t g = gfn_x(gfn), i;
+    int rc;
+
+    if ( order > PAGE_ORDER_1G || !is_aligned(g, order) )
+        return -EINVAL;
+    if ( nr > P2M_MAX_GFN )
+        return -ERANGE;
+    rc = pod_mark_check(d, g, nr << order);
+    for ( i = 0; !rc && i < nr; i++ )
+        rc = p2m_set_range(&d->p2m, _gfn(g + (i << order)), INVALID_MFN,
+                           1ull << order, p2m_populate_on_demand,
+                           P2M_ACCESS_RWX);
+    i -= rc != 0;               /* the extent that failed was not marked */
+    return i ? (int64_t)i : rc;
 }
 
 struct pod_count { uint64_t s, e, pages; };

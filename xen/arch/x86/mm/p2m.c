@@ -74,10 +74,12 @@ int p2m_set_max_order(struct p2m_domain *p2m, unsigned int order)
 {
     int rc = 0;
 
-    if ( order != PAGE_ORDER_2M && order != PAGE_ORDER_1G )
+    if ( order != PAGE_ORDER_4K && order != PAGE_ORDER_2M &&
+         order != PAGE_ORDER_1G )
         return -EDOM;
     spin_lock(&p2m->lock);
-    if ( order < PAGE_ORDER_1G && p2m->stats.pages[2] )
+    if ( (order < PAGE_ORDER_1G && p2m->stats.pages[2]) ||
+         (order < PAGE_ORDER_2M && p2m->stats.pages[1]) )
         rc = -EBUSY;
     else
         p2m->max_order = order;
