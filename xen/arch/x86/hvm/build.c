@@ -40,8 +40,8 @@ uint64_t hvm_guest_pages(const struct hvm_guest *g, bool populated)
 /*
  * Map one region: RAM now, or PoD entries of the region's order.  Without
  * 1G pages a RAM region asked for in 1G leaves gets 2M leaves (recorded
- * in r, so the guest sees what it got), and PoD regions are marked with
- * 2M entries.
+ * in r, so the guest sees what it got); PoD regions keep 1G entries, and
+ * the P2M's max leaf order makes their fills 2M.
  */
 static int build_region(const struct hvm_vendor *hw, struct domain *d,
                         struct guest_region *r)
@@ -55,11 +55,10 @@ static int build_region(const struct hvm_vendor *hw, struct domain *d,
         return 0;               /* the scenario maps it */
     if ( r->kind == GR_BASE )
         r->order = PAGE_ORDER_4K;
-    if ( r->order == PAGE_ORDER_1G && !hw->leaf_1g )
+    if ( r->order == PAGE_ORDER_1G && !hw->leaf_1g && !flags )
     {
-        if ( !flags )
-            printk("build: no 1G pages: gfn %#x mapped with 2M leaves\n",
-                   r->gfn);
+        /* PoD entries are not present: a 1G one is fine on any CPU. */
+        printk("build: no 1G pages: gfn %#x mapped with 2M leaves\n", r->gfn);
         r->order = PAGE_ORDER_2M;
     }
     if ( r->nr & ((1u << r->order) - 1) )
@@ -142,6 +141,10 @@ struct domain *hvm_build(const struct hvm_vendor *hw, domid_t domid,
     d = domain_create(domid, hw->format, hvm_guest_pages(g, false), 1, err);
     if ( !d )
         return NULL;
+    /* Without 1G pages the P2M never writes a present 1G leaf: PoD fills
+     * of 1G entries remap to 2M, and nothing folds back to 1G. */
+    if ( !hw->leaf_1g )
+        rc = p2m_set_max_order(&d->p2m, PAGE_ORDER_2M);
     for ( i = 0; i < g->nr && !rc; i++ )
     {
         rc = build_region(hw, d, &g->region[i]);
@@ -152,8 +155,6 @@ struct domain *hvm_build(const struct hvm_vendor *hw, domid_t domid,
         rc = load_guest(hw, d, g, seed);
     if ( !rc )
         rc = memory_set_pod_target(d, g->target);
-    if ( !rc && !hw->leaf_1g && d->p2m.pod.chunks[POD_1G] )
-        rc = -EINVAL;   /* a 1G cache chunk would become a 1G leaf */
     hv = hvm_vcpu_of(&d->vcpu[0]);
     hvm_vcpu_reset(hv, &d->vcpu[0]);
     if ( !rc )

@@ -305,8 +305,22 @@ static void probe_layout(struct scenario_run *run)
 static int probe_prepare(struct scenario_run *run)
 {
     uint64_t mfn = (machine.max_mfn + GB(1) - 1) & ~(GB(1) - 1);
+    struct p2m_domain *p2m = &run->d->p2m;
+    int rc;
 
-    return p2m_set_entry(&run->d->p2m, _gfn(GB(1)), _mfn(mfn), PAGE_ORDER_1G,
+    if ( !run->hw->leaf_1g )
+    {
+        /* The P2M refuses the leaf on this CPU; lift that on purpose to
+         * show what the hardware does with one. */
+        rc = p2m_set_entry(p2m, _gfn(GB(1)), _mfn(mfn), PAGE_ORDER_1G,
+                           p2m_mmio_direct, P2M_ACCESS_R | P2M_ACCESS_W);
+        if ( rc != -EOPNOTSUPP )
+            return rc ? rc : -EINVAL;
+        rc = p2m_set_max_order(p2m, PAGE_ORDER_1G);
+        if ( rc )
+            return rc;
+    }
+    return p2m_set_entry(p2m, _gfn(GB(1)), _mfn(mfn), PAGE_ORDER_1G,
                          p2m_mmio_direct, P2M_ACCESS_R | P2M_ACCESS_W);
 }
 

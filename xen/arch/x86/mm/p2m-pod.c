@@ -635,7 +635,8 @@ int64_t p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
         rc = p2m_set_range(&d->p2m, _gfn(g + (i << order)), INVALID_MFN,
                            1ull << order, p2m_populate_on_demand,
                            P2M_ACCESS_RWX);
-    i -= rc != 0;               /* the extent that failed was not marked */
+    if ( rc && i )
+        i--;                    /* the extent that failed was not marked */
     return i ? (int64_t)i : rc;
 }
 
