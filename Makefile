@@ -17,7 +17,7 @@ else ifeq ($(tsan),y)
   DBGFLAGS := -O1 -g
 else ifeq ($(debug),y)
   O ?= build/debug
-  DBGFLAGS := -DP2M_DEBUG -O0 -g
+  DBGFLAGS := -DP2M_DEBUG -Og -g
 else
   O ?= build
   DBGFLAGS := -O2 -g

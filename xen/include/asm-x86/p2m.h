@@ -120,7 +120,9 @@ struct p2m_pod {
     uint64_t target;            /* memory target set by the toolstack */
     uint64_t sweep_pos[POD_ORDERS];  /* where each order's sweep stopped */
     uint64_t ring[POD_RING];    /* gfn << 2 | level, recently populated */
+    uint64_t ring_fill[POD_RING];    /* fill number of each ring entry */
     unsigned int ring_next;
+    uint64_t fills;             /* demand fills so far */
     bool oom_crash;             /* policy: crash (Xen) instead of pause */
     uint64_t populated[POD_ORDERS], swept[POD_ORDERS], remap_retries;
     struct pod_event ev[POD_EVENTS];
@@ -145,6 +147,7 @@ struct p2m_domain {
     struct list_head deferred; /* unlinked tables, freed after the flush */
 
     bool test_skip_flush;      /* test hook: omit TLB flushes */
+    uint64_t debug_ops;        /* debug builds: operations since creation */
 
     struct p2m_pod pod;
 };

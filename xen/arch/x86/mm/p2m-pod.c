@@ -282,9 +282,12 @@ int p2m_pod_resume(struct domain *d)
     for ( i = 0; i < d->nr_vcpus; i++ )
         if ( __atomic_exchange_n(&d->vcpu[i].paused, false, __ATOMIC_ACQ_REL) )
         {
+            /* The event records entry_count and tot_pages: P2M lock. */
+            spin_lock(&d->p2m.lock);
             spin_lock(&d->p2m.pod.lock);
             pod_event(d, POD_EV_RESUMED, i, 0);
             spin_unlock(&d->p2m.pod.lock);
+            spin_unlock(&d->p2m.lock);
             n++;
         }
     return (int)n;
@@ -315,6 +318,7 @@ static void pod_fill(struct p2m_domain *p2m, const struct p2m_iter *it,
     /* Low bits hold the level (1..3), so a slot is never 0, not even for
      * gfn 0 at 4K: 0 marks an empty slot. */
     pod->ring[pod->ring_next] = (it->gfn << 2) | it->level;
+    pod->ring_fill[pod->ring_next] = ++pod->fills;
     pod->ring_next = (pod->ring_next + 1) % POD_RING;
 }
 
@@ -525,21 +529,29 @@ static uint64_t sweep_order(struct p2m_domain *p2m, unsigned int i,
     return s.reclaimed;
 }
 
-/* Check the recently populated gfns: guests zero memory right at boot. */
+/*
+ * Check the recently populated gfns: guests zero memory right at boot.
+ * The newest EAGER_MIN_AGE fills are left alone: a page just filled is
+ * zero because its vCPU has not yet done the access it faulted on, and
+ * taking it back would make that vCPU fault again, for ever.
+ */
+#define EAGER_MIN_AGE 8
+
 static uint64_t sweep_eager(struct p2m_domain *p2m)
 {
+    struct p2m_pod *pod = &p2m->pod;
     struct p2m_iter it;
     uint64_t pages = 0;
     unsigned int k;
 
     for ( k = 0; k < POD_RING; k++ )
     {
-        uint64_t r = p2m->pod.ring[k];
+        uint64_t r = pod->ring[k];
         unsigned int level = r & 3;
 
-        if ( !r )
+        if ( !r || pod->fills - pod->ring_fill[k] < EAGER_MIN_AGE )
             continue;
-        p2m->pod.ring[k] = 0;
+        pod->ring[k] = 0;
         p2m_descend(p2m, r >> 2, level, false, &it);
         if ( it.level == level && candidate(p2m, &it) )
             pages += reclaim(p2m, &it, 1);
@@ -587,37 +599,35 @@ static int no_ram_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
 
 static uint64_t pod_pages_in(struct p2m_domain *p2m, uint64_t s, uint64_t e);
 
-/* May [g, g + nr) become PoD: no RAM there, and B stays within max_pages? */
-static int pod_mark_check(struct domain *d, uint64_t g, uint64_t nr)
+/*
+ * May [g, g + nr) become PoD: no RAM there, and B stays within max_pages?
+ * Runs under the P2M lock, in the same hold as the commit.
+ */
+static int pod_mark_check(struct p2m_domain *p2m, uint64_t g, uint64_t nr)
 {
-    struct p2m_domain *p2m = &d->p2m;
+    struct domain *d = p2m->domain;
     uint64_t believed;
-    int rc;
+    int rc = p2m_visit(p2m, g, g + nr, no_ram_visit, NULL);
 
-    if ( g >= P2M_MAX_GFN || P2M_MAX_GFN - g < nr )
-        return -ERANGE;
-    spin_lock(&p2m->lock);
-    rc = p2m_visit(p2m, g, g + nr, no_ram_visit, NULL);
     believed = populated(d) + p2m->stats.pod_entries +
                (nr - pod_pages_in(p2m, g, g + nr));
-    spin_unlock(&p2m->lock);
     if ( !rc && believed > d->max_pages )
         rc = -ENOSPC;
     return rc;
 }
 
-/*
- * The check and the commit take the P2M lock separately: a toolstack
- * serialises its calls for one domain, as Xen's does.
- */
+static int pod_mark(struct domain *d, uint64_t g, uint64_t nr)
+{
+    return p2m_set_range_checked(&d->p2m, _gfn(g), nr,
+                                 p2m_populate_on_demand, P2M_ACCESS_RWX,
+                                 pod_mark_check);
+}
+
 int p2m_pod_mark(struct domain *d, gfn_t gfn, uint64_t nr)
 {
-    int rc = pod_mark_check(d, gfn_x(gfn), nr);
-
-    if ( rc )
-        return rc;
-    return p2m_set_range(&d->p2m, gfn, INVALID_MFN, nr,
-                         p2m_populate_on_demand, P2M_ACCESS_RWX);
+    if ( gfn_x(gfn) >= P2M_MAX_GFN || P2M_MAX_GFN - gfn_x(gfn) < nr )
+        return -ERANGE;
+    return pod_mark(d, gfn_x(gfn), nr);
 }
 
 int64_t p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
@@ -628,13 +638,15 @@ int64_t p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
 
     if ( order > PAGE_ORDER_1G || !is_aligned(g, order) )
         return -EINVAL;
-    if ( nr > P2M_MAX_GFN )
+    if ( nr > P2M_MAX_GFN || g >= P2M_MAX_GFN ||
+         P2M_MAX_GFN - g < (nr << order) )
         return -ERANGE;
-    rc = pod_mark_check(d, g, nr << order);
+    /* The whole request first, so bad input changes nothing. */
+    spin_lock(&d->p2m.lock);
+    rc = pod_mark_check(&d->p2m, g, nr << order);
+    spin_unlock(&d->p2m.lock);
     for ( i = 0; !rc && i < nr; i++ )
-        rc = p2m_set_range(&d->p2m, _gfn(g + (i << order)), INVALID_MFN,
-                           1ull << order, p2m_populate_on_demand,
-                           P2M_ACCESS_RWX);
+        rc = pod_mark(d, g + (i << order), 1ull << order);
     if ( rc && i )
         i--;                    /* the extent that failed was not marked */
     return i ? (int64_t)i : rc;

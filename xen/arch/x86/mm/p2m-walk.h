@@ -61,6 +61,16 @@ int p2m_visit(struct p2m_domain *p2m, uint64_t start, uint64_t end,
 
 void p2m_pool_drain(struct p2m_domain *p2m);
 
+/*
+ * p2m_set_range for a frameless type (PoD) with a check that runs under
+ * the same P2M lock hold as the commit, so nothing can slip in between.
+ */
+typedef int (*p2m_range_check_fn)(struct p2m_domain *p2m, uint64_t gfn,
+                                  uint64_t nr);
+int p2m_set_range_checked(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
+                          p2m_type_t t, p2m_access_t a,
+                          p2m_range_check_fn check);
+
 /* Fold split superpages back inside [start, end); see p2m_merge_range. */
 int64_t p2m_merge_locked(struct p2m_domain *p2m, uint64_t start,
                          uint64_t end);

@@ -18,11 +18,25 @@
 #define MAX_MFN_BITS 40          /* 52-bit machine addresses */
 
 #ifdef P2M_DEBUG
+/*
+ * Trees of up to DEBUG_AUDIT_TABLES table pages (4096 entries: nearly every
+ * test) are audited after every operation.  A bigger tree is audited after
+ * every n-th operation, n = 32 * (table pages - DEBUG_AUDIT_TABLES), so the
+ * audit costs about 16 entries per operation on average and debug builds
+ * can still build and run guests of many GiB.
+ */
+#define DEBUG_AUDIT_TABLES 8
+
 void p2m_debug_audit(struct p2m_domain *p2m, const char *op)
 {
+    uint64_t t = p2m->stats.table_pages, period;
     struct p2m_audit_report r;
     unsigned int i;
 
+    period = t > DEBUG_AUDIT_TABLES ? 32 * (t - DEBUG_AUDIT_TABLES) : 1;
+    if ( period > 1 &&
+         __atomic_add_fetch(&p2m->debug_ops, 1, __ATOMIC_RELAXED) % period )
+        return;
     if ( !p2m_audit(p2m, &r) )
         return;
     for ( i = 0; i < r.nr_recorded; i++ )
@@ -229,7 +243,8 @@ static int chunk_commit(struct p2m_domain *p2m, const struct range *r,
     return 0;
 }
 
-static int set_range(struct p2m_domain *p2m, const struct range *r)
+static int set_range(struct p2m_domain *p2m, const struct range *r,
+                     p2m_range_check_fn check)
 {
     struct p2m_need need;
     bool flush = false;
@@ -244,7 +259,9 @@ static int set_range(struct p2m_domain *p2m, const struct range *r)
         return rc;
     spin_lock(&p2m->lock);
     p2m_need_init(&need);
-    rc = for_each_chunk(p2m, r, chunk_prepare, &need);
+    rc = check ? check(p2m, r->gfn, r->nr) : 0;
+    if ( !rc )
+        rc = for_each_chunk(p2m, r, chunk_prepare, &need);
     if ( !rc )
         rc = p2m_pool_reserve(p2m, need.pages);
     if ( !rc )
@@ -263,7 +280,17 @@ int p2m_set_range(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn, uint64_t nr,
 
     if ( t == p2m_invalid )
         r.a = 0;
-    return set_range(p2m, &r);
+    return set_range(p2m, &r, NULL);
+}
+
+int p2m_set_range_checked(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
+                          p2m_type_t t, p2m_access_t a,
+                          p2m_range_check_fn check)
+{
+    struct range r = { gfn_x(gfn), INVALID_MFN_RAW, nr, t, a };
+
+    ASSERT(!p2m_type_has_mfn(t));
+    return set_range(p2m, &r, check);
 }
 
 int p2m_set_entry(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
