@@ -660,11 +660,6 @@ static void test_sweep_eager(void **state)
     assert_int_equal(hosted_guest_fill_page(v, _gfn(0), 0), 0);
     assert_int_equal(podenv_read(v, G + 9, 0), 0);
     assert_int_equal(podenv_read(v, 2 * G + 1, 0), 0);
-    /* Just filled: left alone, as their vCPUs may not have done the
-     * access they faulted on yet (else they could fault for ever). */
-    assert_int_equal(p2m_pod_sweep(d, POD_SWEEP_EAGER), 0);
-    for ( g = 8; g < 16; g++ )
-        podenv_write(v, g, 0, TAG(g));      /* 8 later fills, not zero */
     assert_int_equal(p2m_pod_sweep(d, POD_SWEEP_EAGER), G + M2 + 1);
     assert_int_equal(podenv_stats(d).swept[POD_4K], 1);
     assert_int_equal(podenv_stats(d).swept[POD_2M], 1);
@@ -683,6 +678,35 @@ static void test_sweep_eager(void **state)
     podenv_expect_type(d, 1, p2m_populate_on_demand, 0);
     for ( g = 16; g < 16 + POD_RING; g++ )
         assert_int_equal(podenv_read(v, g, 0), TAG(g));
+    podenv_check(d, true);
+    env_finish();
+}
+
+/*
+ * A page filled for a vCPU is not swept before that vCPU did the access it
+ * faulted on: a sweeper on another CPU could otherwise make it fault on the
+ * same zero page for ever.
+ */
+static void test_sweep_spares_inflight_fill(void **state)
+{
+    struct domain *d;
+    struct vcpu *v;
+
+    env_machine(MACHINE);
+    d = podenv_domain(1, ENV_FMT(state), 4 * G, 2);
+    v = &d->vcpu[1];
+    podenv_mark(d, 0, M2);
+    assert_int_equal(p2m_pod_set_target(d, M2), 0);
+    /* The fault is fixed, the guest has not yet retried its access. */
+    assert_int_equal(p2m_handle_fault(v, _gfn(5), P2M_ACCESS_W), 0);
+    podenv_expect_type(d, 5, p2m_ram_rw, 9);
+    assert_int_equal(p2m_pod_sweep(d, POD_SWEEP_EAGER), 0);
+    assert_int_equal(p2m_pod_sweep(d, POD_SWEEP_ALL), 0);
+    podenv_expect_type(d, 5, p2m_ram_rw, 9);
+    /* Once the access is done the zero page may go back to the cache. */
+    p2m_pod_access_done(v);
+    assert_int_equal(p2m_pod_sweep(d, POD_SWEEP_EAGER), M2);
+    podenv_expect_type(d, 5, p2m_populate_on_demand, 9);
     podenv_check(d, true);
     env_finish();
 }
@@ -1490,6 +1514,7 @@ int main(void)
         ENV_TEST(test_sweep_zeroed),
         ENV_TEST(test_sweep_keeps_data),
         ENV_TEST(test_sweep_eager),
+        ENV_TEST(test_sweep_spares_inflight_fill),
         ENV_TEST(test_sweep_emergency_bounded),
         ENV_TEST(test_sweep_pinned),
         ENV_TEST(test_balloon_pod),

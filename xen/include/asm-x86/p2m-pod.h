@@ -66,6 +66,13 @@ int64_t p2m_pod_sweep(struct domain *d, enum pod_sweep_mode mode);
 int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
                             uint64_t gfn);
 
+/*
+ * The platform: v completed the access that its last PoD fill was for (the
+ * next fault or exit of v implies it).  Until then that page is never
+ * swept, so a sweeper on another CPU cannot make v fault on it for ever.
+ */
+void p2m_pod_access_done(struct vcpu *v);
+
 /* Number of broken accounting invariants (0 when all hold). */
 int p2m_pod_check(struct domain *d);
 

@@ -120,9 +120,7 @@ struct p2m_pod {
     uint64_t target;            /* memory target set by the toolstack */
     uint64_t sweep_pos[POD_ORDERS];  /* where each order's sweep stopped */
     uint64_t ring[POD_RING];    /* gfn << 2 | level, recently populated */
-    uint64_t ring_fill[POD_RING];    /* fill number of each ring entry */
     unsigned int ring_next;
-    uint64_t fills;             /* demand fills so far */
     bool oom_crash;             /* policy: crash (Xen) instead of pause */
     uint64_t populated[POD_ORDERS], swept[POD_ORDERS], remap_retries;
     struct pod_event ev[POD_EVENTS];

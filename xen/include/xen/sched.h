@@ -14,6 +14,8 @@ struct vcpu {
     struct domain *domain;
     void *plat;                 /* platform state (hosted: software TLB) */
     bool paused;                /* waiting for memory (PoD exhaustion) */
+    uint64_t pod_inflight;      /* gfn << 2 | level filled for an access
+                                 * this vCPU has not done yet, or 0 */
 };
 
 struct domain {

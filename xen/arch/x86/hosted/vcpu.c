@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <asm-x86/p2m-pod.h>
 #include <xen/lib.h>
 
 #define TLB_ENTRIES 256
@@ -190,7 +191,10 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
         if ( (l.rights & need) == need )
         {
             if ( access_if_current(v, &l, op) )
+            {
+                p2m_pod_access_done(v);
                 return 0;
+            }
             continue;           /* flushed meanwhile: translate again */
         }
         tlb_drop(v, gfn);

@@ -135,6 +135,7 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
     if ( gpa >> PAGE_SHIFT != hv->last_fault_gfn )
         hv->fault_repeats = 0;
     hv->last_fault_gfn = gpa >> PAGE_SHIFT;
+    p2m_pod_access_done(v);     /* this fault: the last access was done */
     sweep(hv, POD_SWEEP_EAGER);
     rc = p2m_handle_fault(v, _gfn(gpa >> PAGE_SHIFT), access);
     if ( rc == -EAGAIN )

@@ -303,7 +303,7 @@ static void zero_chunk(struct page_info *pg)
 
 /* Map chunk pg (taken from the cache) at the PoD entry it. */
 static void pod_fill(struct p2m_domain *p2m, const struct p2m_iter *it,
-                     struct page_info *pg)
+                     struct page_info *pg, struct vcpu *v)
 {
     struct p2m_pod *pod = &p2m->pod;
     p2m_access_t a = p2m->ops->access(*it->ptep);
@@ -318,8 +318,33 @@ static void pod_fill(struct p2m_domain *p2m, const struct p2m_iter *it,
     /* Low bits hold the level (1..3), so a slot is never 0, not even for
      * gfn 0 at 4K: 0 marks an empty slot. */
     pod->ring[pod->ring_next] = (it->gfn << 2) | it->level;
-    pod->ring_fill[pod->ring_next] = ++pod->fills;
     pod->ring_next = (pod->ring_next + 1) % POD_RING;
+    /* Until v has done the access it faulted on, the page is not swept. */
+    __atomic_store_n(&v->pod_inflight, (it->gfn << 2) | it->level,
+                     __ATOMIC_RELEASE);
+}
+
+void p2m_pod_access_done(struct vcpu *v)
+{
+    if ( __atomic_load_n(&v->pod_inflight, __ATOMIC_RELAXED) )
+        __atomic_store_n(&v->pod_inflight, 0, __ATOMIC_RELEASE);
+}
+
+/* Is the leaf at it a page some vCPU was given and has not yet used? */
+static bool inflight(struct p2m_domain *p2m, const struct p2m_iter *it)
+{
+    struct domain *d = p2m->domain;
+    unsigned int i;
+
+    for ( i = 0; i < d->nr_vcpus; i++ )
+    {
+        uint64_t f = __atomic_load_n(&d->vcpu[i].pod_inflight,
+                                     __ATOMIC_ACQUIRE);
+
+        if ( f && (f >> 2) == it->gfn && (f & 3) == it->level )
+            return true;
+    }
+    return false;
 }
 
 /* Remap and retry: split the PoD entry it into 512 of the next order. */
@@ -364,7 +389,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
         spin_unlock(&p2m->pod.lock);
         if ( pg )
         {
-            pod_fill(p2m, &it, pg);
+            pod_fill(p2m, &it, pg, v);
             return 0;
         }
         if ( count && it.level > 1 )
@@ -426,6 +451,7 @@ static bool candidate(struct p2m_domain *p2m, const struct p2m_iter *it)
     unsigned int order = p2m_level_order(it->level);
 
     return it->level <= 3 && p2m->ops->type(e) == p2m_ram_rw &&
+           !inflight(p2m, it) &&
            mfn_range_reclaimable(p2m->domain, p2m->ops->mfn(e, it->level),
                                  order) &&
            quick_zero(p2m->ops->mfn(e, it->level), order);
@@ -529,14 +555,7 @@ static uint64_t sweep_order(struct p2m_domain *p2m, unsigned int i,
     return s.reclaimed;
 }
 
-/*
- * Check the recently populated gfns: guests zero memory right at boot.
- * The newest EAGER_MIN_AGE fills are left alone: a page just filled is
- * zero because its vCPU has not yet done the access it faulted on, and
- * taking it back would make that vCPU fault again, for ever.
- */
-#define EAGER_MIN_AGE 8
-
+/* Check the recently populated gfns: guests zero memory right at boot. */
 static uint64_t sweep_eager(struct p2m_domain *p2m)
 {
     struct p2m_pod *pod = &p2m->pod;
@@ -549,10 +568,12 @@ static uint64_t sweep_eager(struct p2m_domain *p2m)
         uint64_t r = pod->ring[k];
         unsigned int level = r & 3;
 
-        if ( !r || pod->fills - pod->ring_fill[k] < EAGER_MIN_AGE )
+        if ( !r )
             continue;
-        pod->ring[k] = 0;
         p2m_descend(p2m, r >> 2, level, false, &it);
+        if ( it.level == level && inflight(p2m, &it) )
+            continue;           /* its vCPU has not used it yet: later */
+        pod->ring[k] = 0;
         if ( it.level == level && candidate(p2m, &it) )
             pages += reclaim(p2m, &it, 1);
     }

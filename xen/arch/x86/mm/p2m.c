@@ -389,6 +389,7 @@ int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
 
     if ( __atomic_load_n(&d->crashed, __ATOMIC_ACQUIRE) )
         return -EFAULT;
+    p2m_pod_access_done(v);     /* a new fault: the last access was done */
     if ( gfn_x(gfn) >= P2M_MAX_GFN )
     {
         domain_crash(d, "access beyond the guest-physical space", gfn_x(gfn));
