@@ -183,7 +183,7 @@ struct page_info *alloc_domheap_pages(struct domain *d, unsigned int order,
                                       unsigned int memflags)
 {
     struct page_info *pg;
-    bool zeroed;
+    bool zeroed = false;
 
     ASSERT(order <= MAX_ORDER);
     spin_lock(&heap_lock);
@@ -205,7 +205,7 @@ struct page_info *alloc_domheap_pages(struct domain *d, unsigned int order,
 struct page_info *alloc_p2m_page(struct domain *d)
 {
     struct page_info *pg;
-    bool zeroed;
+    bool zeroed = false;
 
     spin_lock(&heap_lock);
     pg = alloc_chunk(0);
