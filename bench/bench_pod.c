@@ -184,7 +184,7 @@ static void bench_balloon(unsigned int order)
         freed += r;
     }
     t = now() - t;
-    printf("balloon 64G->4G PoD guest in %s chunks: %8.2f ms (%lld pages; "
+    printf("balloon 64G->4G PoD guest in %s chunks: %9.3f ms (%lld pages; "
            "target < 100 ms; a Xen user reported 79 s)  check %d\n",
            order == 18 ? "1G" : "2M", t * 1e3, (long long)freed,
            p2m_pod_check(d));
