@@ -175,7 +175,9 @@ static void usage(FILE *f)
 {
     unsigned int i;
 
-    fprintf(f, "usage: p2mctl [script | -]\n"
+    fprintf(f, "usage: p2mctl run <scenario.cfg> [--json] [--plot out.png] "
+               "[--dump file] [--build-only]\n"
+               "       p2mctl [script | -]\n"
                "Runs commands, one per line, from script or stdin:\n");
     for ( i = 0; i < ARRAY_SIZE(cmds); i++ )
         fprintf(f, "  %s\n", cmds[i].usage);
