@@ -79,7 +79,7 @@ $(KVM_BIN): $(wildcard tests/kvm/*.c) $(LIB)
 deps:
 	@sh tools/ensure-deps.sh test
 
-run: deps-run all
+run: deps-run $(O)/p2mctl
 	./$(O)/p2mctl run examples/default.cfg --plot build/run.png
 
 deps-run:
