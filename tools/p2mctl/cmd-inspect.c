@@ -205,56 +205,24 @@ int cmd_audit(struct cli *c, unsigned int argc, char **argv)
 }
 
 /* The PoD part of `stats`: cache, target, fills and sweeps per order. */
-static void print_pod_stats(struct domain *d)
+static void print_stat(void *ctx, const char *name, uint64_t value,
+                       bool is_bool)
 {
-    static const char *const ord[POD_ORDERS] = { "4k", "2m", "1g" };
-    struct pod_stats s;
-    unsigned int i;
-
-    p2m_pod_get_stats(d, &s);
-    for ( i = 0; i < POD_ORDERS; i++ )
-        printf(", \"pod_cache_%s\": %llu, \"populated_%s\": %llu, "
-               "\"swept_%s\": %llu", ord[i],
-               (unsigned long long)s.cache_chunks[i], ord[i],
-               (unsigned long long)s.filled[i], ord[i],
-               (unsigned long long)s.swept[i]);
-    printf(", \"pod_count\": %llu, \"target_pages\": %llu, "
-           "\"populated_pages\": %llu, \"believed_pages\": %llu, "
-           "\"remap_retries\": %llu", (unsigned long long)s.count,
-           (unsigned long long)s.target, (unsigned long long)s.populated,
-           (unsigned long long)(s.populated + s.entry_count),
-           (unsigned long long)s.remap_retries);
+    (void)ctx;
+    if ( is_bool )
+        printf(", \"%s\": %s", name, value ? "true" : "false");
+    else
+        printf(", \"%s\": %llu", name, (unsigned long long)value);
 }
 
 int cmd_stats(struct cli *c, unsigned int argc, char **argv)
 {
-    struct p2m_stats st;
-    struct heap_stats hs;
     struct domain *d;
 
     if ( arg_domain(c, argv[1], &d) )
         return -1;
-    p2m_get_stats(&d->p2m, &st);
-    heap_get_stats(&hs);
-    printf("{\"format\": \"%s\", \"pages_1g\": %llu, \"pages_2m\": %llu, "
-           "\"pages_4k\": %llu, \"table_pages\": %llu, \"splits\": %llu, "
-           "\"flushes\": %llu, \"pod_entries\": %llu, \"tot_pages\": %llu, "
-           "\"p2m_pages\": %llu, \"max_pages\": %llu, "
-           "\"host_free_pages\": %llu, \"logdirty\": %s, \"crashed\": %s",
-           p2m_format_name(&d->p2m),
-           (unsigned long long)st.pages[PAGE_ORDER_1G / 9],
-           (unsigned long long)st.pages[PAGE_ORDER_2M / 9],
-           (unsigned long long)st.pages[PAGE_ORDER_4K / 9],
-           (unsigned long long)st.table_pages,
-           (unsigned long long)st.splits, (unsigned long long)st.flushes,
-           (unsigned long long)st.pod_entries,
-           (unsigned long long)d->tot_pages,
-           (unsigned long long)d->p2m_pages,
-           (unsigned long long)d->max_pages,
-           (unsigned long long)hs.free_pages,
-           d->p2m.logdirty ? "true" : "false",
-           d->crashed ? "true" : "false");
-    print_pod_stats(d);
+    printf("{\"format\": \"%s\"", p2m_format_name(&d->p2m));
+    domain_stats_each(d, print_stat, NULL);
     printf("}\n");
     return 0;
 }

@@ -46,6 +46,15 @@ struct domain *domain_lookup(domid_t domid);
 /* Stop the domain: it can no longer run; its memory stays until destroy. */
 void domain_crash(struct domain *d, const char *why, uint64_t gfn);
 
+/*
+ * Every memory figure of d (P2M leaves per level, tables, splits, PoD
+ * cache and counters, pages held, host free pages) as name/value pairs,
+ * in a fixed order; boolean figures have is_bool set.
+ */
+typedef void (*domain_stat_fn)(void *ctx, const char *name, uint64_t value,
+                               bool is_bool);
+void domain_stats_each(struct domain *d, domain_stat_fn fn, void *ctx);
+
 /* Platform: invalidate cached guest translations of every vCPU of d. */
 void plat_flush_guest_tlb(struct domain *d);
 /* Platform: cached translation for v (hosted software TLB; else miss). */

@@ -25,52 +25,28 @@ void expect(struct scenario_run *run, bool ok, const char *what, ...)
     run->failures++;
 }
 
+static void print_stat(void *ctx, const char *name, uint64_t value,
+                       bool is_bool)
+{
+    (void)ctx;
+    if ( is_bool )
+        printk(", \"%s\": %s", name, value ? "true" : "false");
+    else
+        printk(", \"%s\": %llu", name, (unsigned long long)value);
+}
+
 void scenario_print_stats(const struct scenario_run *run)
 {
-    static const char *const ord[POD_ORDERS] = { "4k", "2m", "1g" };
     struct domain *d = run->d;
     const struct hvm_counters *n = &run->hv->n;
-    struct p2m_stats st;
-    struct pod_stats ps;
-    struct heap_stats hs;
-    unsigned int i;
 
-    p2m_get_stats(&d->p2m, &st);
-    p2m_pod_get_stats(d, &ps);
-    heap_get_stats(&hs);
     printk("HV-STATS {\"scenario\": \"%s\", \"vendor\": \"%s\", "
-           "\"format\": \"%s\", \"pages_1g\": %llu, \"pages_2m\": %llu, "
-           "\"pages_4k\": %llu, \"table_pages\": %llu, \"splits\": %llu, "
-           "\"flushes\": %llu, \"pod_entries\": %llu, \"tot_pages\": %llu, "
-           "\"p2m_pages\": %llu, \"max_pages\": %llu, "
-           "\"host_free_pages\": %llu, \"logdirty\": %s, \"crashed\": %s",
-           run->g.name, run->hw->name, p2m_format_name(&d->p2m),
-           (unsigned long long)st.pages[2], (unsigned long long)st.pages[1],
-           (unsigned long long)st.pages[0],
-           (unsigned long long)st.table_pages,
-           (unsigned long long)st.splits, (unsigned long long)st.flushes,
-           (unsigned long long)st.pod_entries,
-           (unsigned long long)d->tot_pages,
-           (unsigned long long)d->p2m_pages,
-           (unsigned long long)d->max_pages,
-           (unsigned long long)hs.free_pages,
-           d->p2m.logdirty ? "true" : "false",
-           d->crashed ? "true" : "false");
-    for ( i = 0; i < POD_ORDERS; i++ )
-        printk(", \"pod_cache_%s\": %llu, \"populated_%s\": %llu, "
-               "\"swept_%s\": %llu", ord[i],
-               (unsigned long long)ps.cache_chunks[i], ord[i],
-               (unsigned long long)ps.filled[i], ord[i],
-               (unsigned long long)ps.swept[i]);
-    printk(", \"pod_count\": %llu, \"target_pages\": %llu, "
-           "\"populated_pages\": %llu, \"believed_pages\": %llu, "
-           "\"remap_retries\": %llu, \"exits\": %llu, \"npf_exits\": %llu, "
-           "\"hypercalls\": %llu, \"io_exits\": %llu, \"sweeps\": %llu, "
-           "\"swept_pages\": %llu, \"tlb_flushes\": %llu}\n",
-           (unsigned long long)ps.count, (unsigned long long)ps.target,
-           (unsigned long long)ps.populated,
-           (unsigned long long)(ps.populated + ps.entry_count),
-           (unsigned long long)ps.remap_retries,
+           "\"format\": \"%s\"", run->g.name, run->hw->name,
+           p2m_format_name(&d->p2m));
+    domain_stats_each(d, print_stat, NULL);
+    printk(", \"exits\": %llu, \"npf_exits\": %llu, \"hypercalls\": %llu, "
+           "\"io_exits\": %llu, \"sweeps\": %llu, \"swept_pages\": %llu, "
+           "\"tlb_flushes\": %llu}\n",
            (unsigned long long)n->exits, (unsigned long long)n->npf,
            (unsigned long long)n->hypercalls, (unsigned long long)n->io,
            (unsigned long long)n->sweeps, (unsigned long long)n->swept_pages,
