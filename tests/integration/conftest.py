@@ -58,3 +58,16 @@ def run_p2mctl(p2mctl_bin, tmp_path):
                               timeout=60, cwd=tmp_path, **io)
         return Result(proc)
     return run
+
+
+def expect_bad_line(run_p2mctl, pre, bad, want):
+    """Script `pre` (ending in `translate 1 0`), then the bad line: exit 2,
+    one error naming that line, the lines before ran, none after did."""
+    line = pre.count("\n") + 1
+    r = run_p2mctl(pre + bad + "\nstats 1\ncheck\n")
+    assert r.rc == 2, r
+    assert len(r.err_lines) == 1, r
+    assert r.err_lines[0].startswith(f"p2mctl: line {line}: "), r
+    assert want in r.err_lines[0], r
+    assert len(r.json) == 1 and set(r.json[0]) == \
+        {"gfn", "mfn", "order", "type", "access"}

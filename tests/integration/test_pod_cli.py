@@ -8,6 +8,8 @@ build, which audits after every operation, stays quick.
 """
 import pytest
 
+from conftest import expect_bad_line
+
 FORMATS = ["npt", "ept"]
 TAG = 0x5A5A5A5A5A5A5A5A           # touch write puts gfn ^ TAG in each word
 GFN_LIMIT = 1 << 36
@@ -544,12 +546,5 @@ BAD_LINES = [
 def test_bad_line(run_p2mctl, fmt, name, setup, bad, want):
     """Lines before the bad one ran (translate printed), none after did."""
     pre = prologue(fmt) + (setup + "\n" if setup else "") + "translate 1 0\n"
-    line = pre.count("\n") + 1
-    r = run_p2mctl(pre + bad + "\nstats 1\ncheck\n")
-    assert r.rc == 2, r
-    assert len(r.err_lines) == 1, r
-    assert r.err_lines[0].startswith(f"p2mctl: line {line}: "), r
-    assert want in r.err_lines[0], r
-    assert len(r.json) == 1 and set(r.json[0]) == \
-        {"gfn", "mfn", "order", "type", "access"}
+    expect_bad_line(run_p2mctl, pre, bad, want)
 
