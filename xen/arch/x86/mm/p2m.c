@@ -243,8 +243,9 @@ static int chunk_commit(struct p2m_domain *p2m, const struct range *r,
     return 0;
 }
 
+/* validated: the caller already checked the chunks (a single leaf). */
 static int set_range(struct p2m_domain *p2m, const struct range *r,
-                     p2m_range_check_fn check)
+                     p2m_range_check_fn check, bool validated)
 {
     struct p2m_need need;
     bool flush = false;
@@ -254,7 +255,7 @@ static int set_range(struct p2m_domain *p2m, const struct range *r,
         return 0;
     if ( r->gfn >= P2M_MAX_GFN || P2M_MAX_GFN - r->gfn < r->nr )
         return -ERANGE;
-    rc = for_each_chunk(p2m, r, chunk_validate, NULL);
+    rc = validated ? 0 : for_each_chunk(p2m, r, chunk_validate, NULL);
     if ( rc )
         return rc;
     spin_lock(&p2m->lock);
@@ -280,7 +281,7 @@ int p2m_set_range(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn, uint64_t nr,
 
     if ( t == p2m_invalid )
         r.a = 0;
-    return set_range(p2m, &r, NULL);
+    return set_range(p2m, &r, NULL, false);
 }
 
 int p2m_set_range_checked(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
@@ -290,17 +291,18 @@ int p2m_set_range_checked(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
     struct range r = { gfn_x(gfn), INVALID_MFN_RAW, nr, t, a };
 
     ASSERT(!p2m_type_has_mfn(t));
-    return set_range(p2m, &r, check);
+    return set_range(p2m, &r, check, false);
 }
 
 int p2m_set_entry(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
                   unsigned int order, p2m_type_t t, p2m_access_t a)
 {
+    struct range r = { gfn_x(gfn), mfn_x(mfn), 1ull << order, t,
+                       t == p2m_invalid ? 0 : a };
     int rc = validate_leaf(p2m, gfn, mfn, order, t, a);
 
-    if ( rc )
-        return rc;
-    return p2m_set_range(p2m, gfn, mfn, 1ull << order, t, a);
+    /* One aligned leaf is one chunk, already validated here. */
+    return rc ? rc : set_range(p2m, &r, NULL, true);
 }
 
 int p2m_remove(struct p2m_domain *p2m, gfn_t gfn, unsigned int order)
