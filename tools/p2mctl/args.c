@@ -3,6 +3,7 @@
  * the whole word or reports, naming the line, what is wrong with it.
  */
 #include "p2mctl.h"
+#include "num.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -82,40 +83,9 @@ int cli_errno(struct cli *c, int rc, const char *why)
     return cli_err(c, "error %d: %s", rc, why ? why : "unknown error");
 }
 
-/* A decimal or 0x hex number filling the whole of s, without overflow. */
-static bool parse_u64(const char *s, uint64_t *v)
-{
-    unsigned int base = 10, digit;
-    uint64_t n = 0;
-
-    if ( s[0] == '0' && (s[1] == 'x' || s[1] == 'X') )
-    {
-        base = 16;
-        s += 2;
-    }
-    if ( !*s )
-        return false;
-    for ( ; *s; s++ )
-    {
-        if ( *s >= '0' && *s <= '9' )
-            digit = *s - '0';
-        else if ( base == 16 && *s >= 'a' && *s <= 'f' )
-            digit = *s - 'a' + 10;
-        else if ( base == 16 && *s >= 'A' && *s <= 'F' )
-            digit = *s - 'A' + 10;
-        else
-            return false;
-        if ( n > (UINT64_MAX - digit) / base )
-            return false;
-        n = n * base + digit;
-    }
-    *v = n;
-    return true;
-}
-
 int arg_u64(struct cli *c, const char *what, const char *s, uint64_t *v)
 {
-    if ( parse_u64(s, v) )
+    if ( num_parse_u64(s, v) )
         return 0;
     return cli_err(c, "bad %s '%s': expected a decimal or 0x hex number",
                    what, s);
@@ -123,7 +93,7 @@ int arg_u64(struct cli *c, const char *what, const char *s, uint64_t *v)
 
 int arg_size(struct cli *c, const char *what, const char *s, uint64_t *bytes)
 {
-    if ( hosted_parse_size(s, bytes) == 0 )
+    if ( num_parse_size(s, bytes) )
         return 0;
     return cli_err(c, "bad %s '%s': expected a size such as 4096, 0x1000, "
                    "2M or 1T+16G (suffixes K, M, G, T)", what, s);
@@ -175,7 +145,7 @@ int arg_domid(struct cli *c, const char *s, domid_t *id)
 {
     uint64_t v;
 
-    if ( !parse_u64(s[0] == 'd' ? s + 1 : s, &v) || v >= MAX_DOMAINS )
+    if ( !num_parse_u64(s[0] == 'd' ? s + 1 : s, &v) || v >= MAX_DOMAINS )
         return cli_err(c, "bad domain '%s': expected an id 0..%u",
                        s, MAX_DOMAINS - 1);
     *id = (domid_t)v;

@@ -4,6 +4,7 @@
  * into the module.
  */
 #include "p2mctl.h"
+#include "num.h"
 
 #include <string.h>
 
@@ -39,7 +40,7 @@ static int parse_ram(struct cli *c, uint64_t size, const char *layout,
         *n = 1;
         return 0;
     }
-    if ( hosted_parse_layout(layout, r, MACHINE_MAX_RANGES, n, &why) )
+    if ( num_parse_layout(layout, r, MACHINE_MAX_RANGES, n, &why) )
         return cli_err(c, "bad ram= '%s': %s", layout, why);
     if ( r[*n - 1].end > (size >> PAGE_SHIFT) )
         return cli_err(c, "ram= '%s' reaches beyond the host size", layout);

@@ -6,6 +6,8 @@
  */
 #include "config.h"
 #include "hosted.h"
+#include "io.h"
+#include "num.h"
 #include "xc_hvm_build.h"
 
 #include <errno.h>
@@ -68,18 +70,16 @@ static int get_number(struct cfg_parse *p, const struct cfg_value *v,
                       const char *what, uint64_t min, uint64_t max,
                       uint64_t *out)
 {
-    unsigned long long n;
-    char *end;
+    uint64_t n = 0;
 
-    errno = 0;
-    n = strtoull(v->s, &end, 0);
-    if ( v->quoted || !*v->s || *end || v->s[0] == '-' || errno )
+    if ( v->quoted || !num_parse_u64(v->s, &n) )
         return cfg_err(p, "expected %s, got \"%s\"%s", what, v->s,
-                       v->quoted ? " (numbers take no quotes)" : "");
+                       v->quoted ? " (numbers take no quotes)" :
+                       " (numbers are decimal or 0x hex)");
     if ( n < min || n > max )
         return cfg_err(p, "%llu is out of range: expected %s from %llu to "
-                       "%llu", n, what, (unsigned long long)min,
-                       (unsigned long long)max);
+                       "%llu", (unsigned long long)n, what,
+                       (unsigned long long)min, (unsigned long long)max);
     *out = n;
     return 0;
 }
@@ -166,7 +166,7 @@ static int set_superpages(struct cfg_parse *p, struct run_config *c,
 static int set_cpu_1g(struct cfg_parse *p, struct run_config *c,
                       const struct cfg_value *v)
 {
-    uint64_t n;
+    uint64_t n = 0;
 
     if ( get_number(p, v, "0 or 1", 0, 1, &n) )
         return -1;
@@ -177,7 +177,7 @@ static int set_cpu_1g(struct cfg_parse *p, struct run_config *c,
 static int set_vcpus(struct cfg_parse *p, struct run_config *c,
                      const struct cfg_value *v)
 {
-    uint64_t n;
+    uint64_t n = 0;
 
     if ( get_number(p, v, "a number of vCPUs", 1, MAX_VCPUS, &n) )
         return -1;
@@ -197,7 +197,7 @@ static int set_host(struct cfg_parse *p, struct run_config *c,
 {
     uint64_t bytes;
 
-    if ( hosted_parse_size(v->s, &bytes) || !bytes ||
+    if ( !num_parse_size(v->s, &bytes) || !bytes ||
          (bytes & ((1ull << 21) - 1)) )
         return cfg_err(p, "expected a size such as \"64G\" (a multiple of "
                        "2M), got \"%s\"", v->s);
@@ -211,8 +211,8 @@ static int set_host_ram(struct cfg_parse *p, struct run_config *c,
     const char *why = NULL;
     unsigned int i;
 
-    if ( hosted_parse_layout(v->s, c->ram, MACHINE_MAX_RANGES, &c->nr_ram,
-                             &why) )
+    if ( num_parse_layout(v->s, c->ram, MACHINE_MAX_RANGES, &c->nr_ram,
+                          &why) )
         return cfg_err(p, "expected RAM ranges such as \"0-3G,4G-64G\", got "
                        "\"%s\": %s", v->s, why ? why : "malformed");
     c->host_ram_pages = 0;
@@ -232,9 +232,10 @@ static int set_fragment(struct cfg_parse *p, struct run_config *c,
                         const struct cfg_value *v)
 {
     static const char *const names[] = { "none", "no1g", "no2m" };
-    unsigned long pct;
+    size_t len = strlen(v->s);
+    char num[24];
+    uint64_t pct;
     unsigned int i;
-    char *end;
 
     for ( i = 0; i < ARRAY_SIZE(names); i++ )
         if ( !strcmp(v->s, names[i]) )
@@ -242,9 +243,11 @@ static int set_fragment(struct cfg_parse *p, struct run_config *c,
             c->fragment = (enum cfg_fragment)i;
             return 0;
         }
-    errno = 0;
-    pct = strtoul(v->s, &end, 10);
-    if ( end == v->s || strcmp(end, "%") || errno || pct > 100 )
+    if ( len >= 2 && len <= sizeof(num) && v->s[len - 1] == '%' )
+        snprintf(num, sizeof(num), "%.*s", (int)(len - 1), v->s);
+    else
+        num[0] = '\0';
+    if ( !num_parse_u64(num, &pct) || pct > 100 )
         return cfg_err(p, "expected \"none\", \"no1g\", \"no2m\" or a share "
                        "of 1G blocks to break such as \"30%%\", got \"%s\"",
                        v->s);
@@ -258,6 +261,7 @@ static int set_trace(struct cfg_parse *p, struct run_config *c,
                      const char *file)
 {
     const char *slash = strrchr(p->path, '/');
+    FILE *f;
     int n;
 
     if ( !*file )
@@ -269,9 +273,10 @@ static int set_trace(struct cfg_parse *p, struct run_config *c,
                      (int)(slash - p->path), p->path, file);
     if ( n < 0 || (size_t)n >= sizeof(c->trace) )
         return cfg_err(p, "trace path too long");
-    if ( access(c->trace, R_OK) )
+    if ( !(f = open_input(c->trace)) )
         return cfg_err(p, "cannot read the trace file %s: %s", c->trace,
                        strerror(errno));
+    fclose(f);
     return 0;
 }
 
@@ -523,9 +528,10 @@ static void set_defaults(struct run_config *c, const char *path)
 int config_load(const char *path, struct run_config *c)
 {
     struct cfg_parse p = { .path = path };
-    FILE *f = fopen(path, "r");
+    FILE *f = open_input(path);
     char *line = NULL;
     size_t cap = 0;
+    ssize_t len;
 
     set_defaults(c, path);
     if ( !f )
@@ -534,14 +540,20 @@ int config_load(const char *path, struct run_config *c)
                 strerror(errno));
         return -1;
     }
-    while ( getline(&line, &cap, f) >= 0 )
+    while ( (len = getline(&line, &cap, f)) >= 0 )
     {
         p.line++;
-        parse_line(&p, c, line);
+        p.key = NULL;
+        /* A NUL would end the line early for every check below. */
+        if ( strlen(line) != (size_t)len )
+            cfg_err(&p, "NUL byte at column %zu", strlen(line) + 1);
+        else
+            parse_line(&p, c, line);
     }
     free(line);
     if ( ferror(f) )
-        p.line = 0, p.key = NULL, cfg_err(&p, "read error");
+        p.line = 0, p.key = NULL, cfg_err(&p, "reading failed: %s",
+                                          strerror(errno));
     fclose(f);
     if ( !p.errors )
         check_whole(&p, c);

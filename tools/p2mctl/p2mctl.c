@@ -10,6 +10,7 @@
  * accounting is checked: a leak makes the exit status non-zero.
  */
 #include "p2mctl.h"
+#include "io.h"
 #include "run.h"
 
 #include <stdlib.h>
@@ -92,21 +93,36 @@ static int run_line(struct cli *c, char *line)
     return cmds[i].run(c, n, w);
 }
 
-/* Run the script in f until its end or the first failing line. */
-static int run_script(struct cli *c, FILE *f)
+/*
+ * Run the script in f until its end or the first failing line.  A NUL byte
+ * would silently end the line for every parser after getline, so the line
+ * is refused instead.
+ */
+static int run_script(struct cli *c, FILE *f, const char *path)
 {
     char *line = NULL;
     size_t cap = 0;
+    ssize_t len;
     int rc = 0;
 
-    while ( !rc && getline(&line, &cap, f) >= 0 )
+    while ( !rc && (len = getline(&line, &cap, f)) >= 0 )
     {
         c->line++;
-        rc = run_line(c, line);
+        c->cmd = "p2mctl";
+        if ( strlen(line) != (size_t)len )
+            rc = cli_err(c, "NUL byte at column %zu",
+                         strlen(line) + 1);
+        else
+            rc = run_line(c, line);
     }
     free(line);
     if ( !rc && ferror(f) )
-        rc = cli_err(c, "reading the script failed");
+    {
+        fflush(stdout);
+        fprintf(stderr, "p2mctl: %s: reading the script failed after line "
+                "%lu: %m\n", path, c->line);
+        rc = -1;
+    }
     return rc;
 }
 
@@ -151,15 +167,15 @@ static int shutdown_machine(struct cli *c)
 static int script_main(const char *path)
 {
     struct cli c = { 0 };
-    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    FILE *f = strcmp(path, "-") ? open_input(path) : stdin;
     int status = P2MCTL_OK;
 
     if ( !f )
     {
-        fprintf(stderr, "p2mctl: cannot open %s: %m\n", path);
+        fprintf(stderr, "p2mctl: %s: %m\n", path);
         return P2MCTL_BAD;
     }
-    if ( run_script(&c, f) )
+    if ( run_script(&c, f, f == stdin ? "stdin" : path) )
         status = P2MCTL_BAD;
     else if ( c.not_ok )
         status = P2MCTL_NOT_OK;

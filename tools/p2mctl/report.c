@@ -385,13 +385,10 @@ static int dump_leaf(void *ctx, gfn_t gfn, const struct p2m_lookup *l)
     return 0;
 }
 
-int report_dump(const struct run *r, const char *path)
+int report_dump(const struct run *r, FILE *f, const char *path)
 {
-    FILE *f = fopen(path, "w");
     int bad;
 
-    if ( !f )
-        return fprintf(stderr, "p2mctl: %s: %s\n", path, strerror(errno)), -1;
     fprintf(f, "# P2M of d%u after the build: gfn order type mfn\n",
             RUN_GUEST_ID);
     p2m_for_each_leaf(&r->d->p2m, dump_leaf, f);

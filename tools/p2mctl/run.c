@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,12 +168,27 @@ void run_sample(struct run *r, bool force)
 
 /* --- the host --- */
 
+/* Each 1G block that holds a frame of the filler (its P2M root, dom0_mem). */
+static void mark_block(struct run *r, mfn_t mfn)
+{
+    uint64_t b = mfn_x(mfn) >> PAGE_ORDER_1G;
+
+    r->frag_held[b / 8] |= 1u << (b % 8);
+}
+
+static bool block_held(const struct run *r, uint64_t m)
+{
+    uint64_t b = m >> PAGE_ORDER_1G;
+
+    return r->frag_held[b / 8] & (1u << (b % 8));
+}
+
 /*
- * Break pct % of the 1 GiB blocks of RAM, spread evenly, the way long-lived
- * allocations of other domains do: the filler domain takes the first 4K
- * frame of each broken block (the rest stays free, and stays known-zero).
+ * Count the free 1G blocks of RAM (nr); with pct, break the pct % of them
+ * that an even spread selects: the filler domain takes the first 4K frame
+ * of each (the rest stays free, and stays known-zero).
  */
-static int fragment_partial(struct run *r, unsigned int pct)
+static int walk_free_blocks(struct run *r, unsigned int pct, uint64_t *nr)
 {
     const struct run_config *c = &r->cfg;
     uint64_t m, i = 0;
@@ -181,30 +197,60 @@ static int fragment_partial(struct run *r, unsigned int pct)
 
     for ( k = 0; k < c->nr_ram; k++ )
         for ( m = align_down(c->ram[k].start + GIB_PAGES - 1, PAGE_ORDER_1G);
-              m + GIB_PAGES <= c->ram[k].end; m += GIB_PAGES, i++ )
+              m + GIB_PAGES <= c->ram[k].end; m += GIB_PAGES )
         {
-            if ( (i + 1) * pct / 100 == i * pct / 100 )
+            if ( block_held(r, m) )
+                continue;
+            i++;
+            if ( i * pct / 100 == (i - 1) * pct / 100 )
                 continue;
             rc = claim_domheap_range(r->filler, _mfn(m), PAGE_ORDER_4K);
             if ( rc )
                 return rc;
             r->frag_broken++;
         }
-    r->frag_blocks = i;
+    *nr = i;
     return 0;
+}
+
+/*
+ * Break pct % of the free 1 GiB blocks, the way long-lived allocations of
+ * other domains do.  The blocks the filler already holds frames of (its
+ * P2M root, dom0_mem) are not free: the heap hands out the first frame of
+ * its most recently freed 1G block when no smaller chunk is left, so on a
+ * host without holes the root table sits at the start of the top block,
+ * and claiming that frame would fail with EBUSY.  Those blocks are broken
+ * already and are skipped; the heap's own count of free 1G chunks must
+ * agree with the blocks found free.
+ */
+static int fragment_partial(struct run *r, unsigned int pct)
+{
+    struct heap_stats h;
+    uint64_t nr;
+    int rc;
+
+    heap_get_stats(&h);
+    walk_free_blocks(r, 0, &nr);
+    if ( nr != h.free_chunks[PAGE_ORDER_1G] )
+        return -EBUSY;          /* a frame is held that the filler does not */
+    rc = walk_free_blocks(r, pct, &nr);
+    r->frag_blocks = nr;
+    return rc;
 }
 
 /* dom0_mem: memory other domains hold, in 2M chunks. */
 static int hold_dom0_mem(struct run *r)
 {
     uint64_t pages = r->cfg.dom0_mem << 8, n;
+    struct page_info *pg;
     unsigned int order;
 
     for ( n = 0; n < pages; n += 1ull << order )
     {
         order = pages - n >= 512 ? PAGE_ORDER_2M : PAGE_ORDER_4K;
-        if ( !alloc_domheap_pages(r->filler, order, 0) )
+        if ( !(pg = alloc_domheap_pages(r->filler, order, 0)) )
             return -ENOMEM;
+        mark_block(r, page_to_mfn(pg));
     }
     return 0;
 }
@@ -217,12 +263,20 @@ static int host_setup(struct run *r)
     if ( rc )
         return fprintf(stderr, "p2mctl: %s: cannot build the host: %s\n",
                        c->path, strerror(-rc)), -1;
+    r->have_host = true;
     heap_get_stats(&r->host);
+    r->frag_held = calloc((c->ram[c->nr_ram - 1].end >> PAGE_ORDER_1G) / 8 + 1,
+                          1);
+    if ( !r->frag_held )
+        return fprintf(stderr, "p2mctl: out of memory\n"), -1;
     /* The filler stands for the other domains of the host (dom0...). */
     r->filler = domain_create(RUN_FILLER_ID, P2M_FORMAT_NPT,
                               r->host.total_pages, 1, &rc);
     if ( r->filler )
+    {
+        mark_block(r, r->filler->p2m.root);
         rc = hold_dom0_mem(r);
+    }
     if ( rc )
         return fprintf(stderr, "p2mctl: %s: cannot set up dom0 with %llu "
                        "MiB: %s\n", c->path, (unsigned long long)c->dom0_mem,
@@ -240,11 +294,16 @@ static int host_setup(struct run *r)
     return 0;
 }
 
-/* Undo the fragmentation; every frame must be free again. */
+/* Undo what host_setup did, however far it got; every frame must be free. */
 static void host_teardown(struct run *r)
 {
     struct heap_stats h;
 
+    free(r->frag_held);
+    r->frag_held = NULL;
+    if ( !r->have_host )
+        return;
+    r->have_host = false;
     if ( r->filler )
         domain_destroy(r->filler);
     heap_unfragment();
@@ -600,26 +659,47 @@ static bool run_ok(const struct run *r)
            !r->host_heap_bad;
 }
 
+/* Build, run and destroy the guest: once built, every path destroys it. */
 static int run_job(struct run *r)
 {
     struct heap_stats h;
+    FILE *dump = r->opt.dump_file;
     int rc;
 
     heap_get_stats(&h);
     r->free_before = h.free_pages;
+    r->opt.dump_file = NULL;
     if ( build_phase(r) )
+    {
+        if ( dump )
+            fclose(dump);
         return -1;
+    }
     if ( !r->opt.json )
         xc_hvm_build_print(stdout, &r->build);
-    if ( r->opt.dump && report_dump(r, r->opt.dump) )
-        return -1;
-    rc = r->opt.build_only ? 0 : guest_phases(r);
-    if ( r->d )
-    {
-        audit_phase(r);
-        destroy_phase(r);
-    }
+    rc = dump ? report_dump(r, dump, r->opt.dump) : 0;
+    if ( !rc && !r->opt.build_only )
+        rc = guest_phases(r);
+    audit_phase(r);
+    destroy_phase(r);
     return rc;
+}
+
+/*
+ * The output files, checked before anything is built: the dump is opened
+ * now, and the plot must not name a directory.
+ */
+static int open_outputs(struct run_opts *o)
+{
+    struct stat st;
+
+    if ( o->plot && !stat(o->plot, &st) && S_ISDIR(st.st_mode) )
+        return fprintf(stderr, "p2mctl: --plot %s: %s; nothing was built\n",
+                       o->plot, strerror(EISDIR)), -1;
+    if ( o->dump && !(o->dump_file = fopen(o->dump, "w")) )
+        return fprintf(stderr, "p2mctl: --dump %s: %s; nothing was built\n",
+                       o->dump, strerror(errno)), -1;
+    return 0;
 }
 
 static void ticker_stop(struct run *r)
@@ -641,10 +721,17 @@ int p2mctl_run(int argc, char **argv)
     if ( config_load(r->opt.cfg, &r->cfg) )
         return fprintf(stderr, "p2mctl: %s: not valid; nothing was built\n",
                        r->opt.cfg), P2MCTL_BAD;
+    if ( open_outputs(&r->opt) )
+        return P2MCTL_BAD;
     pthread_mutex_init(&r->lock, NULL);
     r->t0 = mono();
     if ( host_setup(r) )
+    {
+        if ( r->opt.dump_file )
+            fclose(r->opt.dump_file);
+        host_teardown(r);
         return P2MCTL_BAD;
+    }
     r->have_ticker = !pthread_create(&r->ticker, NULL, ticker_main, r);
     rc = run_job(r);
     if ( r->have_ticker )

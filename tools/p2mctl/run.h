@@ -36,6 +36,7 @@ struct run_opts {
     bool json;
     const char *plot;
     const char *dump;
+    FILE *dump_file;        /* opened before anything is built */
     bool build_only;
 };
 
@@ -70,8 +71,10 @@ struct run {
     double t0;
 
     /* host */
+    bool have_host;                     /* the machine is built */
     struct domain *filler;
-    uint64_t frag_blocks, frag_broken;  /* 1G blocks seen / broken */
+    uint64_t frag_blocks, frag_broken;  /* free 1G blocks / broken */
+    uint8_t *frag_held;                 /* 1G blocks the filler holds */
     struct heap_stats host;             /* after fragmentation */
     uint64_t free_before, free_after, host_leak;
     int host_heap_bad;
@@ -121,7 +124,8 @@ void run_sample(struct run *r, bool force);
 
 void report_table(FILE *f, const struct run *r);
 void report_json(FILE *f, const struct run *r);
-int report_dump(const struct run *r, const char *path);
+/* Write the P2M of the guest to f (opened on path), close it; 0 or -1. */
+int report_dump(const struct run *r, FILE *f, const char *path);
 /* Write the series, run tools/plot.py.  0, or -1 after a message. */
 int report_plot(const struct run *r, const char *png);
 /* Human size of a number of 4K pages ("8.00 GiB"). */

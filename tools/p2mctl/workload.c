@@ -5,6 +5,7 @@
  */
 #include "workload.h"
 #include "hosted.h"
+#include "io.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -439,7 +440,7 @@ static bool parse_lackey(const char *s, struct wl_trace_rec *r)
 
 static int load_trace(struct workload *w, const char *path)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = open_input(path);
     size_t cap = 0, lcap = 0;
     char *line = NULL;
     struct wl_trace_rec r, *t;
@@ -465,6 +466,12 @@ static int load_trace(struct workload *w, const char *path)
         w->trace[w->nr_trace++] = r;
     }
     free(line);
+    if ( !rc && ferror(f) )
+    {
+        fprintf(stderr, "p2mctl: %s: reading failed: %s\n", path,
+                strerror(errno));
+        rc = -1;
+    }
     fclose(f);
     if ( !rc && w->nr_trace == 0 )
     {
