@@ -47,7 +47,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 KVM_BIN := $(O)/tests/kvm_walker
 
-.PHONY: all run test unit bench clean deps tsan-test
+.PHONY: all run test unit bench clean deps deps-build deps-run tsan-test
 all: $(O)/p2mctl $(UNIT_BINS) $(BENCH_BINS) $(if $(wildcard tests/kvm/*.c),$(KVM_BIN))
 
 $(O)/obj/xen/common/%.o $(O)/obj/xen/arch/x86/mm/%.o: MODULE := y
@@ -63,7 +63,7 @@ $(O)/p2mctl: $(wildcard tools/p2mctl/*.c) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -Itools/p2mctl $(filter %.c,$^) $(LIB) $(LDFLAGS) -lm -o $@
 
-$(O)/tests/%: tests/unit/%.c $(TEST_COMMON) $(LIB) $(wildcard tests/unit/common/*.h)
+$(O)/tests/%: tests/unit/%.c $(TEST_COMMON) $(LIB) $(wildcard tests/unit/common/*.h) | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -Itests/unit/common $< $(TEST_COMMON) $(LIB) $(LDFLAGS) -lcmocka -o $@
 
@@ -78,6 +78,11 @@ $(KVM_BIN): $(wildcard tests/kvm/*.c) $(LIB)
 # Packages the tests need (Debian); a no-op when they are present.
 deps:
 	@sh tools/ensure-deps.sh test
+
+# What `make` (all) needs: libcmocka-dev for the unit tests.  Order-only, so
+# that it runs before the first cmocka link even under make -j.
+deps-build:
+	@sh tools/ensure-deps.sh build
 
 run: deps-run $(O)/p2mctl
 	./$(O)/p2mctl run examples/default.cfg --plot build/run.png

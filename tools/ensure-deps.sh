@@ -1,11 +1,13 @@
 #!/bin/sh
 # Install the Debian packages a target needs, when they are missing and we
-# can (root with apt-get).  Usage: ensure-deps.sh test|run
+# can (root with apt-get).  Usage: ensure-deps.sh build|test|run
+#   build: what `make` (all: p2mctl, the cmocka unit tests, benchmarks) needs
 set -e
 case "$1" in
+  build) pkgs="gcc make libcmocka-dev" ;;
   test) pkgs="gcc make libcmocka-dev python3-pytest qemu-system-x86 bochs bochsbios vgabios nasm" ;;
   run)  pkgs="gcc make python3-matplotlib" ;;
-  *) echo "usage: $0 test|run" >&2; exit 2 ;;
+  *) echo "usage: $0 build|test|run" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do

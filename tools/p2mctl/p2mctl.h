@@ -81,7 +81,8 @@ const char *errno_name(int rc);
 
 /*
  * Argument parsers: 0, or -1 after reporting what is wrong with s.
- * Numbers are decimal or 0x hex; sizes take K/M/G/T suffixes (and '+').
+ * Numbers are decimal or 0x hex, a leading 0 still decimal; sizes take
+ * K/M/G/T suffixes and sums with '+' (the grammar is in num.h).
  */
 int arg_u64(struct cli *c, const char *what, const char *s, uint64_t *v);
 int arg_size(struct cli *c, const char *what, const char *s, uint64_t *bytes);
