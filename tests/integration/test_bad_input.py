@@ -267,3 +267,22 @@ def test_19_malformed_host(run_p2mctl, host, want):
     assert r.rc == 2
     assert r.err_lines[0].startswith("p2mctl: line 1: host: ") and \
         want in r.err_lines[0], r
+
+
+# --- more of the same kinds: numbers that alias, options given twice ------
+
+def test_mfn_that_aliases_no_frame(run_p2mctl):
+    """2^64 - 1 is the module's no-frame value: as a number it would
+    silently mean `none` (a PoD or invalid entry with no frame)."""
+    expect_bad_line(run_p2mctl, "host 1G\ncreate 1 hap=npt\ntranslate 1 0\n",
+                    "map 1 0 0xffffffffffffffff 0 type=populate_on_demand",
+                    "bad mfn '0xffffffffffffffff': that is the no-frame value")
+
+
+@pytest.mark.parametrize("opt", ["--dump", "--plot"])
+def test_run_option_given_twice(p2mctl_bin, tmp_path, opt):
+    rc, out, err = run(p2mctl_bin, scenario(tmp_path, "memory = 64\n"), opt,
+                       tmp_path / "a", opt, tmp_path / "b")
+    assert rc == 2
+    assert err.startswith("usage: p2mctl run")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -165,6 +165,10 @@ static int parse_mfn(struct cli *c, const char *s, bool *populate, mfn_t *mfn)
         return 0;
     if ( arg_u64(c, "mfn", s, &m) )
         return -1;
+    /* The module reads this value as "no frame": a number must not be. */
+    if ( m == mfn_x(INVALID_MFN) )
+        return cli_err(c, "bad mfn '%s': that is the no-frame value; write "
+                       "none", s);
     *mfn = _mfn(m);
     return 0;
 }

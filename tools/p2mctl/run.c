@@ -620,9 +620,9 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
             o->json = true;
         else if ( !strcmp(argv[i], "--build-only") )
             o->build_only = true;
-        else if ( !strcmp(argv[i], "--plot") && i + 1 < argc )
+        else if ( !strcmp(argv[i], "--plot") && i + 1 < argc && !o->plot )
             o->plot = argv[++i];
-        else if ( !strcmp(argv[i], "--dump") && i + 1 < argc )
+        else if ( !strcmp(argv[i], "--dump") && i + 1 < argc && !o->dump )
             o->dump = argv[++i];
         else if ( argv[i][0] == '-' || o->cfg )
             return -1;
