@@ -98,6 +98,12 @@ tsan-test: deps
 	@$(MAKE) -s tsan=y build/tsan/tests/test_pod_stress
 	@CMOCKA_MESSAGE_OUTPUT=TAP TSAN_OPTIONS=halt_on_error=1 ./build/tsan/tests/test_pod_stress
 
+# The P2M/PoD API fuzzer (tests/fuzz): clang libFuzzer build in build/fuzz,
+# replays tests/fuzz/regressions and corpus, then fuzzes FUZZ_TIME seconds.
+.PHONY: fuzz-test
+fuzz-test:
+	@sh tests/fuzz/run.sh
+
 bench: all
 	@for b in $(BENCH_BINS); do ./$$b || exit 1; done
 

@@ -1,0 +1,139 @@
+/*
+ * Replay driver for the fuzzer's inputs, without libFuzzer: every file
+ * given (or every file in a directory given) runs in a child process, one
+ * TAP line each, so `make test` counts them.
+ *
+ *   test_fuzz_replay [--known LIST] [--avoid LIST] PATH...
+ *
+ * Files of tests/fuzz/regressions/ are named <finding>-<what>; a file whose
+ * finding is in --known (default: $FUZZ_KNOWN) is skipped while that
+ * finding is open.  --avoid (default: $FUZZ_AVOID) is passed to the
+ * harness: corpus seeds replay with the known findings avoided, as the
+ * fuzzer runs them; regressions replay with nothing avoided.
+ */
+#define _GNU_SOURCE
+#include "fuzz.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static unsigned int nr;
+static int failed;
+
+static int read_file(const char *path, uint8_t **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+
+    if ( !f )
+        return -1;
+    if ( fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) )
+    {
+        fclose(f);
+        return -1;
+    }
+    *buf = malloc(n ? (size_t)n : 1);
+    *len = (size_t)n;
+    if ( !*buf || fread(*buf, 1, *len, f) != *len )
+    {
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+static void run_one(const char *path, uint32_t known,
+                    const struct fuzz_opts *o)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint32_t bit = fuzz_known_bit(path);
+    int status = 0;
+    pid_t pid;
+
+    nr++;
+    if ( bit & known )
+    {
+        printf("ok %u - %s # SKIP known open finding\n", nr, path);
+        return;
+    }
+    if ( read_file(path, &buf, &len) )
+    {
+        printf("not ok %u - %s (cannot read)\n", nr, path);
+        failed = 1;
+        return;
+    }
+    fflush(stdout);
+    pid = fork();
+    if ( pid == 0 )
+        _exit(fuzz_run(buf, len, o));
+    free(buf);
+    if ( pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+         WEXITSTATUS(status) )
+    {
+        printf("not ok %u - %s\n", nr, path);
+        failed = 1;
+        return;
+    }
+    printf("ok %u - %s\n", nr, path);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static void run_path(const char *path, uint32_t known,
+                     const struct fuzz_opts *o)
+{
+    struct dirent **ents;
+    struct stat st;
+    int n, i;
+
+    if ( stat(path, &st) || !S_ISDIR(st.st_mode) )
+    {
+        run_one(path, known, o);
+        return;
+    }
+    n = scandir(path, &ents, NULL, by_name);
+    for ( i = 0; i < n; i++ )
+    {
+        char *p;
+
+        if ( ents[i]->d_name[0] != '.' &&
+             asprintf(&p, "%s/%s", path, ents[i]->d_name) >= 0 )
+        {
+            run_one(p, known, o);
+            free(p);
+        }
+        free(ents[i]);
+    }
+    if ( n >= 0 )
+        free(ents);
+}
+
+int main(int argc, char **argv)
+{
+    uint32_t known = fuzz_parse_known(getenv("FUZZ_KNOWN"));
+    struct fuzz_opts o;
+    int i;
+
+    fuzz_opts_from_env(&o);
+    for ( i = 1; i < argc; i++ )
+    {
+        if ( !strcmp(argv[i], "--known") && i + 1 < argc )
+            known = fuzz_parse_known(argv[++i]);
+        else if ( !strcmp(argv[i], "--avoid") && i + 1 < argc )
+            o.avoid = fuzz_parse_known(argv[++i]);
+        else
+            run_path(argv[i], known, &o);
+    }
+    printf("1..%u\n", nr);
+    return failed;
+}
