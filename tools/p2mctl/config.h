@@ -13,7 +13,9 @@
  *   host = "64G"           (top of machine memory; default 64G)
  *   host_ram = "0-3G,4G-64G"          (RAM ranges; default all of host)
  *   dom0_mem = 2048        (MiB other domains hold)
- *   fragment = "none" | "no1g" | "no2m" | "30%" (share of 1G blocks broken)
+ *   fragment = "none" | "no1g" | "no2m" | "30%" (share of the free 1G
+ *              blocks broken: those dom0_mem and the host's own tables
+ *              leave whole)
  * The run:
  *   workload = "windows-boot" | "linux-boot" | "random" | "trace:<file>"
  *              (a valgrind lackey trace, relative to the scenario file)

@@ -721,8 +721,14 @@ int p2mctl_run(int argc, char **argv)
     if ( config_load(r->opt.cfg, &r->cfg) )
         return fprintf(stderr, "p2mctl: %s: not valid; nothing was built\n",
                        r->opt.cfg), P2MCTL_BAD;
+    if ( workload_load(&r->wl, &r->cfg) )
+        return fprintf(stderr, "p2mctl: %s: nothing was built\n",
+                       r->opt.cfg), P2MCTL_BAD;
     if ( open_outputs(&r->opt) )
+    {
+        workload_fini(&r->wl);
         return P2MCTL_BAD;
+    }
     pthread_mutex_init(&r->lock, NULL);
     r->t0 = mono();
     if ( host_setup(r) )
@@ -730,14 +736,14 @@ int p2mctl_run(int argc, char **argv)
         if ( r->opt.dump_file )
             fclose(r->opt.dump_file);
         host_teardown(r);
+        workload_fini(&r->wl);
         return P2MCTL_BAD;
     }
     r->have_ticker = !pthread_create(&r->ticker, NULL, ticker_main, r);
     rc = run_job(r);
     if ( r->have_ticker )
         ticker_stop(r);
-    if ( r->have_wl )
-        workload_fini(&r->wl);
+    workload_fini(&r->wl);     /* the trace, even if init never ran */
     host_teardown(r);
     status = rc ? P2MCTL_BAD : run_ok(r) ? P2MCTL_OK : P2MCTL_NOT_OK;
     r->status = status;

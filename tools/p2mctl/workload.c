@@ -7,6 +7,7 @@
 #include "hosted.h"
 #include "io.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,56 +415,104 @@ void workload_set_floor(struct workload *w, uint64_t floor)
 
 /* --- setup --- */
 
+enum { LK_OTHER, LK_RECORD, LK_BAD };
+
+/* Hex digits, then ','; the text after the ',' or NULL (> 64 bits: NULL). */
+static const char *lackey_addr(const char *s, uint64_t *addr)
+{
+    const char *first = s;
+    uint64_t a = 0;
+    int d;
+
+    for ( ; isxdigit((unsigned char)*s); s++ )
+    {
+        d = isdigit((unsigned char)*s) ? *s - '0' :
+            tolower((unsigned char)*s) - 'a' + 10;
+        if ( a >> 60 )
+            return NULL;
+        a = a << 4 | (unsigned int)d;
+    }
+    if ( s == first || *s != ',' )
+        return NULL;
+    *addr = a;
+    return s + 1;
+}
+
 /*
  * One lackey line: "I  04222cac,3" (instruction fetch), " L addr,size",
- * " S addr,size" or " M addr,size" (modify).  Other lines are not records.
+ * " S addr,size" or " M addr,size" (modify).  Lines that do not start as
+ * a record does are not records (valgrind's "==pid==" lines); one that
+ * does must be a whole record: hex address, ',', decimal size, nothing
+ * after, or the trace is corrupt.
  */
-static bool parse_lackey(const char *s, struct wl_trace_rec *r)
+static int parse_lackey(const char *s, struct wl_trace_rec *r)
 {
-    unsigned long long addr;
-    char *end;
+    uint64_t addr;
+    size_t n;
 
     if ( s[0] == 'I' && s[1] == ' ' )
         r->write = false;
     else if ( s[0] == ' ' && s[1] && strchr("LSM", s[1]) && s[2] == ' ' )
         r->write = s[1] != 'L';
     else
-        return false;
+        return LK_OTHER;
     s += 3;
     s += strspn(s, " ");
-    addr = strtoull(s, &end, 16);
-    if ( end == s || *end != ',' )
-        return false;
+    if ( !(s = lackey_addr(s, &addr)) || !(n = strspn(s, "0123456789")) ||
+         n > 19 || s[strspn(s + n, " \t\r\n") + n] )
+        return LK_BAD;
     r->page = addr >> PAGE_SHIFT;
-    return true;
+    return LK_RECORD;
+}
+
+/* Append r to the trace; -1 after a message. */
+static int add_record(struct workload *w, size_t *cap, const char *path,
+                      const struct wl_trace_rec *r)
+{
+    struct wl_trace_rec *t;
+
+    if ( w->nr_trace == *cap )
+    {
+        *cap = *cap * 2 + 4096;
+        if ( (t = realloc(w->trace, *cap * sizeof(*t))) == NULL )
+            return fprintf(stderr, "p2mctl: %s: out of memory\n", path), -1;
+        w->trace = t;
+    }
+    w->trace[w->nr_trace++] = *r;
+    return 0;
 }
 
 static int load_trace(struct workload *w, const char *path)
 {
     FILE *f = open_input(path);
     size_t cap = 0, lcap = 0;
+    unsigned long line_nr = 0;
+    struct wl_trace_rec r;
     char *line = NULL;
-    struct wl_trace_rec r, *t;
-    int rc = 0;
+    ssize_t len;
+    int rc = 0, kind;
 
     if ( !f )
         return fprintf(stderr, "p2mctl: %s: %s\n", path, strerror(errno)), -1;
-    while ( !rc && getline(&line, &lcap, f) >= 0 )
+    while ( !rc && (len = getline(&line, &lcap, f)) >= 0 )
     {
-        if ( !parse_lackey(line, &r) )
-            continue;
-        if ( w->nr_trace == cap )
+        line_nr++;
+        kind = parse_lackey(line, &r);
+        if ( strlen(line) != (size_t)len )
         {
-            cap = cap * 2 + 4096;
-            if ( (t = realloc(w->trace, cap * sizeof(*t))) == NULL )
-            {
-                fprintf(stderr, "p2mctl: %s: out of memory\n", path);
-                rc = -1;
-                break;
-            }
-            w->trace = t;
+            fprintf(stderr, "p2mctl: %s:%lu: NUL byte at column %zu\n", path,
+                    line_nr, strlen(line) + 1);
+            rc = -1;
         }
-        w->trace[w->nr_trace++] = r;
+        else if ( kind == LK_BAD )
+        {
+            fprintf(stderr, "p2mctl: %s:%lu: not a lackey record (such as "
+                    "\" L 04222cac,4\"): \"%.*s\"\n", path, line_nr,
+                    (int)strcspn(line, "\r\n"), line);
+            rc = -1;
+        }
+        else if ( kind == LK_RECORD )
+            rc = add_record(w, &cap, path, &r);
     }
     free(line);
     if ( !rc && ferror(f) )
@@ -482,11 +531,27 @@ static int load_trace(struct workload *w, const char *path)
     return rc;
 }
 
+int workload_load(struct workload *w, const struct run_config *cfg)
+{
+    memset(w, 0, sizeof(*w));
+    if ( cfg->workload == WL_TRACE && load_trace(w, cfg->trace) )
+    {
+        workload_fini(w);
+        return -1;
+    }
+    return 0;
+}
+
 int workload_init(struct workload *w, const struct run_config *cfg,
                   struct domain *d, const struct xc_hvm_layout *l,
                   uint64_t target_pages)
 {
+    struct wl_trace_rec *trace = w->trace;
+    size_t nr_trace = w->nr_trace;
+
     memset(w, 0, sizeof(*w));
+    w->trace = trace;
+    w->nr_trace = nr_trace;
     w->cfg = cfg;
     w->d = d;
     w->ram = *l;
@@ -499,11 +564,6 @@ int workload_init(struct workload *w, const struct run_config *cfg,
     {
         workload_fini(w);
         return fprintf(stderr, "p2mctl: out of memory\n"), -1;
-    }
-    if ( cfg->workload == WL_TRACE && load_trace(w, cfg->trace) )
-    {
-        workload_fini(w);
-        return -1;
     }
     return 0;
 }

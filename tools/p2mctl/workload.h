@@ -54,8 +54,13 @@ struct workload {
 };
 
 /*
- * Prepare the workload of cfg for guest d of layout l (the trace is read
- * here).  target_pages sizes the data set.  0, or -1 after a message.
+ * Read what the workload of cfg needs from files (the trace), before
+ * anything is built.  0, or -1 after a message naming the bad line.
+ */
+int workload_load(struct workload *w, const struct run_config *cfg);
+/*
+ * Prepare the loaded workload w for guest d of layout l.  target_pages
+ * sizes the data set.  0, or -1 after a message (w is then finished).
  */
 int workload_init(struct workload *w, const struct run_config *cfg,
                   struct domain *d, const struct xc_hvm_layout *l,
