@@ -368,6 +368,63 @@ static void check_all(bool full)
              (unsigned long long)hs.total_pages);
 }
 
+/* --- all or nothing: what a failed operation must leave as it was --- */
+
+struct snap {
+    uint64_t hash, leaves, tot, count, entries;
+};
+
+static int hash_leaf(void *ctx, gfn_t gfn, const struct p2m_lookup *l)
+{
+    struct snap *sn = ctx;
+    uint64_t v[5] = { gfn_x(gfn), mfn_x(l->mfn), l->type, l->access,
+                      l->order };
+    unsigned int i;
+
+    for ( i = 0; i < 5; i++ )
+        sn->hash = (sn->hash ^ v[i]) * 0x100000001b3ull;
+    sn->leaves++;
+    return 0;
+}
+
+static struct snap snap_take(struct slot *s)
+{
+    struct snap sn = { 0xcbf29ce484222325ull, 0, 0, 0, 0 };
+    struct pod_stats st;
+
+    p2m_for_each_leaf(&s->d->p2m, hash_leaf, &sn);
+    p2m_pod_get_stats(s->d, &st);
+    sn.tot = st.tot_pages;
+    sn.count = st.count;
+    sn.entries = st.entry_count;
+    return sn;
+}
+
+/* After an operation failed with rc: nothing of s changed. */
+static void snap_expect(struct slot *s, const struct snap *before,
+                        int64_t rc)
+{
+    struct snap now;
+
+    if ( rc >= 0 )
+        return;
+    now = snap_take(s);
+    if ( now.hash != before->hash || now.leaves != before->leaves )
+        fail("failed (%lld) but d%u's P2M changed (%llu leaves before, "
+             "%llu after)", (long long)rc, slot_id(s),
+             (unsigned long long)before->leaves,
+             (unsigned long long)now.leaves);
+    if ( now.tot != before->tot || now.count != before->count ||
+         now.entries != before->entries )
+        fail("failed (%lld) but d%u's pages changed: tot %llu -> %llu, "
+             "cache %llu -> %llu, PoD entries %llu -> %llu", (long long)rc,
+             slot_id(s), (unsigned long long)before->tot,
+             (unsigned long long)now.tot, (unsigned long long)before->count,
+             (unsigned long long)now.count,
+             (unsigned long long)before->entries,
+             (unsigned long long)now.entries);
+}
+
 /* Forget what the model expects of [g, g + n): it was unmapped/replaced. */
 static void forget(struct slot *s, uint64_t g, uint64_t n)
 {
@@ -637,6 +694,7 @@ static void op_map_auto(struct slot *s, const uint8_t *op)
     uint64_t g = gfn_of(op, order), n = 1ull << order;
     p2m_type_t t = ram_type_of(op[5]);
     p2m_access_t a = access_of(op[6]);
+    struct snap sn;
     char acc[4];
     mfn_t mfn;
     int rc;
@@ -647,7 +705,9 @@ static void op_map_auto(struct slot *s, const uint8_t *op)
     if ( avoid(5, believed(s) + n > s->d->max_pages) ||
          avoid(4, replaces_pod_with_cache(s, g, n)) )
         return;
+    sn = snap_take(s);
     rc = (int)result(memory_populate(s->d, _gfn(g), order, t, a, &mfn));
+    snap_expect(s, &sn, rc);
     if ( rc )
         return;
     expect_mapped(s, g, t, mfn_x(mfn));
@@ -738,6 +798,7 @@ static void op_map_mfn(struct slot *s, const uint8_t *op)
                                            : ram_type_of(op[5] >> 3);
     p2m_access_t a = access_of(op[7]);
     struct frames_info fi;
+    struct snap sn;
     char acc[4];
     int rc;
 
@@ -751,8 +812,10 @@ static void op_map_mfn(struct slot *s, const uint8_t *op)
         return;
     for ( i = 0; i < fz.shadow.n; i++ )
         was_free[i] = mfn_owner(_mfn(fz.shadow.p[i].key)) < 0;
+    sn = snap_take(s);
     rc = (int)result(memory_map_frames(s->d, _gfn(g), _mfn(m), order, t,
                                        a));
+    snap_expect(s, &sn, rc);
     if ( rc )
         return;
     if ( p2m_type_is_ram(t) && fi.other )
@@ -763,6 +826,9 @@ static void op_map_mfn(struct slot *s, const uint8_t *op)
     if ( t == p2m_mmio_direct && fi.in_ram )
         fail("MMIO mapping of RAM frame %#llx accepted",
              (unsigned long long)m);
+    if ( t == p2m_mmio_direct && m + n > machine.max_mfn )
+        fail("MMIO mapping of [%#llx, +%#llx) beyond the machine accepted",
+             (unsigned long long)m, (unsigned long long)n);
     expect_mapped(s, g, t, m);
     forget(s, g, n);
     if ( !p2m_type_is_ram(t) )
@@ -778,6 +844,7 @@ static void op_map_none(struct slot *s, const uint8_t *op)
     unsigned int order = order_of(op);
     uint64_t g = gfn_of(op, order), n = 1ull << order;
     p2m_type_t t = (op[5] & 1) ? p2m_populate_on_demand : p2m_invalid;
+    struct snap sn;
     int rc;
 
     note("map d%u %#llx none %u type=%s", slot_id(s), (unsigned long long)g,
@@ -785,8 +852,10 @@ static void op_map_none(struct slot *s, const uint8_t *op)
     if ( avoid(5, t == p2m_populate_on_demand) ||
          avoid(4, replaces_pod_with_cache(s, g, n)) )
         return;
+    sn = snap_take(s);
     rc = (int)result(memory_map_frames(s->d, _gfn(g), INVALID_MFN, order,
                                        t, P2M_ACCESS_RWX));
+    snap_expect(s, &sn, rc);
     if ( rc )
         return;
     expect_mapped(s, g, t, 0);
@@ -797,11 +866,16 @@ static void op_unmap(struct slot *s, const uint8_t *op)
 {
     unsigned int order = order_of(op);
     uint64_t g = gfn_of(op, order), n = 1ull << order;
+    struct snap sn;
+    int rc;
 
     note("unmap d%u %#llx %u", slot_id(s), (unsigned long long)g, order);
     if ( avoid(4, replaces_pod_with_cache(s, g, n)) )
         return;
-    if ( result(p2m_remove(&s->d->p2m, _gfn(g), order)) )
+    sn = snap_take(s);
+    rc = (int)result(p2m_remove(&s->d->p2m, _gfn(g), order));
+    snap_expect(s, &sn, rc);
+    if ( rc )
         return;
     expect_mapped(s, g, p2m_invalid, 0);
     forget(s, g, n);
@@ -824,8 +898,13 @@ static void op_settype(struct slot *s, const uint8_t *op)
         return;
     for ( i = 0; i < 3 && !rc; i++ )
         if ( ram[i] != t )
+        {
+            struct snap sn = snap_take(s);
+
             rc = (int)result(p2m_change_type_range(&s->d->p2m, _gfn(g), n,
                                                    ram[i], t));
+            snap_expect(s, &sn, rc);
+        }
 }
 
 static void op_merge(struct slot *s, const uint8_t *op)
@@ -846,14 +925,115 @@ static void op_max_order(struct slot *s, const uint8_t *op)
     result(p2m_set_max_order(&s->d->p2m, o));
 }
 
+/*
+ * p2m_set_range of count_of * 2^order pages at gfn (any alignment) to
+ * frames of kind op[5] & 7 (pick_mfn) or, with op[5] bit 3, to PoD.
+ */
+static void op_set_range(struct slot *s, const uint8_t *op)
+{
+    unsigned int order = order_of(op), nr = count_of(op), i;
+    uint64_t g = gfn_of(op, 0), n = (uint64_t)nr << order, m;
+    bool pod = op[5] & 8;
+    p2m_type_t t = pod ? p2m_populate_on_demand : p2m_ram_rw;
+    struct frames_info fi;
+    struct snap sn;
+    int rc;
+
+    m = pod ? INVALID_MFN_RAW
+            : pick_mfn(s, op[5] & 7, op[6] | (uint32_t)op[7] << 8, 0);
+    note("# p2m_set_range d%u %#llx %#llx nr=%#llx %s", slot_id(s),
+         (unsigned long long)g, (unsigned long long)m,
+         (unsigned long long)n, p2m_type_name(t));
+    fi = pod ? (struct frames_info){ 0 } : frames_info(s, m, n);
+    if ( avoid(5, pod) || (!pod && map_mfn_avoided(s, g, m, 0, t, &fi)) ||
+         (!pod && n > 1 && avoid(5, believed(s) + n > s->d->max_pages)) ||
+         avoid(4, replaces_pod_with_cache(s, g, n)) )
+        return;
+    /* p2m_set_range maps frames the domain owns: no claim, no scrub. */
+    for ( i = 0; i < fz.shadow.n; i++ )
+        if ( !pod && fz.shadow.p[i].key >= m && fz.shadow.p[i].key < m + n &&
+             fz.shadow.p[i].inc != s->inc )
+            return;
+    sn = snap_take(s);
+    rc = (int)result(p2m_set_range(&s->d->p2m, _gfn(g), _mfn(m), n, t,
+                                   P2M_ACCESS_RWX));
+    snap_expect(s, &sn, rc);
+    if ( rc )
+        return;
+    if ( !pod && fi.other )
+        fail("p2m_set_range mapped frames of [%#llx, +%#llx) that are not "
+             "d%u's", (unsigned long long)m, (unsigned long long)n,
+             slot_id(s));
+    expect_mapped(s, g, t, m);
+    forget(s, g, n);
+    if ( !pod )
+    {
+        static bool own[MODEL_MAX];
+
+        memset(own, 0, sizeof(own));
+        inherit_frames(s, g, m, n, own);
+        check_range(s, g, g + n, true);
+    }
+}
+
+/* p2m_change_type_global between ram_rw and ram_logdirty (op[5] bit 0). */
+static void op_type_global(struct slot *s, const uint8_t *op)
+{
+    bool to_ld = op[5] & 1;
+    p2m_type_t ot = to_ld ? p2m_ram_rw : p2m_ram_logdirty;
+    p2m_type_t nt = to_ld ? p2m_ram_logdirty : p2m_ram_rw;
+    struct snap sn;
+
+    note("# p2m_change_type_global d%u %s -> %s", slot_id(s),
+         p2m_type_name(ot), p2m_type_name(nt));
+    if ( avoid(6, s->logdirty) )
+        return;
+    sn = snap_take(s);
+    snap_expect(s, &sn, result(p2m_change_type_global(&s->d->p2m, ot, nt)));
+}
+
+/*
+ * Allocation failure injection: op[5] bits 0-1 pick heap_fail_nth, the
+ * P2M's pool_fail_at or pool_limit (3: all off); op[6] & 15 the count.
+ */
+static void op_fail(struct slot *s, const uint8_t *op)
+{
+    unsigned int n = 1 + (op[6] & 15);
+    struct p2m_domain *p2m = &s->d->p2m;
+
+    switch ( op[5] & 3 )
+    {
+    case 0:
+        note("# heap_fail_nth %u", n);
+        heap_fail_nth(n);
+        break;
+    case 1:
+        note("# d%u pool_fail_at = allocs + %u", slot_id(s), n);
+        p2m->pool_fail_at = p2m->pool_allocs + n;
+        break;
+    case 2:
+        note("# d%u pool_limit = p2m_pages + %u", slot_id(s), n - 1);
+        p2m->pool_limit = s->d->p2m_pages + n - 1;
+        break;
+    default:
+        note("# allocation failures off");
+        heap_fail_nth(0);
+        p2m->pool_fail_at = 0;
+        p2m->pool_limit = 0;
+        break;
+    }
+}
+
 /* --- log-dirty --- */
 
 static void logdirty_read(struct slot *s, bool clean)
 {
+    struct snap sn = snap_take(s);
     int64_t rc = result(p2m_logdirty_read(&s->d->p2m, _gfn(0), GUEST_GFNS,
                                           fz.bitmap, clean));
     uint64_t bits = 0, i;
 
+    snap_expect(s, &sn, rc);
     if ( !s->logdirty )
     {
         if ( rc != -EINVAL )
@@ -905,18 +1085,26 @@ static void op_pod(struct slot *s, const uint8_t *op)
 {
     unsigned int order = order_of(op), nr = count_of(op);
     uint64_t g = gfn_of(op, order);
+    struct snap sn;
 
     if ( op[5] & 1 )
     {
         g = gfn_of(op, 0);
         note("# p2m_pod_mark d%u %#llx %llu", slot_id(s),
              (unsigned long long)g, (unsigned long long)nr << order);
-        result(p2m_pod_mark(s->d, _gfn(g), (uint64_t)nr << order));
+        sn = snap_take(s);
+        snap_expect(s, &sn, result(p2m_pod_mark(s->d, _gfn(g),
+                                                (uint64_t)nr << order)));
         return;
     }
-    note("pod d%u %#llx %u%s", slot_id(s), (unsigned long long)g, order,
-         nr > 1 ? " # x extents" : "");
-    result(memory_populate_physmap(s->d, _gfn(g), nr, order, MEMOP_POD));
+    if ( nr == 1 )
+        note("pod d%u %#llx %u", slot_id(s), (unsigned long long)g, order);
+    else
+        note("# populate_physmap(PoD) d%u %#llx nr=%u order=%u", slot_id(s),
+             (unsigned long long)g, nr, order);
+    sn = snap_take(s);
+    snap_expect(s, &sn, result(memory_populate_physmap(s->d, _gfn(g), nr,
+                                                       order, MEMOP_POD)));
 }
 
 /* op[5] % 8 picks the target (see the cases); op[6] a raw size. */
@@ -984,6 +1172,7 @@ static void op_balloon(struct slot *s, const uint8_t *op)
     uint64_t g = gfn_of(op, order) + ((op[6] & 0x80) ? (op[6] & 0x7f) : 0);
     uint64_t end = g + ((uint64_t)nr << order), b0, b1;
     struct heap_stats hs;
+    struct snap sn;
     int64_t rc;
 
     note("# decrease_reservation d%u %#llx nr=%u order=%u", slot_id(s),
@@ -992,7 +1181,9 @@ static void op_balloon(struct slot *s, const uint8_t *op)
     if ( avoid(7, hs.free_pages < 256) )
         return;
     b0 = believed(s);
+    sn = snap_take(s);
     rc = result(memory_decrease_reservation(s->d, _gfn(g), nr, order));
+    snap_expect(s, &sn, rc);
     b1 = believed(s);
     if ( rc >= 0 && b0 - b1 != (uint64_t)rc )
         fail("balloon reported %lld pages released but B fell by %lld",
@@ -1037,6 +1228,7 @@ static void op_physmap(struct slot *s, const uint8_t *op)
 {
     unsigned int order = order_of(op), nr = count_of(op);
     uint64_t g = gfn_of(op, order), n = 1ull << order;
+    struct snap sn;
     int64_t rc, i;
 
     note("# populate_physmap d%u %#llx nr=%u order=%u", slot_id(s),
@@ -1044,7 +1236,9 @@ static void op_physmap(struct slot *s, const uint8_t *op)
     if ( avoid(5, believed(s) + nr * n > s->d->max_pages) ||
          avoid(4, replaces_pod_with_cache(s, g, nr * n)) )
         return;
+    sn = snap_take(s);
     rc = result(memory_populate_physmap(s->d, _gfn(g), nr, order, 0));
+    snap_expect(s, &sn, rc);
     for ( i = 0; i < rc; i++ )
     {
         uint64_t gi = g + (uint64_t)i * n;
@@ -1270,6 +1464,7 @@ static const op_fn ops[] = {
     op_settype, op_logdirty, op_pod, op_target, op_balloon, op_sweep,
     op_write, op_fill, op_read, op_resume, op_policy, op_merge,
     op_max_order, op_physmap, op_write, op_read, op_map_auto, op_pod,
+    op_set_range, op_type_global, op_fail,
 };
 #define NR_OPS (sizeof(ops) / sizeof(ops[0]))
 
