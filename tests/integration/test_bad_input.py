@@ -307,3 +307,54 @@ def test_run_option_given_twice(p2mctl_bin, tmp_path, opt):
     assert rc == 2
     assert err.startswith("usage: p2mctl run")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+# --- a host too big for this machine once fragmented ----------------------
+#
+# fragment=no2m leaves a chunk head in every 2M block, so the frame table of
+# all of the host's RAM becomes resident: a big host would fill the real
+# machine's memory.  200T cannot even be mapped, so a broken check fails
+# safely (ENOMEM); 60T can, so it runs only under an address-space cap
+# (not possible with the sanitizers' huge shadow mappings).
+
+SANITIZED = os.path.basename(os.environ.get("P2M_BUILD", "")) in ("san",
+                                                                  "tsan")
+NO2M_MSG = "makes the whole frame table resident: "
+
+
+def limit_memory():
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (16 << 30, 16 << 30))
+
+
+def host_cases():
+    yield pytest.param("200T", None, id="200T")
+    yield pytest.param("60T", limit_memory, id="60T-capped",
+                       marks=pytest.mark.skipif(SANITIZED, reason="needs "
+                                                "an address-space cap"))
+
+
+@pytest.mark.parametrize("size,preexec", host_cases())
+def test_no2m_host_bigger_than_the_machine_cli(p2mctl_bin, size, preexec):
+    p = subprocess.run([p2mctl_bin, "-"], input=f"host {size} "
+                       "fragment=no2m\ncheck\n", capture_output=True,
+                       text=True, timeout=30, preexec_fn=preexec)
+    assert p.returncode == 2
+    err = p.stderr.splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "p2mctl: line 1: host: fragment=no2m " + NO2M_MSG), p.stderr
+    assert "MiB for this host, more than half of this machine's" in err[0]
+    assert p.stdout == ""
+
+
+@pytest.mark.parametrize("size,preexec", host_cases())
+def test_no2m_host_bigger_than_the_machine_config(p2mctl_bin, tmp_path, size,
+                                                  preexec):
+    path = scenario(tmp_path, f'memory = 64\nhost = "{size}"\n'
+                    'fragment = "no2m"\n')
+    p = subprocess.run([p2mctl_bin, "run", str(path)], capture_output=True,
+                       text=True, timeout=30, preexec_fn=preexec)
+    assert p.returncode == 2
+    assert any(l.startswith(f'{path}:3: fragment: "no2m" ' + NO2M_MSG)
+               for l in p.stderr.splitlines()), p.stderr
+    assert "nothing was built" in p.stderr

@@ -4,6 +4,7 @@
  * into the module.
  */
 #include "p2mctl.h"
+#include "hostcost.h"
 #include "num.h"
 
 #include <string.h>
@@ -47,6 +48,23 @@ static int parse_ram(struct cli *c, uint64_t size, const char *layout,
     return 0;
 }
 
+/* A host whose fragmentation would not fit in this machine is refused. */
+static int check_cost(struct cli *c, enum heap_fragment_mode mode,
+                      const struct machine_range *r, unsigned int n)
+{
+    uint64_t need, have, frames = 0;
+    unsigned int i;
+
+    for ( i = 0; i < n; i++ )
+        frames += r[i].end - r[i].start;
+    if ( mode != FRAG_NO2M || host_no2m_fits(frames, &need, &have) )
+        return 0;
+    return cli_err(c, "fragment=no2m makes the whole frame table resident: "
+                   "%llu MiB for this host, more than half of this "
+                   "machine's %llu MiB", (unsigned long long)(need >> 20),
+                   (unsigned long long)(have >> 20));
+}
+
 int cmd_host(struct cli *c, unsigned int argc, char **argv)
 {
     static const char *const keys[] = { "ram", "fragment" };
@@ -62,7 +80,8 @@ int cmd_host(struct cli *c, unsigned int argc, char **argv)
     if ( arg_size(c, "size", argv[1], &size) ||
          arg_options(c, argc, argv, 2, keys, opt, 2) ||
          parse_ram(c, size, opt[0], r, &n) ||
-         parse_fragment(c, opt[1], &mode) )
+         parse_fragment(c, opt[1], &mode) ||
+         check_cost(c, mode, r, n) )
         return -1;
     rc = hosted_machine_init(r, n);
     if ( rc )

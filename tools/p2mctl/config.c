@@ -5,6 +5,7 @@
  * first, and any error makes the file invalid.
  */
 #include "config.h"
+#include "hostcost.h"
 #include "hosted.h"
 #include "io.h"
 #include "num.h"
@@ -461,6 +462,21 @@ static void check_host(struct cfg_parse *p, struct run_config *c)
     }
 }
 
+/* fragment = "no2m" makes the whole frame table resident. */
+static void check_cost(struct cfg_parse *p, const struct run_config *c)
+{
+    uint64_t need, have;
+
+    if ( c->fragment != CFG_FRAG_NO2M ||
+         host_no2m_fits(c->host_ram_pages, &need, &have) )
+        return;
+    at_key(p, K_FRAGMENT);
+    cfg_err(p, "\"no2m\" makes the whole frame table resident: %llu MiB "
+            "for this host, more than half of this machine's %llu MiB",
+            (unsigned long long)(need >> 20),
+            (unsigned long long)(have >> 20));
+}
+
 static void check_whole(struct cfg_parse *p, struct run_config *c)
 {
     p->line = 0;
@@ -485,6 +501,7 @@ static void check_whole(struct cfg_parse *p, struct run_config *c)
                                      (unsigned long long)c->target,
                                      (unsigned long long)c->maxmem);
     check_host(p, c);
+    check_cost(p, c);
     if ( (c->dom0_mem << 8) >= c->host_ram_pages )
         at_key(p, K_DOM0_MEM), cfg_err(p, "%llu MiB leaves nothing of the "
                                        "host's %llu MiB of RAM",
