@@ -358,3 +358,53 @@ def test_no2m_host_bigger_than_the_machine_config(p2mctl_bin, tmp_path, size,
     assert any(l.startswith(f'{path}:3: fragment: "no2m" ' + NO2M_MSG)
                for l in p.stderr.splitlines()), p.stderr
     assert "nothing was built" in p.stderr
+
+
+# --- a line without end (/dev/zero) must not fill the memory -------------
+
+LONG = "a" * 200000                     # no newline for 200 KB
+
+
+def test_long_script_line(p2mctl_bin, tmp_path):
+    (tmp_path / "s.p2m").write_text("host 1G\n" + LONG)
+    p = subprocess.run([p2mctl_bin, str(tmp_path / "s.p2m")],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2
+    assert p.stderr.splitlines() == [
+        "p2mctl: line 2: p2mctl: line longer than 65536 bytes"]
+
+
+def test_long_scenario_line(p2mctl_bin, tmp_path):
+    path = scenario(tmp_path, "memory = 64\nname = " + LONG)
+    rc, out, err = run(p2mctl_bin, path)
+    assert rc == 2
+    assert f"{path}:2: line longer than 65536 bytes" in err.splitlines()
+    assert "nothing was built" in err
+
+
+def test_long_trace_line(p2mctl_bin, tmp_path):
+    (tmp_path / "t.lackey").write_text(" L 1000,4\n L " + LONG)
+    rc, out, err = run(p2mctl_bin, scenario(tmp_path, 'memory = 64\n'
+                       'workload = "trace:t.lackey"\n'))
+    assert rc == 2
+    assert f"p2mctl: {tmp_path}/t.lackey:2: line longer than 65536 bytes" \
+        in err.splitlines()
+
+
+def limit_memory_1g():
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+@pytest.mark.skipif(SANITIZED, reason="needs an address-space cap")
+@pytest.mark.parametrize("how", ["script", "stdin", "scenario"])
+def test_dev_zero(p2mctl_bin, how):
+    args = {"script": [p2mctl_bin, "/dev/zero"], "stdin": [p2mctl_bin],
+            "scenario": [p2mctl_bin, "run", "/dev/zero"]}[how]
+    with open("/dev/zero", "rb") as zero:
+        p = subprocess.run(args, stdin=zero if how == "stdin" else
+                           subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=30, preexec_fn=limit_memory_1g)
+    assert p.returncode == 2
+    assert "line 1" in p.stderr or "/dev/zero:1:" in p.stderr, p.stderr
+    assert "line longer than 65536 bytes" in p.stderr, p.stderr

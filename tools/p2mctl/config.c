@@ -546,9 +546,8 @@ int config_load(const char *path, struct run_config *c)
 {
     struct cfg_parse p = { .path = path };
     FILE *f = open_input(path);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    char line[IO_MAX_LINE + 1];
+    long len;
 
     set_defaults(c, path);
     if ( !f )
@@ -557,17 +556,21 @@ int config_load(const char *path, struct run_config *c)
                 strerror(errno));
         return -1;
     }
-    while ( (len = getline(&line, &cap, f)) >= 0 )
+    while ( (len = read_line(f, line)) != -1 )
     {
         p.line++;
         p.key = NULL;
+        if ( len == IO_TOO_LONG )
+        {
+            cfg_err(&p, "line longer than %u bytes", IO_MAX_LINE);
+            break;
+        }
         /* A NUL would end the line early for every check below. */
         if ( strlen(line) != (size_t)len )
             cfg_err(&p, "NUL byte at column %zu", strlen(line) + 1);
         else
             parse_line(&p, c, line);
     }
-    free(line);
     if ( ferror(f) )
         p.line = 0, p.key = NULL, cfg_err(&p, "reading failed: %s",
                                           strerror(errno));

@@ -27,3 +27,20 @@ FILE *open_input(const char *path)
     }
     return f;
 }
+
+long read_line(FILE *f, char *buf)
+{
+    size_t n = 0;
+    int ch;
+
+    while ( (ch = getc_unlocked(f)) != EOF )
+    {
+        if ( n == IO_MAX_LINE )
+            return IO_TOO_LONG;
+        buf[n++] = (char)ch;
+        if ( ch == '\n' )
+            break;
+    }
+    buf[n] = '\0';
+    return n ? (long)n : -1;
+}

@@ -95,27 +95,26 @@ static int run_line(struct cli *c, char *line)
 
 /*
  * Run the script in f until its end or the first failing line.  A NUL byte
- * would silently end the line for every parser after getline, so the line
+ * would silently end the line for every parser after the read, so the line
  * is refused instead.
  */
 static int run_script(struct cli *c, FILE *f, const char *path)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    char line[IO_MAX_LINE + 1];
+    long len;
     int rc = 0;
 
-    while ( !rc && (len = getline(&line, &cap, f)) >= 0 )
+    while ( !rc && (len = read_line(f, line)) != -1 )
     {
         c->line++;
         c->cmd = "p2mctl";
-        if ( strlen(line) != (size_t)len )
-            rc = cli_err(c, "NUL byte at column %zu",
-                         strlen(line) + 1);
+        if ( len == IO_TOO_LONG )
+            rc = cli_err(c, "line longer than %u bytes", IO_MAX_LINE);
+        else if ( strlen(line) != (size_t)len )
+            rc = cli_err(c, "NUL byte at column %zu", strlen(line) + 1);
         else
             rc = run_line(c, line);
     }
-    free(line);
     if ( !rc && ferror(f) )
     {
         fflush(stdout);

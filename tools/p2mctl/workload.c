@@ -482,39 +482,47 @@ static int add_record(struct workload *w, size_t *cap, const char *path,
     return 0;
 }
 
+/* Line nr of the trace (len bytes): its kind, LK_BAD after a message. */
+static int trace_line(const char *path, unsigned long nr, const char *line,
+                      long len, struct wl_trace_rec *r)
+{
+    int kind;
+
+    if ( len == IO_TOO_LONG )
+        fprintf(stderr, "p2mctl: %s:%lu: line longer than %u bytes\n", path,
+                nr, IO_MAX_LINE);
+    else if ( strlen(line) != (size_t)len )
+        fprintf(stderr, "p2mctl: %s:%lu: NUL byte at column %zu\n", path, nr,
+                strlen(line) + 1);
+    else if ( (kind = parse_lackey(line, r)) == LK_BAD )
+        fprintf(stderr, "p2mctl: %s:%lu: not a lackey record (such as "
+                "\" L 04222cac,4\"): \"%.*s\"\n", path, nr,
+                (int)strcspn(line, "\r\n"), line);
+    else
+        return kind;
+    return LK_BAD;
+}
+
 static int load_trace(struct workload *w, const char *path)
 {
     FILE *f = open_input(path);
-    size_t cap = 0, lcap = 0;
+    size_t cap = 0;
     unsigned long line_nr = 0;
     struct wl_trace_rec r;
-    char *line = NULL;
-    ssize_t len;
+    char line[IO_MAX_LINE + 1];
+    long len;
     int rc = 0, kind;
 
     if ( !f )
         return fprintf(stderr, "p2mctl: %s: %s\n", path, strerror(errno)), -1;
-    while ( !rc && (len = getline(&line, &lcap, f)) >= 0 )
+    while ( !rc && (len = read_line(f, line)) != -1 )
     {
-        line_nr++;
-        kind = parse_lackey(line, &r);
-        if ( strlen(line) != (size_t)len )
-        {
-            fprintf(stderr, "p2mctl: %s:%lu: NUL byte at column %zu\n", path,
-                    line_nr, strlen(line) + 1);
+        kind = trace_line(path, ++line_nr, line, len, &r);
+        if ( kind == LK_BAD )
             rc = -1;
-        }
-        else if ( kind == LK_BAD )
-        {
-            fprintf(stderr, "p2mctl: %s:%lu: not a lackey record (such as "
-                    "\" L 04222cac,4\"): \"%.*s\"\n", path, line_nr,
-                    (int)strcspn(line, "\r\n"), line);
-            rc = -1;
-        }
         else if ( kind == LK_RECORD )
             rc = add_record(w, &cap, path, &r);
     }
-    free(line);
     if ( !rc && ferror(f) )
     {
         fprintf(stderr, "p2mctl: %s: reading failed: %s\n", path,
