@@ -69,6 +69,7 @@ static void world_up(struct world *w, enum p2m_format fmt)
                                    RX), 0);
     assert_int_equal(p2m_set_entry(p2m, _gfn(7), env_alloc(w->d, 0), 0,
                                    p2m_ram_rw, RWX), 0);
+    assert_int_equal(domain_iomem_permit(w->d, _mfn(HOLE), 512), 0);
     assert_int_equal(p2m_set_entry(p2m, _gfn(0x10), _mfn(HOLE + 1), 0,
                                    p2m_mmio_direct, RWX), 0);
     assert_int_equal(p2m_set_entry(p2m, _gfn(0x11), INVALID_MFN, 0,

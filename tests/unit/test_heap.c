@@ -460,7 +460,8 @@ static void test_fail_nth(void **state)
     heap_fail_nth(3);
     for ( i = 1; i <= 5; i++ )
     {
-        struct page_info *pg = alloc_domheap_pages(d, i % 2 ? 0 : 9, 0);
+        struct page_info *pg = alloc_domheap_pages(d, i % 2 ? 0 : 9,
+                                                    MEMF_reserve);
 
         if ( i == 3 )
             assert_null(pg);
@@ -474,7 +475,7 @@ static void test_fail_nth(void **state)
     expect_counts(&before);
     heap_fail_nth(0);
     for ( i = 0; i < 4; i++ )
-        assert_non_null(alloc_domheap_pages(d, 0, 0));
+        assert_non_null(alloc_domheap_pages(d, 0, MEMF_reserve));
     env_finish();
 }
 

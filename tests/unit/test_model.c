@@ -123,13 +123,17 @@ static void ext_release(struct model *m, uint64_t mfn)
 
     if ( !id )
         return;
+    /* The P2M gives a populated frame back as soon as no leaf maps it. */
     e = &m->ext[id - 1];
+    m->ext_of[mfn] = 0;
+    m->tot--;
+    assert_int_equal(mfn_owner(_mfn(mfn)), -1);
     if ( --e->mapped )
         return;
-    assert_int_equal(free_domheap_range(m->d, _mfn(e->mfn), e->order), 0);
     for ( i = 0; i < (1ull << e->order); i++ )
-        m->ext_of[e->mfn + i] = 0;
-    m->tot -= 1ull << e->order;
+        if ( m->ext_of[e->mfn + i] == id )
+            fail_msg("extent %u: frame %#llx released early", id,
+                     (unsigned long long)(e->mfn + i));
     e->live = false;
 }
 
@@ -142,7 +146,8 @@ static void model_set(struct model *m, uint64_t gfn, uint64_t mfn,
     {
         struct ref *r = &m->ref[gfn + i];
 
-        if ( p2m_type_is_ram(r->t) )
+        if ( p2m_type_is_ram(r->t) &&
+             !(p2m_type_is_ram(t) && r->mfn == mfn + i) )
         {
             m->rev[r->mfn] = 0;
             ext_release(m, r->mfn);
@@ -582,6 +587,10 @@ static void model_up(struct model *m, enum p2m_format fmt)
     m->rng = m->seed * 0x9e3779b97f4a7c15ull + 1;
     m->d = env_domain(1, fmt);
     m->d2 = env_domain(2, fmt);
+    assert_int_equal(domain_iomem_permit(m->d, _mfn(MMIO_BASE),
+                                         2 * GIB_FRAMES), 0);
+    assert_int_equal(domain_iomem_permit(m->d2, _mfn(MMIO_BASE),
+                                         2 * GIB_FRAMES), 0);
     m->pool = env_claim_gibs(m->d, 2);
     m->other = mfn_x(env_alloc(m->d2, 18));
     m->tot = m->d->tot_pages;

@@ -323,7 +323,7 @@ static void test_split_keeps_type(void **state)
         { p2m_ram_ro, P2M_ACCESS_R, 0 },
         { p2m_ram_logdirty, RWX, 0 },
         { p2m_ram_rw, RX, 0 },
-        { p2m_mmio_direct, RW, 64 * GIB_FRAMES },   /* beyond RAM */
+        { p2m_mmio_direct, RW, 3 * GIB_FRAMES },    /* the 3G-4G hole */
     };
     unsigned int i;
 
@@ -337,6 +337,8 @@ static void test_split_keeps_type(void **state)
         env_machine(LAYOUT);
         d = env_domain(1, ENV_FMT(state));
         m = cases[i].mfn ? cases[i].mfn : mfn_x(env_alloc(d, 18));
+        if ( t == p2m_mmio_direct )
+            assert_int_equal(domain_iomem_permit(d, _mfn(m), GIB_FRAMES), 0);
         sm = mfn_x(env_alloc(d, 0));
         assert_int_equal(p2m_set_entry(&d->p2m, _gfn(g), _mfn(m), 18, t, a),
                          0);

@@ -68,6 +68,35 @@ struct domain *domain_lookup(domid_t domid)
     return &domains[domid];
 }
 
+int domain_iomem_permit(struct domain *d, mfn_t mfn, uint64_t nr)
+{
+    int rc = 0;
+
+    if ( !machine_range_is_mmio(mfn, nr) )
+        return -EINVAL;
+    spin_lock(&d->p2m.lock);
+    if ( d->nr_iomem == DOMAIN_MAX_IOMEM )
+        rc = -ENOSPC;
+    else
+        d->iomem[d->nr_iomem++] = (struct machine_range){ mfn_x(mfn),
+                                                          mfn_x(mfn) + nr };
+    spin_unlock(&d->p2m.lock);
+    return rc;
+}
+
+int domain_iomem_allowed(const struct domain *d, mfn_t mfn,
+                         unsigned int order)
+{
+    uint64_t s = mfn_x(mfn), e = s + (1ull << order);
+    unsigned int i;
+
+    ASSERT(spin_is_locked(&d->p2m.lock));
+    for ( i = 0; i < d->nr_iomem; i++ )
+        if ( s >= d->iomem[i].start && e <= d->iomem[i].end )
+            return 0;
+    return -EPERM;
+}
+
 void domain_crash(struct domain *d, const char *why, uint64_t gfn)
 {
     if ( !__atomic_exchange_n(&d->crashed, true, __ATOMIC_ACQ_REL) )

@@ -8,6 +8,7 @@
  *
  * Lock: heap_lock, innermost (taken under the P2M and PoD locks).
  */
+#include <asm-x86/m2p.h>
 #include <xen/errno.h>
 #include <xen/lib.h>
 #include <xen/mm.h>
@@ -60,6 +61,42 @@ bool mfn_range_is_ram(mfn_t mfn, unsigned int order)
 
     for ( i = 0; i < machine.nr_ranges; i++ )
         if ( s >= machine.range[i].start && e <= machine.range[i].end )
+            return true;
+    return false;
+}
+
+static bool ranges_overlap(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
+{
+    return s1 < e2 && s2 < e1;
+}
+
+int machine_declare_mmio(mfn_t mfn, uint64_t nr)
+{
+    uint64_t s = mfn_x(mfn), e = s + nr;
+    unsigned int i;
+
+    if ( nr == 0 || e < s ||
+         (machine.paddr_bits && e > machine_mfn_limit()) )
+        return -EINVAL;
+    for ( i = 0; i < machine.nr_ranges; i++ )
+        if ( ranges_overlap(s, e, machine.range[i].start, machine.range[i].end) )
+            return -EINVAL;
+    for ( i = 0; i < machine.nr_mmio; i++ )
+        if ( ranges_overlap(s, e, machine.mmio[i].start, machine.mmio[i].end) )
+            return -EINVAL;
+    if ( machine.nr_mmio == MACHINE_MAX_RANGES )
+        return -ENOSPC;
+    machine.mmio[machine.nr_mmio++] = (struct machine_range){ s, e };
+    return 0;
+}
+
+bool machine_range_is_mmio(mfn_t mfn, uint64_t nr)
+{
+    uint64_t s = mfn_x(mfn), e = s + nr;
+    unsigned int i;
+
+    for ( i = 0; i < machine.nr_mmio; i++ )
+        if ( s >= machine.mmio[i].start && e <= machine.mmio[i].end && e > s )
             return true;
     return false;
 }
@@ -192,7 +229,8 @@ struct page_info *alloc_domheap_pages(struct domain *d, unsigned int order,
     {
         zeroed = pg->flags & PGF_zeroed;
         set_head(pg, PGU_DOMAIN, order, owner_id(d),
-                 (memflags & MEMF_keep_zeroed) && zeroed ? PGF_zeroed : 0);
+                 ((memflags & MEMF_keep_zeroed) && zeroed ? PGF_zeroed : 0) |
+                 (memflags & MEMF_reserve ? PGF_reserved : 0));
         list_add_tail(&pg->list, &d->page_list);
         d->tot_pages += 1ull << order;
     }
@@ -252,15 +290,17 @@ static struct page_info *split_owned(struct page_info *h, uint64_t mfn,
     return h;
 }
 
-/* Check that every chunk in [mfn, end) is d's guest memory. */
+/* Check that every chunk in [mfn, end) is d's guest memory (with without
+ * flags clear: PGF_pod to refuse cache frames). */
 static int range_owned_locked(const struct domain *d, uint64_t mfn,
-                              uint64_t end)
+                              uint64_t end, uint8_t without)
 {
     while ( mfn < end )
     {
         struct page_info *h = mfn_chunk_head(_mfn(mfn));
 
-        if ( !h || h->use != PGU_DOMAIN || h->owner != owner_id(d) )
+        if ( !h || h->use != PGU_DOMAIN || h->owner != owner_id(d) ||
+             (h->flags & without) )
             return -EPERM;
         mfn = frame_nr(h) + (1ull << h->order);
     }
@@ -277,7 +317,7 @@ int mfn_range_owned_by(const struct domain *d, mfn_t mfn, unsigned int order)
     if ( !mfn_range_is_ram(mfn, order) )
         return -ENXIO;
     spin_lock(&heap_lock);
-    rc = range_owned_locked(d, mfn_x(mfn), end);
+    rc = range_owned_locked(d, mfn_x(mfn), end, PGF_pod);
     spin_unlock(&heap_lock);
     return rc;
 }
@@ -303,7 +343,10 @@ int free_domheap_range(struct domain *d, mfn_t mfn, unsigned int order)
     if ( end > machine.max_mfn || !is_aligned(pos, order) )
         return -EINVAL;
     spin_lock(&heap_lock);
-    rc = range_owned_locked(d, pos, end);
+    rc = range_owned_locked(d, pos, end, 0);
+    /* A frame some leaf still maps must not reach the heap (XSA-486). */
+    if ( !rc && m2p_range_mapped(mfn, order) )
+        rc = -EBUSY;
     while ( !rc && pos < end )
     {
         struct page_info *h = mfn_chunk_head(_mfn(pos));
@@ -347,6 +390,7 @@ static void carve(struct domain *d, uint64_t c, unsigned int k, uint64_t lo,
 int claim_domheap_range(struct domain *d, mfn_t mfn, unsigned int order)
 {
     uint64_t pos = mfn_x(mfn), end = pos + (1ull << order);
+    bool zeroed = true;
 
     if ( end > machine.max_mfn )
         return -EFAULT;
@@ -369,14 +413,18 @@ int claim_domheap_range(struct domain *d, mfn_t mfn, unsigned int order)
         struct page_info *h = mfn_chunk_head(_mfn(pos));
         uint64_t c = frame_nr(h);
         unsigned int k = h->order;
-        bool zeroed = h->flags & PGF_zeroed;
+        bool z = h->flags & PGF_zeroed;
 
         list_del(&h->list);
         free_chunks[k]--;
-        carve(d, c, k, mfn_x(mfn), end, zeroed);
+        carve(d, c, k, mfn_x(mfn), end, z);
+        zeroed = zeroed && z;
         pos = c + (1ull << k);
     }
     spin_unlock(&heap_lock);
+    /* Whatever another domain or a P2M table left there goes first. */
+    if ( !zeroed )
+        zero_frames(mfn, order);
     return 0;
 }
 
@@ -387,7 +435,7 @@ struct page_info *heap_make_chunk(struct domain *d, mfn_t mfn,
     struct page_info *h;
 
     spin_lock(&heap_lock);
-    if ( end > machine.max_mfn || range_owned_locked(d, pos, end) )
+    if ( end > machine.max_mfn || range_owned_locked(d, pos, end, 0) )
     {
         spin_unlock(&heap_lock);
         return NULL;
@@ -397,17 +445,22 @@ struct page_info *heap_make_chunk(struct domain *d, mfn_t mfn,
         h = split_owned(h, pos, order);
     else
     {
-        /* Several smaller chunks: fold them into one on the domain list. */
+        /* Several smaller chunks: fold them into one on the domain list.
+         * It is reserved only if all were, and pinned if any was. */
+        uint8_t all = PGF_reserved, any = 0;
+
         while ( pos < end )
         {
             struct page_info *c = mfn_chunk_head(_mfn(pos));
 
             pos += 1ull << c->order;
+            all &= c->flags;
+            any |= c->flags & PGF_pinned;
             list_del(&c->list);
             clear_head(c);
         }
         h = frame(mfn_x(mfn));
-        set_head(h, PGU_DOMAIN, order, owner_id(d), 0);
+        set_head(h, PGU_DOMAIN, order, owner_id(d), all | any);
         list_add_tail(&h->list, &d->page_list);
     }
     spin_unlock(&heap_lock);
@@ -464,6 +517,54 @@ bool mfn_range_reclaimable(const struct domain *d, mfn_t mfn,
     }
     spin_unlock(&heap_lock);
     return ok;
+}
+
+int heap_reserve_range(struct domain *d, mfn_t mfn, unsigned int order)
+{
+    struct page_info *h = heap_make_chunk(d, mfn, order);
+
+    if ( !h )
+        return -EPERM;
+    heap_set_chunk_flags(h, PGF_reserved, 0);
+    return 0;
+}
+
+uint64_t heap_domain_pages_with(struct domain *d, uint8_t flags)
+{
+    const struct list_head *l;
+    uint64_t pages = 0;
+
+    spin_lock(&heap_lock);
+    for ( l = d->page_list.next; l != &d->page_list; l = l->next )
+    {
+        const struct page_info *pg = list_entry(l, struct page_info, list);
+
+        if ( (pg->flags & flags) == flags )
+            pages += 1ull << pg->order;
+    }
+    spin_unlock(&heap_lock);
+    return pages;
+}
+
+uint64_t heap_range_pages_with(mfn_t mfn, unsigned int order, uint8_t flags)
+{
+    uint64_t pos = mfn_x(mfn), end = pos + (1ull << order), pages = 0;
+
+    spin_lock(&heap_lock);
+    while ( pos < end )
+    {
+        const struct page_info *h = mfn_chunk_head(_mfn(pos));
+        uint64_t next;
+
+        if ( !h )
+            break;
+        next = MIN(frame_nr(h) + (1ull << h->order), end);
+        if ( (h->flags & flags) == flags )
+            pages += next - pos;
+        pos = next;
+    }
+    spin_unlock(&heap_lock);
+    return pages;
 }
 
 int heap_pin_range(struct domain *d, mfn_t mfn, unsigned int order, bool pin)

@@ -84,7 +84,7 @@ int env_cleanup(void **state)
 
 mfn_t env_alloc(struct domain *d, unsigned int order)
 {
-    struct page_info *pg = alloc_domheap_pages(d, order, 0);
+    struct page_info *pg = alloc_domheap_pages(d, order, MEMF_reserve);
 
     assert_non_null(pg);
     return page_to_mfn(pg);
@@ -93,6 +93,7 @@ mfn_t env_alloc(struct domain *d, unsigned int order)
 void env_claim(struct domain *d, uint64_t mfn, unsigned int order)
 {
     assert_int_equal(claim_domheap_range(d, _mfn(mfn), order), 0);
+    assert_int_equal(heap_reserve_range(d, _mfn(mfn), order), 0);
 }
 
 uint64_t env_claim_gibs(struct domain *d, unsigned int n)
@@ -106,7 +107,12 @@ uint64_t env_claim_gibs(struct domain *d, unsigned int n)
             if ( claim_domheap_range(d, _mfn(b + i * GIB_FRAMES), 18) )
                 break;
         if ( i == n )
+        {
+            for ( i = 0; i < n; i++ )
+                assert_int_equal(heap_reserve_range(d, _mfn(b + i * GIB_FRAMES),
+                                                    18), 0);
             return b;
+        }
         while ( i-- > 0 )
             assert_int_equal(free_domheap_range(d, _mfn(b + i * GIB_FRAMES),
                                                 18), 0);
@@ -121,8 +127,11 @@ p2m_access_t env_rights(enum p2m_format fmt, p2m_type_t t, p2m_access_t a)
 
     if ( !p2m_type_has_mfn(t) || (r & P2M_ACCESS_R) )
         return r;
-    /* No read: NPT has no present bit to give; EPT may still execute. */
-    return fmt == P2M_FORMAT_NPT ? 0 : r & ~P2M_ACCESS_W;
+    /* No read: NPT has no present bit to give; EPT may still execute, on
+     * CPUs with execute-only support. */
+    if ( fmt == P2M_FORMAT_NPT || !machine.ept_exec_only )
+        return 0;
+    return r & ~P2M_ACCESS_W;
 }
 
 void env_expect(struct domain *d, uint64_t gfn, uint64_t mfn, p2m_type_t t,

@@ -23,5 +23,19 @@ bool m2p_record_is(mfn_t mfn, gfn_t gfn, unsigned int order);
  * gfn + (frame - mfn): mapping the range there would alias a frame.
  */
 bool m2p_range_conflicts(mfn_t mfn, unsigned int order, gfn_t gfn);
+/*
+ * True when some frame of [mfn, mfn + 2^order) (mfn aligned to order) is
+ * mapped by any leaf: such frames may not be freed or cached.
+ */
+bool m2p_range_mapped(mfn_t mfn, unsigned int order);
+
+/*
+ * Call fn for every record on RAM, in frame order, reaching only the blocks
+ * whose counters say they hold records.  Records of other domains' frames
+ * may change meanwhile; only those the caller's P2M lock guards are stable.
+ */
+typedef void (*m2p_record_fn)(void *ctx, mfn_t mfn, gfn_t gfn,
+                              unsigned int order);
+void m2p_for_each_record(m2p_record_fn fn, void *ctx);
 
 #endif /* ASM_X86_M2P_H */

@@ -143,6 +143,7 @@ struct p2m_domain {
     uint64_t pool_allocs;      /* table pages taken so far */
     uint64_t pool_fail_at;     /* test hook: fail this allocation (1-based) */
     struct list_head deferred; /* unlinked tables, freed after the flush */
+    struct list_head released; /* replaced RAM chunks, freed after it too */
 
     bool test_skip_flush;      /* test hook: omit TLB flushes */
     uint64_t debug_ops;        /* debug builds: operations since creation */
@@ -187,7 +188,27 @@ int p2m_set_entry(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
 int p2m_set_range(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn, uint64_t nr,
                   p2m_type_t t, p2m_access_t a);
 
-/* Remove the mapping of [gfn, gfn + 2^order).  Same errors as set_entry. */
+/*
+ * populate_physmap's one extent: a fresh zeroed 2^order chunk from the heap,
+ * charged to the domain and mapped at gfn, all under the P2M lock (so no
+ * frame is ever owned but neither mapped nor cached outside it).  *mfn gets
+ * the frame.  Errors as set_entry, plus -ENOSPC (max_pages) and -ENOMEM.
+ */
+int p2m_populate_entry(struct p2m_domain *p2m, gfn_t gfn, unsigned int order,
+                       p2m_type_t t, p2m_access_t a, mfn_t *mfn);
+/*
+ * p2m_set_entry for explicit frames; RAM frames that are all free are first
+ * claimed for the domain (and scrubbed).  Frames another domain or the PoD
+ * cache holds are refused with -EPERM.
+ */
+int p2m_map_frames(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
+                   unsigned int order, p2m_type_t t, p2m_access_t a);
+
+/*
+ * Remove the mapping of [gfn, gfn + 2^order).  Same errors as set_entry.
+ * Every RAM frame a map or unmap replaces leaves the domain after the flush:
+ * into the PoD cache while PoD entries need it, else back to the heap.
+ */
 int p2m_remove(struct p2m_domain *p2m, gfn_t gfn, unsigned int order);
 
 /* Look gfn up by walking the tables.  0 or -ERANGE.  Takes the P2M lock. */
@@ -265,7 +286,10 @@ enum p2m_audit_code {
     AUDIT_MFN_RANGE,          /* leaf frame beyond or in a hole of RAM */
     AUDIT_POOL,               /* table page accounting disagrees */
     AUDIT_POD,                /* PoD cache exceeds entries or pages held */
-    AUDIT_RIGHTS,             /* hardware rights differ from type + access */
+    AUDIT_RIGHTS,             /* leaf: rights != type+access; table: != RWX */
+    AUDIT_LEAK,               /* pages held != RAM mapped + PoD cache */
+    AUDIT_PADDR,              /* frame bits above the physical-address width */
+    AUDIT_M2P_STALE,          /* m2p record that no leaf at its gfn matches */
 };
 
 #define P2M_AUDIT_MAX_RECORDED 64

@@ -34,6 +34,9 @@ enum page_use {
 #define PGF_zeroed  (1u << 0)   /* free chunk known to hold only zeroes */
 #define PGF_pinned  (1u << 1)   /* special page: never reclaimed by a sweep */
 #define PGF_pod     (1u << 2)   /* chunk sits in its owner's PoD cache */
+#define PGF_reserved (1u << 3)  /* held for its owner by the toolstack: may
+                                 * stay unmapped (not a leak), and an unmap
+                                 * leaves it owned instead of freeing it */
 
 struct page_info {
     struct list_head list;  /* free list, domain chunk list, pool, PoD cache */
@@ -58,9 +61,25 @@ struct machine {
     struct machine_range range[MACHINE_MAX_RANGES];
     uint64_t max_mfn;               /* one past the highest RAM frame */
     struct page_info *frame_table;  /* covers [0, max_mfn) */
+    /* Device memory the machine declares (machine_declare_mmio): the only
+     * frames an mmio_direct entry may point at.  Never RAM. */
+    unsigned int nr_mmio;
+    struct machine_range mmio[MACHINE_MAX_RANGES];
+    /* CPU properties the platform sets once, before heap_init: */
+    unsigned int paddr_bits;        /* physical-address width (MAXPHYADDR) */
+    bool ept_exec_only;             /* EPT takes X-only entries (VPID_CAP 0) */
 };
 
 extern struct machine machine;
+
+/*
+ * One past the highest frame the physical-address width reaches.  Frame
+ * bits at or above it are reserved in the entries of both formats.
+ */
+static inline uint64_t machine_mfn_limit(void)
+{
+    return 1ull << (machine.paddr_bits - PAGE_SHIFT);
+}
 
 static inline struct page_info *mfn_to_page(mfn_t mfn)
 {

@@ -12,6 +12,7 @@ struct domain;
 
 #define MEMF_zero (1u << 0)    /* hand out only zeroed frames */
 #define MEMF_keep_zeroed (1u << 1) /* keep PGF_zeroed on the chunk (PoD) */
+#define MEMF_reserve (1u << 2) /* PGF_reserved: held unmapped by the caller */
 
 #define DOMID_XEN 0x7ff0       /* owner of fragmentation pins */
 
@@ -43,6 +44,15 @@ int claim_domheap_range(struct domain *d, mfn_t mfn, unsigned int order);
  */
 int mfn_range_owned_by(const struct domain *d, mfn_t mfn, unsigned int order);
 
+/*
+ * The platform declares [mfn, mfn + nr) device memory (MMIO): 0, -EINVAL
+ * (empty, overlapping RAM or another MMIO range, or past the
+ * physical-address width) or -ENOSPC (too many ranges).
+ */
+int machine_declare_mmio(mfn_t mfn, uint64_t nr);
+/* True when [mfn, mfn + nr) lies inside one declared MMIO range. */
+bool machine_range_is_mmio(mfn_t mfn, uint64_t nr);
+
 /* Head of the chunk containing mfn, or NULL for a hole. Heap lock held. */
 struct page_info *mfn_chunk_head(mfn_t mfn);
 
@@ -64,6 +74,12 @@ void heap_set_chunk_flags(struct page_info *pg, uint8_t set, uint8_t clear);
 /* All of the range is d's, unpinned, unreferenced and not in a cache. */
 bool mfn_range_reclaimable(const struct domain *d, mfn_t mfn,
                            unsigned int order);
+/* Mark d's frames PGF_reserved (held by the toolstack, may be unmapped). */
+int heap_reserve_range(struct domain *d, mfn_t mfn, unsigned int order);
+/* Pages of d's chunks whose flags include all of flags (heap lock taken). */
+uint64_t heap_domain_pages_with(struct domain *d, uint8_t flags);
+/* Pages of [mfn, mfn + 2^order), all d's, in chunks with all of flags. */
+uint64_t heap_range_pages_with(mfn_t mfn, unsigned int order, uint8_t flags);
 /* Mark d's frames special (never reclaimed by a sweep), or unmark them. */
 int heap_pin_range(struct domain *d, mfn_t mfn, unsigned int order, bool pin);
 

@@ -8,6 +8,7 @@
 
 #define MAX_DOMAINS 16
 #define MAX_VCPUS 8
+#define DOMAIN_MAX_IOMEM 8
 
 struct vcpu {
     unsigned int vcpu_id;
@@ -32,6 +33,10 @@ struct domain {
 
     struct p2m_domain p2m;
 
+    /* MMIO the toolstack let this domain map (under the P2M lock). */
+    unsigned int nr_iomem;
+    struct machine_range iomem[DOMAIN_MAX_IOMEM];
+
     unsigned int nr_vcpus;
     struct vcpu vcpu[MAX_VCPUS];
 };
@@ -43,6 +48,17 @@ struct domain *domain_create(domid_t domid, enum p2m_format fmt,
 /* Free everything the domain holds. */
 void domain_destroy(struct domain *d);
 struct domain *domain_lookup(domid_t domid);
+/*
+ * Let d map the machine's MMIO frames [mfn, mfn + nr) (Xen's iomem
+ * permission).  -EINVAL unless the range lies inside one range the machine
+ * declared as MMIO; -ENOSPC when d holds DOMAIN_MAX_IOMEM ranges.
+ */
+int domain_iomem_permit(struct domain *d, mfn_t mfn, uint64_t nr);
+/* P2M lock held: 0 when d may map [mfn, mfn + 2^order) as MMIO, else
+ * -EPERM. */
+int domain_iomem_allowed(const struct domain *d, mfn_t mfn,
+                         unsigned int order);
+
 /* Stop the domain: it can no longer run; its memory stays until destroy. */
 void domain_crash(struct domain *d, const char *why, uint64_t gfn);
 

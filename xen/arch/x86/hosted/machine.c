@@ -90,7 +90,17 @@ int hosted_machine_init(const struct machine_range *ranges, unsigned int n)
     machine.nr_ranges = n;
     memcpy(machine.range, ranges, n * sizeof(*ranges));
     machine.max_mfn = max;
+    /* The hosted CPU: its address width is the machine's size, and it has
+     * every EPT feature (tests clear ept_exec_only to model older CPUs). */
+    machine.paddr_bits = PAGE_SHIFT + 64 - __builtin_clzll((max - 1) | 1);
+    machine.ept_exec_only = true;
     heap_init();
+    /* The holes between RAM ranges are the machine's device memory. */
+    for ( i = 0; i < n; i++ )
+        if ( ranges[i].start > (i ? ranges[i - 1].end : 0) )
+            machine_declare_mmio(_mfn(i ? ranges[i - 1].end : 0),
+                                 ranges[i].start -
+                                 (i ? ranges[i - 1].end : 0));
     return 0;
 }
 

@@ -153,6 +153,21 @@ static void do_access(mfn_t mfn, struct access_op *op)
 }
 
 /*
+ * Device memory: the hosted machine has no device models, so an MMIO access
+ * behaves like one to an unclaimed bus address (reads all ones, writes are
+ * dropped).  Host memory is never touched through an MMIO frame.
+ */
+static void mmio_access(struct access_op *op)
+{
+    if ( op->write )
+        return;
+    if ( op->len == sizeof(uint64_t) )
+        op->value = ~0ull;
+    else
+        op->mismatch = op->value != ~0ull;
+}
+
+/*
  * Use translation l if no flush came since it was made; the active mark
  * makes a concurrent flush wait until the access is done.
  */
@@ -165,8 +180,10 @@ static bool access_if_current(struct vcpu *v, const struct p2m_lookup *l,
 
     __atomic_store_n(&t->active, g, __ATOMIC_SEQ_CST);
     ok = __atomic_load_n(&gens[v->domain->domain_id], __ATOMIC_SEQ_CST) == g;
-    if ( ok )
+    if ( ok && p2m_type_is_ram(l->type) )
         do_access(l->mfn, op);
+    else if ( ok )
+        mmio_access(op);
     __atomic_store_n(&t->active, 0, __ATOMIC_RELEASE);
     return ok;
 }

@@ -26,8 +26,9 @@ void m2p_set(mfn_t mfn, gfn_t gfn, unsigned int order)
 
     ASSERT(pg->m2p_order == 0);
     ASSERT(is_aligned(mfn_x(mfn), order));
-    pg->m2p_gfn = gfn_x(gfn);
-    pg->m2p_order = order + 1;
+    /* Atomic: m2p_for_each_record reads other domains' records too. */
+    __atomic_store_n(&pg->m2p_gfn, gfn_x(gfn), __ATOMIC_RELAXED);
+    __atomic_store_n(&pg->m2p_order, order + 1, __ATOMIC_RELAXED);
     count_inside(mfn_x(mfn), order, 1);
 }
 
@@ -36,8 +37,8 @@ void m2p_clear(mfn_t mfn, unsigned int order)
     struct page_info *pg = frame(mfn_x(mfn));
 
     ASSERT(pg->m2p_order == order + 1);
-    pg->m2p_order = 0;
-    pg->m2p_gfn = 0;
+    __atomic_store_n(&pg->m2p_order, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&pg->m2p_gfn, 0, __ATOMIC_RELAXED);
     count_inside(mfn_x(mfn), order, -1);
 }
 
@@ -114,4 +115,85 @@ bool m2p_range_conflicts(mfn_t mfn, unsigned int order, gfn_t gfn)
         if ( block2m_conflicts(m + i, g + i) )
             return true;
     return false;
+}
+
+/* Is any frame of the 2^order-aligned block at mfn (order 0, 9 or 18), or
+ * a block containing it, the start of a record? */
+static bool block_mapped(uint64_t mfn, unsigned int order)
+{
+    if ( frame(align_down(mfn, PAGE_ORDER_1G))->m2p_order ==
+         PAGE_ORDER_1G + 1 )
+        return true;
+    if ( order == PAGE_ORDER_1G )
+        return frame(mfn)->m2p_sub1g != 0;
+    if ( frame(align_down(mfn, PAGE_ORDER_2M))->m2p_order ==
+         PAGE_ORDER_2M + 1 )
+        return true;
+    if ( order == PAGE_ORDER_2M )
+        return frame(mfn)->m2p_sub2m != 0;
+    return frame(mfn)->m2p_order == 1;
+}
+
+bool m2p_range_mapped(mfn_t mfn, unsigned int order)
+{
+    uint64_t m = mfn_x(mfn), end = m + (1ull << order);
+    unsigned int step = order >= PAGE_ORDER_1G ? PAGE_ORDER_1G
+                        : order >= PAGE_ORDER_2M ? PAGE_ORDER_2M : 0;
+
+    for ( ; m < end; m += 1ull << step )
+        if ( block_mapped(m, step) )
+            return true;
+    return false;
+}
+
+/* Call fn for the record starting at frame m, if there is one. */
+static void visit_record(uint64_t m, m2p_record_fn fn, void *ctx)
+{
+    const struct page_info *pg = frame(m);
+    uint8_t o = __atomic_load_n(&pg->m2p_order, __ATOMIC_RELAXED);
+
+    if ( o )
+        fn(ctx, _mfn(m), _gfn(__atomic_load_n(&pg->m2p_gfn, __ATOMIC_RELAXED)),
+           o - 1u);
+}
+
+/* The 4K frames after the head of the 2M block at b, if it counts some. */
+static void scan_2m(uint64_t b, m2p_record_fn fn, void *ctx)
+{
+    uint64_t m, end = MIN(b + (1ull << PAGE_ORDER_2M), machine.max_mfn);
+
+    if ( !__atomic_load_n(&frame(b)->m2p_sub2m, __ATOMIC_RELAXED) )
+        return;
+    for ( m = b + 1; m < end; m++ )
+        visit_record(m, fn, ctx);
+}
+
+/* Every record in the 1G block at h: its head, then the blocks it counts. */
+static void scan_1g(uint64_t h, m2p_record_fn fn, void *ctx)
+{
+    uint64_t b, end = MIN(h + (1ull << PAGE_ORDER_1G), machine.max_mfn);
+
+    visit_record(h, fn, ctx);
+    if ( !__atomic_load_n(&frame(h)->m2p_sub1g, __ATOMIC_RELAXED) )
+        return;
+    for ( b = h; b < end; b += 1ull << PAGE_ORDER_2M )
+    {
+        if ( b != h )
+            visit_record(b, fn, ctx);
+        scan_2m(b, fn, ctx);
+    }
+}
+
+void m2p_for_each_record(m2p_record_fn fn, void *ctx)
+{
+    uint64_t next = 0, h;
+    unsigned int i;
+
+    for ( i = 0; i < machine.nr_ranges; i++ )
+        for ( h = MAX(next, align_down(machine.range[i].start, PAGE_ORDER_1G));
+              h < machine.range[i].end; h += 1ull << PAGE_ORDER_1G )
+        {
+            scan_1g(h, fn, ctx);
+            next = h + (1ull << PAGE_ORDER_1G);
+        }
 }

@@ -1,6 +1,7 @@
 /*
  * audit_p2m: walk the real tables of either format and report every
- * discrepancy: format rules, alignment, types, m2p, ownership, the
+ * discrepancy: format rules, alignment, types, rights at every level, frame
+ * bits beyond the physical-address width, m2p (both ways), ownership, the
  * per-level counters and the table page accounting.
  */
 #include "p2m-walk.h"
@@ -15,6 +16,8 @@ struct audit {
     struct p2m_domain *p2m;
     struct p2m_audit_report *r;
     struct p2m_stats seen;
+    uint64_t ram_pages;        /* 4K pages under RAM leaves: P, counted */
+    uint64_t ram_reserved;     /* of those, in PGF_reserved chunks */
 };
 
 static void report(struct audit *a, enum p2m_audit_code code,
@@ -46,8 +49,9 @@ static void check_format(struct audit *a, p2m_pte_t e, unsigned int level,
         report(a, AUDIT_BAD_TYPE, level, gfn, e, 0);
 }
 
-/* A leaf with a frame: range, ownership and the m2p record. */
-static void check_frames(struct audit *a, p2m_pte_t e, unsigned int level,
+/* A leaf with a frame: range, ownership and the m2p record.  True when
+ * the frames are RAM the domain may map. */
+static bool check_frames(struct audit *a, p2m_pte_t e, unsigned int level,
                          uint64_t gfn)
 {
     const struct p2m_format_ops *ops = a->p2m->ops;
@@ -57,17 +61,18 @@ static void check_frames(struct audit *a, p2m_pte_t e, unsigned int level,
     int rc;
 
     if ( t == p2m_mmio_direct )
-        return;
+        return false;
     rc = mfn_range_owned_by(a->p2m->domain, mfn, order);
     if ( rc == -EFAULT || rc == -ENXIO )
     {
         report(a, AUDIT_MFN_RANGE, level, gfn, e, mfn_x(mfn));
-        return;
+        return false;
     }
     if ( rc )
         report(a, AUDIT_OWNER, level, gfn, e, (uint64_t)mfn_owner(mfn));
     if ( !m2p_record_is(mfn, _gfn(gfn), order) )
         report(a, AUDIT_M2P, level, gfn, e, gfn_x(m2p_lookup(mfn)));
+    return rc == 0;
 }
 
 /* The hardware rights must be exactly what type and access allow. */
@@ -83,6 +88,40 @@ static void check_rights(struct audit *a, p2m_pte_t e, unsigned int level,
         report(a, AUDIT_RIGHTS, level, gfn, e, ops->rights(want));
 }
 
+/* Hardware ANDs the rights of every level: a table entry must grant all. */
+static void check_table_rights(struct audit *a, p2m_pte_t e,
+                               unsigned int level, uint64_t gfn)
+{
+    if ( a->p2m->ops->rights(e) != P2M_ACCESS_RWX )
+        report(a, AUDIT_RIGHTS, level, gfn, e, P2M_ACCESS_RWX);
+}
+
+/* Frame bits at or above the physical-address width are reserved. */
+static void check_paddr(struct audit *a, p2m_pte_t e, unsigned int level,
+                        uint64_t gfn, bool table)
+{
+    const struct p2m_format_ops *ops = a->p2m->ops;
+    uint64_t limit = machine_mfn_limit(), m = mfn_x(ops->mfn(e, level));
+    uint64_t n = table ? 1 : 1ull << p2m_level_order(level);
+
+    if ( !table && (level == P2M_LEVELS || !ops->rights(e)) )
+        return;                 /* not present: the hardware ignores it */
+    if ( m >= limit || limit - m < n )
+        report(a, AUDIT_PADDR, level, gfn, e, machine.paddr_bits);
+}
+
+/* Does table entry e point at one of this P2M's own table pages? */
+static bool table_page_ok(struct audit *a, p2m_pte_t e, unsigned int level)
+{
+    mfn_t m = a->p2m->ops->mfn(e, level);
+    struct page_info *pg = mfn_x(m) < machine.max_mfn ? mfn_chunk_head(m)
+                                                      : NULL;
+
+    return pg && pg->use == PGU_P2M &&
+           pg->owner == a->p2m->domain->domain_id + 1u &&
+           mfn_eq(page_to_mfn(pg), m);
+}
+
 static void check_leaf(struct audit *a, p2m_pte_t e, unsigned int level,
                        uint64_t gfn)
 {
@@ -96,7 +135,15 @@ static void check_leaf(struct audit *a, p2m_pte_t e, unsigned int level,
     if ( !p2m_type_has_mfn(t) )
         return;
     a->seen.pages[level - 1]++;
-    check_frames(a, e, level, gfn);
+    if ( check_frames(a, e, level, gfn) && p2m_type_is_ram(t) )
+    {
+        /* Only frames the domain owns count as held (others are reported
+         * by check_frames already). */
+        a->ram_pages += 1ull << p2m_level_order(level);
+        a->ram_reserved += heap_range_pages_with(a->p2m->ops->mfn(e, level),
+                                                 p2m_level_order(level),
+                                                 PGF_reserved);
+    }
 }
 
 static void audit_table(struct audit *a, mfn_t table, unsigned int level,
@@ -111,27 +158,67 @@ static void audit_table(struct audit *a, mfn_t table, unsigned int level,
     {
         uint64_t gfn = base + ((uint64_t)i << p2m_level_order(level));
         p2m_pte_t e = t[i];
-        struct page_info *pg;
 
         if ( !e )
             continue;
         check_format(a, e, level, gfn);
+        check_paddr(a, e, level, gfn, ops->is_table(e, level));
         if ( !ops->is_table(e, level) )
         {
             check_leaf(a, e, level, gfn);
             continue;
         }
-        pg = mfn_x(ops->mfn(e, level)) < machine.max_mfn
-                 ? mfn_chunk_head(ops->mfn(e, level)) : NULL;
-        if ( !pg || pg->use != PGU_P2M ||
-             pg->owner != a->p2m->domain->domain_id + 1u ||
-             !mfn_eq(page_to_mfn(pg), ops->mfn(e, level)) )
+        check_table_rights(a, e, level, gfn);
+        if ( !table_page_ok(a, e, level) )
         {
             report(a, AUDIT_TABLE_PAGE, level, gfn, e, 0);
             continue;
         }
         audit_table(a, ops->mfn(e, level), level - 1, gfn);
     }
+}
+
+/*
+ * The entry for gfn at level, reached only through this P2M's own table
+ * pages; *found is the level the walk stopped at.
+ */
+static p2m_pte_t lookup_at(struct audit *a, uint64_t gfn, unsigned int level,
+                           unsigned int *found)
+{
+    const struct p2m_format_ops *ops = a->p2m->ops;
+    mfn_t table = a->p2m->root;
+    unsigned int l;
+    p2m_pte_t e;
+
+    for ( l = P2M_LEVELS; ; l-- )
+    {
+        e = p2m_table(table)[p2m_index(gfn, l)];
+        *found = l;
+        if ( l == level || !ops->is_table(e, l) || !table_page_ok(a, e, l) )
+            return e;
+        table = ops->mfn(e, l);
+    }
+}
+
+/* The reverse direction: an m2p record of one of the domain's frames must
+ * be matched by a RAM leaf at its gfn, of its order, mapping that frame. */
+static void check_record(void *ctx, mfn_t mfn, gfn_t gfn, unsigned int order)
+{
+    struct audit *a = ctx;
+    const struct p2m_format_ops *ops = a->p2m->ops;
+    unsigned int level = order / PAGE_ORDER_2M + 1, found = 0;
+    uint64_t g = gfn_x(gfn);
+    p2m_pte_t e = 0;
+
+    if ( mfn_owner(mfn) != (int)a->p2m->domain->domain_id )
+        return;                 /* another domain's record */
+    if ( (order == PAGE_ORDER_4K || order == PAGE_ORDER_2M ||
+          order == PAGE_ORDER_1G) && g < P2M_MAX_GFN && is_aligned(g, order) )
+        e = lookup_at(a, g, level, &found);
+    if ( found == level && !ops->is_table(e, level) &&
+         p2m_type_is_ram(ops->type(e)) && mfn_eq(ops->mfn(e, level), mfn) )
+        return;
+    report(a, AUDIT_M2P_STALE, level, g, e, mfn_x(mfn));
 }
 
 static void check_counter(struct audit *a, uint64_t seen, uint64_t kept,
@@ -141,20 +228,32 @@ static void check_counter(struct audit *a, uint64_t seen, uint64_t kept,
         report(a, AUDIT_COUNTER, 0, seen, kept, which);
 }
 
-/* PoD accounting: T = P + count, T <= B <= M (see asm-x86/p2m-pod.h). */
+/*
+ * PoD accounting from what the tables and the cache lists hold, not from
+ * the counters: every page the domain owns is mapped once as RAM or sits in
+ * the cache (T = P + count; a page that is neither is a leak), and
+ * T <= B <= M with B = P + entry_count (see asm-x86/p2m-pod.h).
+ */
 static void check_pod(struct audit *a)
 {
     struct p2m_domain *p2m = a->p2m;
     struct domain *d = p2m->domain;
-    uint64_t t, count, b;
+    uint64_t t, count, listed, p = a->ram_pages, b;
 
     spin_lock(&p2m->pod.lock);
     t = d->tot_pages;
     count = p2m->pod.count;
+    listed = p2m_pod_cache_listed(p2m);
     spin_unlock(&p2m->pod.lock);
-    b = t - count + a->seen.pod_entries;
-    if ( count > t || count > a->seen.pod_entries || b > d->max_pages )
-        report(a, AUDIT_POD, 0, count, t, b);
+    /* Toolstack-held (PGF_reserved) pages may sit unmapped: not held. */
+    t = t - heap_domain_pages_with(d, PGF_reserved) + a->ram_reserved;
+    b = p + a->seen.pod_entries;
+    if ( listed != count )
+        report(a, AUDIT_POD, 0, listed, count, 0);
+    if ( p + listed != t )
+        report(a, AUDIT_LEAK, 0, t, p, listed);
+    if ( t > b || b > d->max_pages )
+        report(a, AUDIT_POD, 0, t, b, d->max_pages);
 }
 
 unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
@@ -165,6 +264,7 @@ unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
     r->nr_errors = r->nr_recorded = 0;
     spin_lock(&p2m->lock);
     audit_table(&a, p2m->root, P2M_LEVELS, 0);
+    m2p_for_each_record(check_record, &a);
     for ( i = 0; i < 3; i++ )
         check_counter(&a, a.seen.pages[i], p2m->stats.pages[i], i);
     check_counter(&a, a.seen.table_pages, p2m->stats.table_pages, 3);
@@ -194,6 +294,9 @@ const char *p2m_audit_code_name(enum p2m_audit_code c)
         [AUDIT_POOL] = "pool",
         [AUDIT_POD] = "pod",
         [AUDIT_RIGHTS] = "rights",
+        [AUDIT_LEAK] = "leak",
+        [AUDIT_PADDR] = "paddr_bits",
+        [AUDIT_M2P_STALE] = "m2p_stale",
     };
 
     if ( (unsigned int)c < ARRAY_SIZE(names) && names[c] )

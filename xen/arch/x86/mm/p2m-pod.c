@@ -6,6 +6,7 @@
  */
 #include "p2m-walk.h"
 
+#include <asm-x86/m2p.h>
 #include <asm-x86/p2m-pod.h>
 #include <xen/errno.h>
 #include <xen/lib.h>
@@ -46,7 +47,7 @@ static void cache_add_locked(struct p2m_pod *pod, struct page_info *pg)
     unsigned int i = pod_idx(pg->order);
 
     ASSERT(pg->order == pod_order[i]);
-    heap_set_chunk_flags(pg, PGF_pod, 0);
+    heap_set_chunk_flags(pg, PGF_pod, PGF_reserved);
     heap_move_chunk(pg, &pod->cache[i]);
     pod->chunks[i]++;
     pod->count += 1ull << pg->order;
@@ -113,6 +114,8 @@ struct page_info *p2m_pod_cache_get(struct domain *d, unsigned int order)
     spin_lock(&d->p2m.pod.lock);
     pg = cache_get_locked(d, order);
     spin_unlock(&d->p2m.pod.lock);
+    if ( pg )   /* the caller holds it now: not a leak while unmapped */
+        heap_set_chunk_flags(pg, PGF_reserved, 0);
     return pg;
 }
 
@@ -178,6 +181,57 @@ static void cache_trim(struct domain *d)
         while ( pod->count >= e + (1ull << pod_order[i]) )
             if ( !cache_free_one(d, pod_order[i]) )
                 break;
+}
+
+/* A chunk the domain gives up: to the cache while entries need it. */
+static void give_back(struct domain *d, struct page_info *pg)
+{
+    struct p2m_pod *pod = &d->p2m.pod;
+
+    ASSERT(spin_is_locked(&pod->lock));
+    if ( d->p2m.stats.pod_entries > pod->count &&
+         pg->order == pod_order[pod_idx(pg->order)] )
+        cache_add_locked(pod, pg);
+    else
+        free_domheap_range(d, page_to_mfn(pg), pg->order);
+}
+
+void p2m_pod_release_frames(struct p2m_domain *p2m)
+{
+    struct domain *d = p2m->domain;
+
+    ASSERT(spin_is_locked(&p2m->lock));
+    spin_lock(&p2m->pod.lock);
+    while ( !list_empty(&p2m->released) )
+    {
+        struct page_info *pg = list_first(&p2m->released, struct page_info,
+                                          list);
+
+        /* Mapped again meanwhile, or held by the toolstack: stays. */
+        if ( (pg->flags & PGF_reserved) ||
+             m2p_range_mapped(page_to_mfn(pg), pg->order) )
+            heap_move_chunk(pg, &d->page_list);
+        else
+            give_back(d, pg);
+    }
+    cache_trim(d);
+    spin_unlock(&p2m->pod.lock);
+}
+
+uint64_t p2m_pod_cache_listed(struct p2m_domain *p2m)
+{
+    uint64_t pages = 0;
+    unsigned int i;
+
+    ASSERT(spin_is_locked(&p2m->pod.lock));
+    for ( i = 0; i < POD_ORDERS; i++ )
+    {
+        const struct list_head *l;
+
+        for ( l = p2m->pod.cache[i].next; l != &p2m->pod.cache[i]; l = l->next )
+            pages += 1ull << list_entry(l, struct page_info, list)->order;
+    }
+    return pages;
 }
 
 int p2m_pod_set_target(struct domain *d, uint64_t target)

@@ -71,6 +71,15 @@ int p2m_set_range_checked(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
                           p2m_type_t t, p2m_access_t a,
                           p2m_range_check_fn check);
 
+/*
+ * After a range's flush: each chunk on p2m->released (RAM a map or unmap
+ * replaced) goes into the PoD cache while entries outnumber it, else back
+ * to the heap; then the cache is trimmed to the entries (T <= B).
+ */
+void p2m_pod_release_frames(struct p2m_domain *p2m);
+/* PoD lock held: 4K pages on the cache lists, counted by walking them. */
+uint64_t p2m_pod_cache_listed(struct p2m_domain *p2m);
+
 /* Fold split superpages back inside [start, end); see p2m_merge_range. */
 int64_t p2m_merge_locked(struct p2m_domain *p2m, uint64_t start,
                          uint64_t end);

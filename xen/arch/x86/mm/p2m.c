@@ -15,7 +15,6 @@
 #include <xen/mm.h>
 #include <xen/sched.h>
 
-#define MAX_MFN_BITS 40          /* 52-bit machine addresses */
 
 #ifdef P2M_DEBUG
 /*
@@ -59,6 +58,7 @@ int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt)
     spin_lock_init(&p2m->lock);
     list_init(&p2m->pool);
     list_init(&p2m->deferred);
+    list_init(&p2m->released);
     memset(&p2m->stats, 0, sizeof(p2m->stats));
     p2m->pool_pages = p2m->pool_allocs = p2m->pool_fail_at = 0;
     p2m->logdirty = p2m->test_skip_flush = false;
@@ -121,18 +121,6 @@ static unsigned int order_level(unsigned int order)
     return order / 9 + 1;
 }
 
-/* MMIO must not point at RAM. */
-static int validate_mmio(mfn_t mfn, unsigned int order)
-{
-    uint64_t s = mfn_x(mfn), e = s + (1ull << order);
-    unsigned int i;
-
-    for ( i = 0; i < machine.nr_ranges; i++ )
-        if ( s < machine.range[i].end && e > machine.range[i].start )
-            return -EPERM;
-    return 0;
-}
-
 /* Everything about one leaf that can be checked without the P2M lock. */
 static int validate_leaf(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
                          unsigned int order, p2m_type_t t, p2m_access_t a)
@@ -152,13 +140,28 @@ static int validate_leaf(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
         return mfn_eq(mfn, INVALID_MFN) ? 0 : -EINVAL;
     if ( order > p2m->max_order )
         return -EOPNOTSUPP;
-    if ( m >= (1ull << MAX_MFN_BITS) )
+    /* Frame bits beyond the physical-address width are reserved bits. */
+    if ( m >= machine_mfn_limit() ||
+         machine_mfn_limit() - m < (1ull << order) )
         return -EFAULT;
     if ( !is_aligned(m, order) )
         return -EINVAL;
+    return 0;
+}
+
+/*
+ * Under the P2M lock (the lock that guards what the answer depends on): may
+ * the domain map these frames as type t?  RAM must be the domain's own and
+ * not in its PoD cache; MMIO must lie in an iomem range it was granted.
+ */
+static int check_frames(struct p2m_domain *p2m, mfn_t mfn, unsigned int order,
+                        p2m_type_t t)
+{
+    ASSERT(spin_is_locked(&p2m->lock));
     if ( t == p2m_mmio_direct )
-        return validate_mmio(mfn, order);
-    return mfn_range_owned_by(p2m->domain, mfn, order);
+        return domain_iomem_allowed(p2m->domain, mfn, order);
+    return p2m_type_is_ram(t) ? mfn_range_owned_by(p2m->domain, mfn, order)
+                              : 0;
 }
 
 /* The largest order that gfn (and mfn, for types with one) allow. */
@@ -179,18 +182,34 @@ static unsigned int chunk_order(uint64_t g, uint64_t m, uint64_t left,
     return 0;
 }
 
+#define RANGE_ALLOC (1u << 0)  /* RAM from the heap, chosen under the lock */
+#define RANGE_CLAIM (1u << 1)  /* free frames of mfn become the domain's */
+
 struct range {
-    uint64_t gfn, mfn, nr;
+    gfn_t gfn;
+    mfn_t mfn;
+    uint64_t nr;
     p2m_type_t t;
     p2m_access_t a;
+    unsigned int flags;        /* RANGE_* */
 };
+
+/* What a range operation does to the accounting, found before commit. */
+struct range_ctx {
+    struct p2m_need need;
+    uint64_t released;         /* RAM pages whose frames the domain loses */
+    uint64_t pod_removed;      /* 4K pages of PoD entries replaced */
+    bool flush;
+};
+
+/* One chunk of the range: gfn g, frame m (if the type has one), order o. */
+typedef int (*chunk_fn)(struct p2m_domain *p2m, const struct range *r,
+                        uint64_t g, uint64_t m, unsigned int o,
+                        struct range_ctx *c);
 
 /* Steps of a range: calls fn for each chunk; stops at the first error. */
 static int for_each_chunk(struct p2m_domain *p2m, const struct range *r,
-                          int (*fn)(struct p2m_domain *, const struct range *,
-                                    uint64_t g, uint64_t m, unsigned int o,
-                                    void *),
-                          void *ctx)
+                          chunk_fn fn, struct range_ctx *c)
 {
     bool has_mfn = p2m_type_has_mfn(r->t);
     uint64_t done = 0;
@@ -198,77 +217,190 @@ static int for_each_chunk(struct p2m_domain *p2m, const struct range *r,
 
     while ( !rc && done < r->nr )
     {
-        uint64_t g = r->gfn + done, m = has_mfn ? r->mfn + done : r->mfn;
+        uint64_t g = gfn_x(r->gfn) + done;
+        uint64_t m = has_mfn ? mfn_x(r->mfn) + done : mfn_x(r->mfn);
         unsigned int o = chunk_order(g, m, r->nr - done, has_mfn,
                                      p2m->max_order);
 
-        rc = fn(p2m, r, g, m, o, ctx);
+        rc = fn(p2m, r, g, m, o, c);
         done += 1ull << o;
     }
     return rc;
 }
 
 static int chunk_validate(struct p2m_domain *p2m, const struct range *r,
-                          uint64_t g, uint64_t m, unsigned int o, void *ctx)
+                          uint64_t g, uint64_t m, unsigned int o,
+                          struct range_ctx *c)
 {
-    (void)ctx;
+    (void)c;
     return validate_leaf(p2m, _gfn(g), _mfn(m), o, r->t, r->a);
 }
 
-/* Under the lock: would this chunk alias a frame mapped elsewhere? */
-static int chunk_prepare(struct p2m_domain *p2m, const struct range *r,
-                         uint64_t g, uint64_t m, unsigned int o, void *ctx)
+/* An old entry inside the chunk being replaced: what leaves with it. */
+struct replaced {
+    const struct range *r;
+    uint64_t g, m;             /* the chunk */
+    unsigned int o;
+    struct range_ctx *c;
+    bool collect;              /* commit: move released frames aside */
+};
+
+static int replaced_visit(struct p2m_domain *p2m, struct p2m_iter *it,
+                          void *ctx)
 {
+    struct replaced *x = ctx;
+    const struct p2m_format_ops *ops = p2m->ops;
+    p2m_type_t ot = ops->type(*it->ptep);
+    unsigned int lo = p2m_level_order(it->level);
+    unsigned int order = MIN(lo, x->o);
+    uint64_t a = MAX(it->gfn, x->g), n = 1ull << order, om;
+    struct page_info *pg;
+
+    if ( ot == p2m_populate_on_demand )
+        x->c->pod_removed += n;
+    if ( !p2m_type_is_ram(ot) )
+        return 0;
+    om = mfn_x(ops->mfn(*it->ptep, it->level)) + (a - it->gfn);
+    if ( p2m_type_is_ram(x->r->t) && om == x->m + (a - x->g) )
+        return 0;               /* the same frames stay at the same gfns */
+    x->c->released += n;
+    if ( !x->collect )
+        return 0;
+    /* Set the frames aside; they go to the cache or the heap only after
+     * the flush, when no vCPU can reach them any more (XSA-486). */
+    pg = heap_make_chunk(p2m->domain, _mfn(om), order);
+    ASSERT(pg);
+    if ( pg )
+        heap_move_chunk(pg, &p2m->released);
+    return 0;
+}
+static void visit_replaced(struct p2m_domain *p2m, const struct range *r,
+                           uint64_t g, uint64_t m, unsigned int o,
+                           struct range_ctx *c, bool collect)
+{
+    struct replaced x = { r, g, m, o, c, collect };
+
+    p2m_visit(p2m, g, g + (1ull << o), replaced_visit, &x);
+}
+
+/* Under the lock: may this chunk be mapped, and what does it replace? */
+static int chunk_prepare(struct p2m_domain *p2m, const struct range *r,
+                         uint64_t g, uint64_t m, unsigned int o,
+                         struct range_ctx *c)
+{
+    int rc = p2m_type_has_mfn(r->t) ? check_frames(p2m, _mfn(m), o, r->t) : 0;
+
+    if ( rc )
+        return rc;
     if ( p2m_type_is_ram(r->t) && m2p_range_conflicts(_mfn(m), o, _gfn(g)) )
         return -EBUSY;
-    p2m_need_add(p2m, ctx, g, order_level(o));
+    p2m_need_add(p2m, &c->need, g, order_level(o));
+    visit_replaced(p2m, r, g, m, o, c, false);
     return 0;
 }
 
 static int chunk_commit(struct p2m_domain *p2m, const struct range *r,
-                        uint64_t g, uint64_t m, unsigned int o, void *ctx)
+                        uint64_t g, uint64_t m, unsigned int o,
+                        struct range_ctx *c)
 {
     unsigned int level = order_level(o);
-    bool *flush = ctx;
     struct p2m_iter it;
     p2m_pte_t new;
     int rc;
 
+    visit_replaced(p2m, r, g, m, o, c, true);
     rc = p2m_descend(p2m, g, level, true, &it);
     if ( rc )
         return rc;      /* cannot happen: the pages were reserved */
     new = p2m->ops->make_leaf(level, _mfn(m), r->t, r->a);
-    *flush |= p2m_needs_flush(p2m, *it.ptep, new, level);
+    c->flush |= p2m_needs_flush(p2m, *it.ptep, new, level);
     p2m_write_entry(p2m, &it, new);
     return 0;
 }
 
+/*
+ * Memory the range brings in (RANGE_ALLOC: a fresh zeroed extent; RANGE_CLAIM:
+ * the free frames at r->mfn), charged to the domain under the P2M lock so
+ * that no frame is ever owned but neither mapped nor cached outside it.
+ * Returns the pages taken (to give back if the range fails later).
+ */
+static int64_t range_take_memory(struct p2m_domain *p2m, struct range *r)
+{
+    struct domain *d = p2m->domain;
+    unsigned int order = (unsigned int)__builtin_ctzll(r->nr);
+    struct page_info *pg;
+
+    if ( !(r->flags & (RANGE_ALLOC | RANGE_CLAIM)) )
+        return 0;
+    if ( r->flags & RANGE_CLAIM &&
+         mfn_range_owned_by(d, r->mfn, order) != -EPERM )
+        return 0;               /* already the domain's (or not RAM) */
+    if ( d->tot_pages + r->nr > d->max_pages )
+        return -ENOSPC;
+    if ( r->flags & RANGE_CLAIM )
+        return claim_domheap_range(d, r->mfn, order) ? 0 : (int64_t)r->nr;
+    pg = alloc_domheap_pages(d, order, MEMF_zero);
+    if ( !pg )
+        return -ENOMEM;
+    r->mfn = page_to_mfn(pg);
+    return (int64_t)r->nr;
+}
+
+/* B after the range: no more than max_pages (Xen's B <= M). */
+static int range_check_believed(struct p2m_domain *p2m, const struct range *r,
+                                const struct range_ctx *c)
+{
+    struct domain *d = p2m->domain;
+    uint64_t held = d->tot_pages - p2m->pod.count - c->released;
+    uint64_t pod = p2m->stats.pod_entries - c->pod_removed +
+                   (r->t == p2m_populate_on_demand ? r->nr : 0);
+
+    return held + pod > d->max_pages ? -ENOSPC : 0;
+}
+
+/* Validate and reserve under the lock; nothing is written yet. */
+static int range_prepare(struct p2m_domain *p2m, struct range *r,
+                         p2m_range_check_fn check, struct range_ctx *c)
+{
+    int rc = check ? check(p2m, gfn_x(r->gfn), r->nr) : 0;
+
+    if ( !rc )
+        rc = for_each_chunk(p2m, r, chunk_prepare, c);
+    if ( !rc )
+        rc = range_check_believed(p2m, r, c);
+    if ( !rc )
+        rc = p2m_pool_reserve(p2m, c->need.pages);
+    return rc;
+}
+
 /* validated: the caller already checked the chunks (a single leaf). */
-static int set_range(struct p2m_domain *p2m, const struct range *r,
+static int set_range(struct p2m_domain *p2m, struct range *r,
                      p2m_range_check_fn check, bool validated)
 {
-    struct p2m_need need;
-    bool flush = false;
+    struct range_ctx c = { .flush = false };
+    int64_t taken;
     int rc;
 
     if ( r->nr == 0 )
         return 0;
-    if ( r->gfn >= P2M_MAX_GFN || P2M_MAX_GFN - r->gfn < r->nr )
+    if ( gfn_x(r->gfn) >= P2M_MAX_GFN || P2M_MAX_GFN - gfn_x(r->gfn) < r->nr )
         return -ERANGE;
-    rc = validated ? 0 : for_each_chunk(p2m, r, chunk_validate, NULL);
+    rc = validated ? 0 : for_each_chunk(p2m, r, chunk_validate, &c);
     if ( rc )
         return rc;
     spin_lock(&p2m->lock);
-    p2m_need_init(&need);
-    rc = check ? check(p2m, r->gfn, r->nr) : 0;
+    p2m_need_init(&c.need);
+    taken = range_take_memory(p2m, r);
+    rc = taken < 0 ? (int)taken : range_prepare(p2m, r, check, &c);
+    if ( rc && taken > 0 )
+        free_domheap_range(p2m->domain, r->mfn,
+                           (unsigned int)__builtin_ctzll(r->nr));
     if ( !rc )
-        rc = for_each_chunk(p2m, r, chunk_prepare, &need);
-    if ( !rc )
-        rc = p2m_pool_reserve(p2m, need.pages);
-    if ( !rc )
-        rc = for_each_chunk(p2m, r, chunk_commit, &flush);
-    ASSERT(!rc || !flush);
-    p2m_flush_and_release(p2m, flush);
+        rc = for_each_chunk(p2m, r, chunk_commit, &c);
+    ASSERT(!rc || !c.flush);
+    /* Replaced frames go to the cache or the heap only after the flush. */
+    p2m_flush_and_release(p2m, c.flush);
+    p2m_pod_release_frames(p2m);
     spin_unlock(&p2m->lock);
     p2m_debug_audit(p2m, "set_range");
     return rc;
@@ -277,10 +409,8 @@ static int set_range(struct p2m_domain *p2m, const struct range *r,
 int p2m_set_range(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn, uint64_t nr,
                   p2m_type_t t, p2m_access_t a)
 {
-    struct range r = { gfn_x(gfn), mfn_x(mfn), nr, t, a };
+    struct range r = { gfn, mfn, nr, t, t == p2m_invalid ? 0 : a, 0 };
 
-    if ( t == p2m_invalid )
-        r.a = 0;
     return set_range(p2m, &r, NULL, false);
 }
 
@@ -288,21 +418,53 @@ int p2m_set_range_checked(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
                           p2m_type_t t, p2m_access_t a,
                           p2m_range_check_fn check)
 {
-    struct range r = { gfn_x(gfn), INVALID_MFN_RAW, nr, t, a };
+    struct range r = { gfn, INVALID_MFN, nr, t, a, 0 };
 
     ASSERT(!p2m_type_has_mfn(t));
     return set_range(p2m, &r, check, false);
 }
 
+/* One leaf: validated here once (one aligned leaf is one chunk). */
+static int set_leaf(struct p2m_domain *p2m, gfn_t gfn, mfn_t *mfn,
+                    unsigned int order, p2m_type_t t, p2m_access_t a,
+                    unsigned int flags)
+{
+    struct range r = { gfn, *mfn, 1ull << order, t,
+                       t == p2m_invalid ? 0 : a, flags };
+    int rc = validate_leaf(p2m, gfn, *mfn, order, t, a);
+
+    if ( !rc )
+        rc = set_range(p2m, &r, NULL, true);
+    if ( !rc )
+        *mfn = r.mfn;
+    return rc;
+}
+
 int p2m_set_entry(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
                   unsigned int order, p2m_type_t t, p2m_access_t a)
 {
-    struct range r = { gfn_x(gfn), mfn_x(mfn), 1ull << order, t,
-                       t == p2m_invalid ? 0 : a };
-    int rc = validate_leaf(p2m, gfn, mfn, order, t, a);
+    return set_leaf(p2m, gfn, &mfn, order, t, a, 0);
+}
 
-    /* One aligned leaf is one chunk, already validated here. */
-    return rc ? rc : set_range(p2m, &r, NULL, true);
+int p2m_populate_entry(struct p2m_domain *p2m, gfn_t gfn, unsigned int order,
+                       p2m_type_t t, p2m_access_t a, mfn_t *mfn)
+{
+    mfn_t m = _mfn(0);          /* any aligned frame passes validation */
+    int rc;
+
+    if ( !p2m_type_is_ram(t) )
+        return -EBADR;
+    rc = set_leaf(p2m, gfn, &m, order, t, a, RANGE_ALLOC);
+    if ( !rc )
+        *mfn = m;
+    return rc;
+}
+
+int p2m_map_frames(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
+                   unsigned int order, p2m_type_t t, p2m_access_t a)
+{
+    return set_leaf(p2m, gfn, &mfn, order, t, a,
+                    p2m_type_is_ram(t) ? RANGE_CLAIM : 0);
 }
 
 int p2m_remove(struct p2m_domain *p2m, gfn_t gfn, unsigned int order)
@@ -310,7 +472,28 @@ int p2m_remove(struct p2m_domain *p2m, gfn_t gfn, unsigned int order)
     return p2m_set_entry(p2m, gfn, INVALID_MFN, order, p2m_invalid, 0);
 }
 
-/* Decode the terminal entry it (which covers gfn) into out. */
+/* What the table entries above level on the way to gfn grant together. */
+static p2m_access_t path_rights(const struct p2m_domain *p2m, uint64_t gfn,
+                                unsigned int level)
+{
+    p2m_access_t r = P2M_ACCESS_RWX;
+    mfn_t table = p2m->root;
+    unsigned int l;
+
+    for ( l = P2M_LEVELS; l > level; l-- )
+    {
+        p2m_pte_t e = p2m_table(table)[p2m_index(gfn, l)];
+
+        r &= p2m->ops->rights(e);
+        table = p2m->ops->mfn(e, l);
+    }
+    return r;
+}
+
+/*
+ * Decode the terminal entry it (which covers gfn) into out.  The rights are
+ * what a hardware walk grants: the AND of every level's.
+ */
 static void decode(const struct p2m_domain *p2m, const struct p2m_iter *it,
                    uint64_t gfn, struct p2m_lookup *out)
 {
@@ -320,7 +503,7 @@ static void decode(const struct p2m_domain *p2m, const struct p2m_iter *it,
     out->type = ops->type(e);
     out->order = p2m_level_order(it->level);
     out->access = ops->access(e);
-    out->rights = ops->rights(e);
+    out->rights = ops->rights(e) & path_rights(p2m, it->gfn, it->level);
     out->mfn = INVALID_MFN;
     if ( p2m_type_has_mfn(out->type) )
         out->mfn = mfn_add(ops->mfn(e, it->level), gfn - it->gfn);
