@@ -91,6 +91,8 @@ def test_16_dump_write_failure_destroys_the_guest(p2mctl_bin, tmp_path):
     ("--dump", "/nonexistent/x", "No such file or directory"),
     ("--dump", "/", "Is a directory"),
     ("--plot", "/", "Is a directory"),
+    ("--plot", "/nonexistent/x.png",
+     "/nonexistent/: No such file or directory"),
 ])
 def test_16_bad_output_path_builds_nothing(p2mctl_bin, tmp_path, opt, path,
                                            why):

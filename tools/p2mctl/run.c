@@ -691,11 +691,19 @@ static int run_job(struct run *r)
  */
 static int open_outputs(struct run_opts *o)
 {
+    const char *slash = o->plot ? strrchr(o->plot, '/') : NULL;
+    char dir[PATH_MAX];
     struct stat st;
 
     if ( o->plot && !stat(o->plot, &st) && S_ISDIR(st.st_mode) )
         return fprintf(stderr, "p2mctl: --plot %s: %s; nothing was built\n",
                        o->plot, strerror(EISDIR)), -1;
+    /* The plot and its series are written at the end, into its directory. */
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - o->plot) + 1 : 1,
+             slash ? o->plot : ".");
+    if ( o->plot && access(dir, W_OK | X_OK) )
+        return fprintf(stderr, "p2mctl: --plot %s: %s: %s; nothing was "
+                       "built\n", o->plot, dir, strerror(errno)), -1;
     if ( o->dump && !(o->dump_file = fopen(o->dump, "w")) )
         return fprintf(stderr, "p2mctl: --dump %s: %s; nothing was built\n",
                        o->dump, strerror(errno)), -1;
