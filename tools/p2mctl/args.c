@@ -16,7 +16,8 @@ static const struct {
     int nr;
     const char *name, *meaning;
 } errnos[] = {
-    { EPERM, "EPERM", "frame owned by another domain (or MMIO over RAM)" },
+    { EPERM, "EPERM", "frame not the domain's to map (another domain's, "
+      "its PoD cache, or MMIO it was not granted)" },
     { ENOENT, "ENOENT", "no such entry" },
     { ESRCH, "ESRCH", "no such domain" },
     { ENXIO, "ENXIO", "frame lies in a hole of machine memory" },

@@ -235,6 +235,22 @@ int cmd_unmap(struct cli *c, unsigned int argc, char **argv)
     return rc ? cli_errno(c, rc, NULL) : 0;
 }
 
+/* iomem: let the domain map the machine's MMIO frames [mfn, mfn + nr). */
+int cmd_iomem(struct cli *c, unsigned int argc, char **argv)
+{
+    struct domain *d;
+    uint64_t mfn, nr;
+    int rc;
+
+    if ( arg_domain(c, argv[1], &d) || arg_u64(c, "mfn", argv[2], &mfn) ||
+         arg_u64(c, "nr", argv[3], &nr) )
+        return -1;
+    rc = domain_iomem_permit(d, _mfn(mfn), nr);
+    if ( rc == -EINVAL )
+        return cli_errno(c, rc, "not inside one MMIO range of the machine");
+    return rc ? cli_errno(c, rc, NULL) : 0;
+}
+
 int cmd_translate(struct cli *c, unsigned int argc, char **argv)
 {
     struct p2m_lookup l;

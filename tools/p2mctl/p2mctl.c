@@ -26,6 +26,7 @@ static const struct cmd cmds[] = {
     { "map", 4, 6, "map <dom> <gfn> <mfn>|auto <order> [type=<type>] "
       "[access=<rwx>]", cmd_map },
     { "unmap", 3, 3, "unmap <dom> <gfn> <order>", cmd_unmap },
+    { "iomem", 3, 3, "iomem <dom> <mfn> <nr>", cmd_iomem },
     { "translate", 2, 2, "translate <dom> <gfn>", cmd_translate },
     { "settype", 4, 4, "settype <dom> <gfn> <order> <type>", cmd_settype },
     { "logdirty", 2, 2, "logdirty <dom> on|off|peek|clean", cmd_logdirty },

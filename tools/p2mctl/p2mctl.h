@@ -44,6 +44,7 @@ int cmd_create(struct cli *c, unsigned int argc, char **argv);
 int cmd_destroy(struct cli *c, unsigned int argc, char **argv);
 int cmd_map(struct cli *c, unsigned int argc, char **argv);
 int cmd_unmap(struct cli *c, unsigned int argc, char **argv);
+int cmd_iomem(struct cli *c, unsigned int argc, char **argv);
 int cmd_translate(struct cli *c, unsigned int argc, char **argv);
 int cmd_settype(struct cli *c, unsigned int argc, char **argv);
 int cmd_check(struct cli *c, unsigned int argc, char **argv);
