@@ -46,9 +46,11 @@ TEST_COMMON := $(wildcard tests/unit/common/*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 KVM_BIN := $(O)/tests/kvm_walker
+FUZZ_REPLAY := $(O)/tests/test_fuzz_replay
 
 .PHONY: all run test unit bench clean deps deps-build deps-run tsan-test
-all: $(O)/p2mctl $(UNIT_BINS) $(BENCH_BINS) $(if $(wildcard tests/kvm/*.c),$(KVM_BIN))
+all: $(O)/p2mctl $(UNIT_BINS) $(BENCH_BINS) $(if $(wildcard tests/kvm/*.c),$(KVM_BIN)) \
+     $(FUZZ_REPLAY)
 
 $(O)/obj/xen/common/%.o $(O)/obj/xen/arch/x86/mm/%.o: MODULE := y
 $(O)/obj/%.o: %.c $(wildcard xen/include/*/*.h xen/arch/x86/*/*.h tools/libxc/*.h)
@@ -70,6 +72,13 @@ $(O)/tests/%: tests/unit/%.c $(TEST_COMMON) $(LIB) $(wildcard tests/unit/common/
 $(O)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $< $(LIB) $(LDFLAGS) -lm -o $@
+
+# The fuzzer's regressions and corpus (tests/fuzz), replayed without
+# libFuzzer; make test runs it like the unit tests.
+$(FUZZ_REPLAY): $(wildcard tests/fuzz/*.c tests/fuzz/*.h) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) $(filter-out %/fuzz_main.c,$(filter %.c,$^)) \
+	    $(LIB) $(LDFLAGS) -o $@
 
 $(KVM_BIN): $(wildcard tests/kvm/*.c) $(LIB)
 	@mkdir -p $(dir $@)

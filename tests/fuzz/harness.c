@@ -1261,14 +1261,21 @@ static bool forced(const uint8_t *op)
     return (op[1] & 0xf0) == 0xf0;
 }
 
-/* May the access go (and may it fault)?  force: try what must fault. */
+/*
+ * May the access go (and may it fault)?  force: try what must fault.  A
+ * paused vCPU does not run: its accesses only return -EAGAIN.
+ */
 static enum access_plan plan_access(struct slot *s, uint64_t g, bool write,
-                                    bool force, struct p2m_lookup *l)
+                                    bool force, struct p2m_lookup *l,
+                                    const struct vcpu *v)
 {
     p2m_access_t need = write ? P2M_ACCESS_W : P2M_ACCESS_R;
 
+    l->type = p2m_invalid;
     if ( s->d->crashed )
         return force ? MUST_FAULT : SKIP;
+    if ( v->paused )
+        return SKIP;
     *l = lookup(s, g);
     if ( l->type == p2m_mmio_direct )
         return SKIP;                /* device memory: not modelled */
@@ -1374,10 +1381,10 @@ static void guest_write(struct slot *s, const uint8_t *op, bool page)
     else
         note("write d%u %#llx %#llx # +%u vcpu %u", slot_id(s),
              (unsigned long long)g, (unsigned long long)v, off, op[7] & 1);
-    plan = plan_access(s, g, true, forced(op), &l);
+    plan = plan_access(s, g, true, forced(op), &l, vc);
     if ( plan == SKIP && fz.o->trace )
         fprintf(stderr, "#   skipped: %s\n", s->d->crashed ? "crashed"
-                : p2m_type_name(l.type));
+                : vc->paused ? "vCPU paused" : p2m_type_name(l.type));
     if ( plan == SKIP )
         return;
     rc = (int)result(page ? hosted_guest_fill_page(vc, _gfn(g), v)
@@ -1426,10 +1433,10 @@ static void op_read(struct slot *s, const uint8_t *op)
 
     note("read d%u %#llx # vcpu %u", slot_id(s), (unsigned long long)g,
          op[7] & 1);
-    plan = plan_access(s, g, false, forced(op), &l);
+    plan = plan_access(s, g, false, forced(op), &l, vc);
     if ( plan == SKIP && fz.o->trace )
         fprintf(stderr, "#   skipped: %s\n", s->d->crashed ? "crashed"
-                : p2m_type_name(l.type));
+                : vc->paused ? "vCPU paused" : p2m_type_name(l.type));
     if ( plan == SKIP )
         return;
     for ( i = 0; i < MODEL_WORDS; i++ )

@@ -4,6 +4,8 @@
  * TAP line each, so `make test` counts them.
  *
  *   test_fuzz_replay [--known LIST] [--avoid LIST] PATH...
+ *   test_fuzz_replay            (make test: the regressions, then the
+ *                                corpus, from the top of the tree)
  *
  * Files of tests/fuzz/regressions/ are named <finding>-<what>; a file whose
  * finding is in --known (default: $FUZZ_KNOWN) is skipped while that
@@ -118,13 +120,41 @@ static void run_path(const char *path, uint32_t known,
         free(ents);
 }
 
+/* The known-open list: $FUZZ_KNOWN, else tests/fuzz/known-open. */
+static uint32_t known_open(void)
+{
+    const char *env = getenv("FUZZ_KNOWN");
+    char line[256];
+    uint32_t bits = 0;
+    FILE *f;
+
+    if ( env )
+        return fuzz_parse_known(env);
+    f = fopen("tests/fuzz/known-open", "r");
+    while ( f && fgets(line, sizeof(line), f) )
+    {
+        line[strcspn(line, "#")] = 0;
+        bits |= fuzz_parse_known(line);
+    }
+    if ( f )
+        fclose(f);
+    return bits;
+}
+
 int main(int argc, char **argv)
 {
-    uint32_t known = fuzz_parse_known(getenv("FUZZ_KNOWN"));
+    uint32_t known = known_open();
     struct fuzz_opts o;
     int i;
 
     fuzz_opts_from_env(&o);
+    if ( argc == 1 )
+    {
+        o.avoid = 0;
+        run_path("tests/fuzz/regressions", known, &o);
+        o.avoid = known;
+        run_path("tests/fuzz/corpus", 0, &o);
+    }
     for ( i = 1; i < argc; i++ )
     {
         if ( !strcmp(argv[i], "--known") && i + 1 < argc )
