@@ -68,6 +68,8 @@ struct slot {
     bool logdirty;
     struct page_set pages;          /* expected content of written gfns */
     struct gfn_list dirty;          /* written since the last clean */
+    unsigned int nr_iomem;          /* MMIO ranges granted (as asked) */
+    struct machine_range iomem[8];
 };
 
 static struct {
@@ -494,6 +496,7 @@ static void create_slot(struct slot *s, bool ept, unsigned int maxsel,
     }
     s->inc = ++fz.next_inc;
     s->logdirty = false;
+    s->nr_iomem = 0;
     set_clear(&s->pages);
     s->dirty.n = 0;
     if ( crash )
@@ -770,6 +773,19 @@ static void expect_zero_frames(struct slot *s, uint64_t g, uint64_t m,
                  (unsigned long long)*frame_at(m + i), who(*frame_at(m + i)));
 }
 
+/* Is [m, m + n) inside one range granted to s (or within the 8 kept)? */
+static bool iomem_granted(const struct slot *s, uint64_t m, uint64_t n)
+{
+    unsigned int i;
+
+    if ( s->nr_iomem > 8 )
+        return true;                /* more than the model keeps */
+    for ( i = 0; i < s->nr_iomem; i++ )
+        if ( m >= s->iomem[i].start && m + n <= s->iomem[i].end )
+            return true;
+    return false;
+}
+
 static bool map_mfn_avoided(struct slot *s, uint64_t g, uint64_t m,
                             unsigned int order, p2m_type_t t,
                             const struct frames_info *fi)
@@ -829,6 +845,9 @@ static void op_map_mfn(struct slot *s, const uint8_t *op)
     if ( t == p2m_mmio_direct && m + n > machine.max_mfn )
         fail("MMIO mapping of [%#llx, +%#llx) beyond the machine accepted",
              (unsigned long long)m, (unsigned long long)n);
+    if ( t == p2m_mmio_direct && !iomem_granted(s, m, n) )
+        fail("MMIO mapping of [%#llx, +%#llx) without an iomem permission "
+             "accepted", (unsigned long long)m, (unsigned long long)n);
     expect_mapped(s, g, t, m);
     forget(s, g, n);
     if ( !p2m_type_is_ram(t) )
@@ -836,6 +855,33 @@ static void op_map_mfn(struct slot *s, const uint8_t *op)
     inherit_frames(s, g, m, n, was_free);
     expect_zero_frames(s, g, m, n);
     check_range(s, g, g + n, true);
+}
+
+/*
+ * domain_iomem_permit of 2^order frames (op[4]) from kind op[5] & 7
+ * frames (pick_mfn: 4 is the hole, 5 beyond RAM) or, with op[5] bit 3,
+ * a range reaching out of the hole.
+ */
+static void op_iomem(struct slot *s, const uint8_t *op)
+{
+    unsigned int order = order_of(op);
+    uint64_t n = (uint64_t)count_of(op) << order;
+    uint32_t idx = op[6] | (uint32_t)op[7] << 8;
+    uint64_t m = (op[5] & 8) ? HOLE_END - (idx & 0x3ff)
+                             : pick_mfn(s, op[5] & 7, idx, order);
+    int rc;
+
+    note("iomem d%u %#llx %#llx", slot_id(s), (unsigned long long)m,
+         (unsigned long long)n);
+    rc = (int)result(domain_iomem_permit(s->d, _mfn(m), n));
+    if ( rc )
+        return;
+    if ( m < RAM_LO_END || m + n > HOLE_END )
+        fail("iomem permission for [%#llx, +%#llx) outside the machine's "
+             "MMIO accepted", (unsigned long long)m, (unsigned long long)n);
+    if ( s->nr_iomem < 8 )
+        s->iomem[s->nr_iomem] = (struct machine_range){ m, m + n };
+    s->nr_iomem++;
 }
 
 /* op[5] bit 0: populate_on_demand, else invalid (an unmap by set_entry). */
@@ -1471,7 +1517,7 @@ static const op_fn ops[] = {
     op_settype, op_logdirty, op_pod, op_target, op_balloon, op_sweep,
     op_write, op_fill, op_read, op_resume, op_policy, op_merge,
     op_max_order, op_physmap, op_write, op_read, op_map_auto, op_pod,
-    op_set_range, op_type_global, op_fail,
+    op_set_range, op_type_global, op_fail, op_iomem,
 };
 #define NR_OPS (sizeof(ops) / sizeof(ops[0]))
 
