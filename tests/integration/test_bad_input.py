@@ -410,3 +410,15 @@ def test_dev_zero(p2mctl_bin, how):
     assert p.returncode == 2
     assert "line 1" in p.stderr or "/dev/zero:1:" in p.stderr, p.stderr
     assert "line longer than 65536 bytes" in p.stderr, p.stderr
+
+
+def test_dom0_that_does_not_fit(p2mctl_bin, tmp_path):
+    """dom0_mem in 2M chunks on RAM with a single 2M block: the host cannot
+    be set up; one clear line, no report, no guest."""
+    rc, out, err = run(p2mctl_bin, scenario(tmp_path, 'memory = 2\n'
+                       'host_ram = "0-1M,4M-6M,8M-9M,10M-11M"\n'
+                       'dom0_mem = 4\n'), "--json")
+    assert rc == 2
+    assert err.splitlines() == [f"p2mctl: {tmp_path}/g.cfg: cannot set up "
+                                "dom0 with 4 MiB: Cannot allocate memory"]
+    assert out == ""
