@@ -295,6 +295,8 @@ static void check_page(struct slot *s, struct page_model *p, bool full)
     {
         const uint64_t *f = frame_at(mfn_x(l.mfn));
 
+        struct page_model *sh = set_find(&fz.shadow, mfn_x(l.mfn));
+
         if ( content_matches(&p->c, f, full) )
             p->has_alt = false;
         else if ( p->has_alt && content_matches(&p->alt, f, full) )
@@ -304,6 +306,12 @@ static void check_page(struct slot *s, struct page_model *p, bool full)
         }
         else
             report_mismatch(s, p->key, mfn_x(l.mfn), &p->c);
+        /* The frame holds what the page does: keep its record in step. */
+        if ( sh && sh->inc == s->inc )
+        {
+            sh->c = p->c;
+            sh->has_alt = false;
+        }
         return;
     }
     if ( l.type == p2m_populate_on_demand )
