@@ -5,7 +5,9 @@
  *
  *   test_fuzz_replay [--known LIST] [--avoid LIST] PATH...
  *   test_fuzz_replay            (make test: the regressions, then the
- *                                corpus, from the top of the tree)
+ *                                hand-written corpus seeds, seed-*, from
+ *                                the top of the tree; make fuzz-test
+ *                                replays all of the corpus)
  *
  * Files of tests/fuzz/regressions/ are named <finding>-<what>; a file whose
  * finding is in --known (default: $FUZZ_KNOWN) is skipped while that
@@ -91,7 +93,8 @@ static int by_name(const struct dirent **a, const struct dirent **b)
     return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-static void run_path(const char *path, uint32_t known,
+/* Every file of path (a file or a directory) whose name starts with pre. */
+static void run_path(const char *path, const char *pre, uint32_t known,
                      const struct fuzz_opts *o)
 {
     struct dirent **ents;
@@ -109,6 +112,7 @@ static void run_path(const char *path, uint32_t known,
         char *p;
 
         if ( ents[i]->d_name[0] != '.' &&
+             !strncmp(ents[i]->d_name, pre, strlen(pre)) &&
              asprintf(&p, "%s/%s", path, ents[i]->d_name) >= 0 )
         {
             run_one(p, known, o);
@@ -151,9 +155,9 @@ int main(int argc, char **argv)
     if ( argc == 1 )
     {
         o.avoid = 0;
-        run_path("tests/fuzz/regressions", known, &o);
+        run_path("tests/fuzz/regressions", "", known, &o);
         o.avoid = known;
-        run_path("tests/fuzz/corpus", 0, &o);
+        run_path("tests/fuzz/corpus", "seed-", 0, &o);
     }
     for ( i = 1; i < argc; i++ )
     {
@@ -162,7 +166,7 @@ int main(int argc, char **argv)
         else if ( !strcmp(argv[i], "--avoid") && i + 1 < argc )
             o.avoid = fuzz_parse_known(argv[++i]);
         else
-            run_path(argv[i], known, &o);
+            run_path(argv[i], "", known, &o);
     }
     printf("1..%u\n", nr);
     return failed;
