@@ -222,24 +222,39 @@ static uint64_t pod_pages_in(struct slot *s, uint64_t g, uint64_t n)
 /* Known finding 4: replacing PoD entries while the cache holds pages. */
 static bool replaces_pod_with_cache(struct slot *s, uint64_t g, uint64_t n)
 {
-    if ( !(fz.o->avoid & K(4)) )
+    if ( !(fz.o->avoid & K(4)) || g >= P2M_MAX_GFN || n > P2M_MAX_GFN - g )
         return false;
     return pod_stats(s).count && pod_pages_in(s, g, n);
 }
 
-/* The gfn of an operation: one of four 1G regions, 32 2M blocks each. */
+/*
+ * The gfn of an operation: one of four 1G regions, 32 2M blocks each; or,
+ * with op[4] bits 4-5 set, a bad one (at or near the top of the guest
+ * space, or beyond it).
+ */
 static uint64_t gfn_of(const uint8_t *op, unsigned int order)
 {
+    static const uint64_t wild[8] = {
+        P2M_MAX_GFN - 1, P2M_MAX_GFN - 512, P2M_MAX_GFN - (1ull << 18),
+        P2M_MAX_GFN, ~0ull - 511, 1ull << 40, P2M_MAX_GFN - 3,
+        (1ull << 63) + 512,
+    };
     uint64_t v = op[2] | (uint64_t)op[3] << 8;
     uint64_t g = (v >> 14) << 18 | ((v >> 9) & 31) << 9 | (v & 511);
 
-    return align_down(g, order);
+    if ( (op[4] & 0x30) == 0x30 )
+        g = wild[op[2] & 7];
+    return order < 64 ? align_down(g, order) : g;
 }
 
+/* Orders 0, 9, 18; with op[4] bits 6-7 set, op[3] & 31 (bad ones too). */
 static unsigned int order_of(const uint8_t *op)
 {
     static const unsigned int orders[4] = { 0, 0, 9, 18 };
     unsigned int o = orders[op[4] & 3];
+
+    if ( (op[4] & 0xc0) == 0xc0 )
+        return op[3] & 31;
 
     if ( o == 18 && fz.big++ >= BIG_OPS )
         o = 9;                      /* 1G operations are slow: a few only */
@@ -1326,7 +1341,9 @@ static enum access_plan plan_access(struct slot *s, uint64_t g, bool write,
     p2m_access_t need = write ? P2M_ACCESS_W : P2M_ACCESS_R;
 
     l->type = p2m_invalid;
-    if ( s->d->crashed )
+    if ( g >= P2M_MAX_GFN && avoid(16 + 1, force) )
+        return SKIP;
+    if ( s->d->crashed || g >= P2M_MAX_GFN )
         return force ? MUST_FAULT : SKIP;
     if ( v->paused )
         return SKIP;

@@ -7,7 +7,8 @@ The description: one line per record, '#' comments.
     domains d1=npt:MAX d2=ept:MAX [d3=...] [frag=none|no1g|no2m] [crash]
         (the header; MAX = maxmem selector 0-7: 1024, 4096, 65536,
          2^18+1024, all, 512, 2048, 300 pages)
-    OP dN [gfn=G] [order=0|9|18] [nr=1-4] [b5=X] [b6=X] [b7=X] [force]
+    OP dN [gfn=G] [order=0|9|18] [nr=1-4] [b5=X] [b6=X] [b7=X] [idx=X]
+          [wild=0-7] [worder=0-31] [force]
 OP is one of the names in OPS below (the order of ops[] in harness.c).
 """
 import sys
@@ -57,6 +58,12 @@ def record(words):
         k, v = w.split("=")
         if k == "gfn":
             op[2], op[3] = gfn_bytes(num(v))
+        elif k == "wild":           # a bad gfn: harness.c gfn_of wild[]
+            op[2] = (op[2] & ~7) | num(v)
+            op[4] |= 0x30
+        elif k == "worder":         # any order 0-31 (op[3] & 31)
+            op[3] = (op[3] & ~31) | num(v)
+            op[4] |= 0xc0
         elif k == "order":
             op[4] |= ORDERS[num(v)]
         elif k == "nr":

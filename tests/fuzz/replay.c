@@ -76,7 +76,7 @@ static void run_one(const char *path, uint32_t known,
     fflush(stdout);
     pid = fork();
     if ( pid == 0 )
-        _exit(fuzz_run(buf, len, o));
+        exit(fuzz_run(buf, len, o));    /* exit: coverage dumps run */
     free(buf);
     if ( pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
          WEXITSTATUS(status) )
