@@ -775,38 +775,36 @@ static uint64_t release_leaf(struct p2m_domain *p2m, const struct p2m_iter *it)
     return 1ull << order;
 }
 
-/* One aligned chunk [g, g + 2^order) of a balloon request. */
-static int64_t release_chunk(struct p2m_domain *p2m, uint64_t g,
-                             unsigned int order)
+/* Does a larger non-empty leaf cover the chunk [g, g + 2^order)? */
+static bool chunk_covered(struct p2m_domain *p2m, uint64_t g,
+                          unsigned int order)
+{
+    struct p2m_iter it;
+
+    p2m_descend(p2m, g, order / 9 + 1, false, &it);
+    return it.level > order / 9 + 1 && *it.ptep;
+}
+
+/*
+ * One aligned chunk [g, g + 2^order) of a balloon request.  The table pages
+ * for splitting a larger leaf down to it were reserved beforehand, so this
+ * cannot fail.  Returns the pages released.
+ */
+static uint64_t release_chunk(struct p2m_domain *p2m, uint64_t g,
+                              unsigned int order)
 {
     unsigned int level = order / 9 + 1, i;
-    struct p2m_need need;
     struct p2m_iter it;
-    int64_t pages = 0, r;
+    uint64_t pages = 0;
     p2m_type_t t;
-    int rc;
 
-    p2m_need_init(&need);
-    p2m_need_add(p2m, &need, g, level);
-    p2m_descend(p2m, g, level, false, &it);
-    if ( it.level > level && *it.ptep )
-    {
-        /* A larger leaf covers the chunk: split it down to the chunk. */
-        rc = p2m_pool_reserve(p2m, need.pages);
-        if ( rc )
-            return rc;
-    }
-    p2m_descend(p2m, g, level, it.level > level && *it.ptep, &it);
+    if ( p2m_descend(p2m, g, level, chunk_covered(p2m, g, order), &it) )
+        return 0;   /* cannot happen: the caller reserved the table pages */
     if ( p2m->ops->is_table(*it.ptep, it.level) )
     {
         for ( i = 0; i < 512; i++ )
-        {
-            r = release_chunk(p2m, g + ((uint64_t)i << (order - 9)),
-                              order - 9);
-            if ( r < 0 )
-                return r;
-            pages += r;
-        }
+            pages += release_chunk(p2m, g + ((uint64_t)i << (order - 9)),
+                                   order - 9);
         return pages;
     }
     if ( it.level != level )
@@ -818,17 +816,30 @@ static int64_t release_chunk(struct p2m_domain *p2m, uint64_t g,
         spin_lock(&p2m->pod.lock);
         cache_trim(p2m->domain);
         spin_unlock(&p2m->pod.lock);
-        return 1ll << order;
+        return 1ull << order;
     }
-    return p2m_type_is_ram(t) ? (int64_t)release_leaf(p2m, &it) : 0;
+    return p2m_type_is_ram(t) ? release_leaf(p2m, &it) : 0;
+}
+
+/* The largest aligned chunk at g that fits before end (misaligned
+ * requests are cut into aligned chunks: XSA-388). */
+static unsigned int chunk_at(uint64_t g, uint64_t end)
+{
+    unsigned int order;
+
+    for ( order = PAGE_ORDER_1G; order; order -= 9 )
+        if ( is_aligned(g, order) && end - g >= (1ull << order) )
+            break;
+    return order;
 }
 
 int64_t p2m_pod_decrease_reservation(struct domain *d, gfn_t gfn,
                                      unsigned int order)
 {
     struct p2m_domain *p2m = &d->p2m;
-    uint64_t g = gfn_x(gfn), end, left;
-    int64_t pages = 0, r = 0;
+    uint64_t g = gfn_x(gfn), end, pages = 0;
+    struct p2m_need need;
+    int rc;
 
     if ( order > PAGE_ORDER_1G )
         return -EDOM;
@@ -836,19 +847,17 @@ int64_t p2m_pod_decrease_reservation(struct domain *d, gfn_t gfn,
     if ( g >= P2M_MAX_GFN || end > P2M_MAX_GFN )
         return -ERANGE;
     spin_lock(&p2m->lock);
-    for ( ; g < end && r >= 0; g += 1ull << order )
-    {
-        /* Cut a misaligned request into aligned chunks. */
-        left = end - g;
-        for ( order = PAGE_ORDER_1G; order; order -= 9 )
-            if ( is_aligned(g, order) && left >= (1ull << order) )
-                break;
-        r = release_chunk(p2m, g, order);
-        pages += r > 0 ? r : 0;
-    }
+    /* All or nothing: the splits of every chunk are reserved first. */
+    p2m_need_init(&need);
+    for ( g = gfn_x(gfn); g < end; g += 1ull << chunk_at(g, end) )
+        if ( chunk_covered(p2m, g, chunk_at(g, end)) )
+            p2m_need_add(p2m, &need, g, chunk_at(g, end) / 9 + 1);
+    rc = p2m_pool_reserve(p2m, need.pages);
+    for ( g = gfn_x(gfn); !rc && g < end; g += 1ull << chunk_at(g, end) )
+        pages += release_chunk(p2m, g, chunk_at(g, end));
     spin_unlock(&p2m->lock);
     p2m_debug_audit(p2m, "pod_decrease_reservation");
-    return r < 0 ? r : pages;
+    return rc ? rc : (int64_t)pages;
 }
 
 int p2m_pod_check(struct domain *d)
