@@ -132,12 +132,14 @@ HV_CFLAGS := -std=gnu11 $(WARN) -g -ffreestanding -nostdinc -isystem $(GCC_INC) 
              -Ixen/include -fno-strict-aliasing -fno-pic -fno-pie \
              -fno-stack-protector -fcf-protection=none -mno-red-zone \
              -mgeneral-regs-only -mcmodel=small -fno-asynchronous-unwind-tables
+# tests/hv/*.c: the hostile-guest scenarios (test code, linked in).
 HV_SRCS := $(MOD_SRCS) $(wildcard xen/arch/x86/boot/*.c xen/arch/x86/hvm/*.c \
-                                  xen/arch/x86/hvm/*/*.c)
-HV_ASMS := $(wildcard xen/arch/x86/boot/*.S xen/arch/x86/hvm/*/*.S)
+                                  xen/arch/x86/hvm/*/*.c tests/hv/*.c)
+HV_ASMS := $(wildcard xen/arch/x86/boot/*.S xen/arch/x86/hvm/*/*.S tests/hv/*.S)
 HV_OBJS := $(HV_SRCS:.c=.o) $(HV_ASMS:.S=.o)
 HV_HDRS := $(wildcard xen/include/*/*.h xen/arch/x86/*/*.h \
-                      xen/arch/x86/hvm/*/*.h xen/arch/x86/boot/guests/*.h)
+                      xen/arch/x86/hvm/*/*.h xen/arch/x86/boot/guests/*.h \
+                      tests/hv/guests/*.h)
 HV_LDS := xen/arch/x86/boot/hv.lds
 # A Bochs disk image is a whole number of 16-head, 63-sector cylinders.
 HV_SECTOR := 516096
@@ -150,7 +152,12 @@ GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -m32 -ffreestanding -nostdinc \
                 -fno-asynchronous-unwind-tables
 GUEST_LIB := $(GUEST_DIR)/start.S $(GUEST_DIR)/glib.c
 GUEST_NAMES := $(filter-out glib,$(basename $(notdir $(wildcard $(GUEST_DIR)/*.c))))
-GUEST_BINS := $(GUEST_NAMES:%=$(HV_O)/guests/%.bin)
+# Test guests under tests/hv/guests: <name>.c with the same library plus
+# that directory's assembly (exception entry points).
+TGUEST_DIR := tests/hv/guests
+TGUEST_NAMES := $(basename $(notdir $(wildcard $(TGUEST_DIR)/*.c)))
+GUEST_BINS := $(GUEST_NAMES:%=$(HV_O)/guests/%.bin) \
+              $(TGUEST_NAMES:%=$(HV_O)/guests/%.bin)
 
 .PHONY: hv hv-test hv-test-debug
 hv: $(HV_O)/xen.elf32 $(HV_O)/bochs.img $(HV_O)/debug/xen.elf32 \
@@ -162,6 +169,15 @@ $(HV_O)/guests/%.elf: $(GUEST_DIR)/%.c $(GUEST_LIB) $(GUEST_DIR)/guest.lds \
 	$(CC) $(GUEST_CFLAGS) -nostdlib -static -Wl,--build-id=none \
 	    -Wl,--no-warn-rwx-segments -Wl,-T,$(GUEST_DIR)/guest.lds \
 	    -o $@ $(GUEST_LIB) $<
+
+$(HV_O)/guests/%.elf: $(TGUEST_DIR)/%.c $(GUEST_LIB) $(GUEST_DIR)/guest.lds \
+                      $(wildcard $(TGUEST_DIR)/*.S $(TGUEST_DIR)/*.h \
+                                 $(GUEST_DIR)/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -I$(TGUEST_DIR) -nostdlib -static \
+	    -Wl,--build-id=none -Wl,--no-warn-rwx-segments \
+	    -Wl,-T,$(GUEST_DIR)/guest.lds -o $@ $(GUEST_LIB) \
+	    $(wildcard $(TGUEST_DIR)/*.S) $<
 
 $(HV_O)/guests/%.bin: $(HV_O)/guests/%.elf
 	objcopy -O binary $< $@
@@ -198,8 +214,10 @@ endef
 $(eval $(call hv_image,$(HV_O),-O2))
 $(eval $(call hv_image,$(HV_O)/debug,-O1 -DP2M_DEBUG))
 
-hv-test: hv
+hv-test: deps
+	@$(MAKE) -s hv
 	@$(PY) tests/hv/run.py --build $(HV_O)
 
-hv-test-debug: hv
+hv-test-debug: deps
+	@$(MAKE) -s hv
 	@$(PY) tests/hv/run.py --build $(HV_O) --debug --only qemu-svm bochs-vmx-1g

@@ -23,6 +23,7 @@
 #define CR0_CD           0x40000000
 #define CR0_PG           0x80000000
 #define CR4_PAE          0x00000020
+#define CR4_OSXSAVE      0x00040000
 #define MSR_EFER         0xC0000080
 #define EFER_LME         0x00000100
 #define EFER_NXE         0x00000800

@@ -26,6 +26,14 @@ static inline void outl(uint16_t port, uint32_t v)
     asm volatile ( "outl %0, %1" :: "a" (v), "Nd" (port) );
 }
 
+static inline uint8_t inb(uint16_t port)
+{
+    uint8_t v;
+
+    asm volatile ( "inb %1, %0" : "=a" (v) : "Nd" (port) );
+    return v;
+}
+
 struct cpuid_regs { uint32_t a, b, c, d; };
 
 static inline struct cpuid_regs cpuid(uint32_t leaf, uint32_t sub)
@@ -77,6 +85,18 @@ uint64_t boot_tss_base(void);   /* the host TSS (VMX host state needs it) */
 /* Memory that holds nothing but free heap pages ends here (the image,
  * the frame table and firmware areas lie below). */
 extern uint64_t boot_reserved_end;
+
+/* timer.c */
+extern uint64_t tsc_khz;        /* TSC ticks per millisecond (measured) */
+/* Measure the TSC and the local APIC timer against the PIT. */
+void timer_init(void);
+/* Interrupt vector HOST_TIMER_VECTOR every ms milliseconds, from the
+ * local APIC timer; the interrupt handler only acknowledges it. */
+void lapic_timer_start(unsigned int ms);
+/* Acknowledge an interrupt the CPU took on a VM exit (VMX). */
+void lapic_eoi(void);
+#define HOST_TIMER_VECTOR 0x20
+#define HOST_SPURIOUS_VECTOR 0xff
 
 /* main.c: leave the emulator with a result (0 = pass). */
 void boot_exit(int fail) __attribute__((noreturn));

@@ -152,6 +152,26 @@ trap_stubs:
         trap_stub 30, 1
         trap_stub 31, 0
 
+/*
+ * The host timer interrupt (HOST_TIMER_VECTOR): it only has to be taken
+ * and acknowledged; its work, stopping a guest, was done by the VM exit
+ * it caused.  Interrupts are on only around guest entry (see svm.c).
+ */
+        .balign 16
+        .globl  irq_timer
+irq_timer:
+        push    %rax
+        mov     $0xfee000b0, %rax       /* local APIC EOI */
+        movl    $0, (%rax)
+        incq    host_timer_irqs(%rip)
+        pop     %rax
+        iretq
+
+        .balign 16
+        .globl  irq_spurious
+irq_spurious:
+        iretq
+
 trap_common:
         push    %rax
         push    %rcx

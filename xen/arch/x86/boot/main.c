@@ -1,6 +1,7 @@
 /*
- * boot_main: bring the platform up, run every guest scenario on the CPU's
- * virtualisation extension, then leave the emulator with the result.
+ * boot_main: bring the platform up, run every guest scenario (the memory
+ * ones, then the hostile guests) on the CPU's virtualisation extension,
+ * then leave the emulator with the result.
  */
 #include <xen/lib.h>
 
@@ -23,33 +24,47 @@ void boot_exit(int fail)
         asm volatile ( "cli; hlt" );
 }
 
+/* Run the scenarios of one table that apply to hw; returns how many did
+ * not apply, counts into *failed and *index (the running number, which picks the domain id). */
+static unsigned int run_table(const struct hvm_vendor *hw,
+                              const struct scenario *t, unsigned int n,
+                              unsigned int *failed, unsigned int *index)
+{
+    unsigned int i, skipped = 0;
+
+    for ( i = 0; i < n; i++ )
+    {
+        if ( t[i].applies && !t[i].applies(hw) )
+            skipped++;
+        else
+            *failed += scenario_run(hw, &t[i], (*index)++) != 0;
+    }
+    return skipped;
+}
+
 void boot_main(uint32_t mb_magic, uint32_t mb_info)
 {
     const struct hvm_vendor *hw;
-    unsigned int i, failed = 0, skipped = 0;
+    unsigned int failed = 0, skipped, index = 0;
+    unsigned int total = nr_scenarios + nr_hostile_scenarios;
     uint64_t t0 = rdtsc();
 
     printk("hv: P2M hypervisor starting\n");
     traps_init();
     setup_memory(mb_magic, mb_info);
+    timer_init();
     hw = hvm_detect();
     if ( !hw )
     {
         printk("HV-RESULT: FAIL (no usable SVM+NPT or VMX+EPT)\n");
         boot_exit(1);
     }
-    for ( i = 0; i < nr_scenarios; i++ )
-    {
-        const struct scenario *s = &scenarios[i];
-
-        if ( s->applies && !s->applies(hw) )
-            skipped++;
-        else
-            failed += scenario_run(hw, s, i) != 0;
-    }
+    skipped = run_table(hw, scenarios, nr_scenarios, &failed, &index);
+    skipped += run_table(hw, hostile_scenarios, nr_hostile_scenarios,
+                         &failed, &index);
     printk("HV-RESULT: %s %u/%u scenarios on %s (%s, 1G leaves %s, %u not "
            "for this CPU), %llu Mcycles\n", failed ? "FAIL" : "PASS",
-           nr_scenarios - skipped - failed, nr_scenarios - skipped, hw->name,
+           total - skipped - failed, total - skipped, hw->name,
            hw->format == P2M_FORMAT_NPT ? "NPT" : "EPT",
            hw->leaf_1g ? "yes" : "no", skipped,
            (unsigned long long)((rdtsc() - t0) >> 20));

@@ -16,7 +16,7 @@
 #include "boot.h"
 
 extern char __image_start[], __image_end[];
-extern char trap_stubs[];
+extern char trap_stubs[], irq_timer[], irq_spurious[];
 extern uint64_t boot_gdt[];
 
 uint64_t boot_reserved_end;
@@ -158,6 +158,15 @@ static void build_ranges(void)
     machine.max_mfn = machine.range[machine.nr_ranges - 1].end;
 }
 
+/* MAXPHYADDR: CPUID 0x80000008 EAX[7:0] (36 bits when the leaf is absent,
+ * at most the 52 bits an entry can hold). */
+static unsigned int cpu_paddr_bits(void)
+{
+    if ( cpuid(0x80000000, 0).a < 0x80000008 )
+        return 36;
+    return MIN(cpuid(0x80000008, 0).a & 0xff, 52u);
+}
+
 /* The end of the multiboot structures we read (they must stay intact). */
 static uint64_t mbi_end(const struct mb_info *mbi, uint64_t mbi_addr)
 {
@@ -207,6 +216,7 @@ void setup_memory(uint32_t mb_magic, uint32_t mb_info)
     machine.frame_table = (struct page_info *)(uintptr_t)lo;
     memset(machine.frame_table, 0, ft_size);
     build_ranges();
+    machine.paddr_bits = cpu_paddr_bits();
     check_zero();
     heap_init();
     printk("memory: image %#llx-%#llx, frame table %#llx-%#llx, "
@@ -216,6 +226,7 @@ void setup_memory(uint32_t mb_magic, uint32_t mb_info)
            (unsigned long long)lo, (unsigned long long)boot_reserved_end,
            machine.nr_ranges,
            (unsigned long long)(machine.max_mfn << PAGE_SHIFT));
+    printk("memory: physical-address width %u bits\n", machine.paddr_bits);
 }
 
 /* --- GDT, TSS, IDT --- */
@@ -235,7 +246,7 @@ struct idt_entry {
 } __attribute__((packed));
 
 static struct tss64 tss __attribute__((aligned(16)));
-static struct idt_entry idt[32] __attribute__((aligned(16)));
+static struct idt_entry idt[256] __attribute__((aligned(16)));
 
 struct trap_frame {
     uint64_t rdi, rsi, rbp, rbx, rdx, rcx, rax;
@@ -249,6 +260,13 @@ void trap_handler(const struct trap_frame *f)
           (unsigned long long)f->vector, (unsigned long long)f->error,
           (unsigned long long)f->rip, (unsigned long long)f->rsp,
           (unsigned long long)read_cr(2));
+}
+
+/* A 64-bit interrupt gate (DPL 0) at vector vec; the rest stay absent. */
+static void idt_set(unsigned int vec, uint64_t off)
+{
+    idt[vec] = (struct idt_entry){ off & 0xffff, SEL_CODE64, 0, 0x8e,
+                                   (off >> 16) & 0xffff, off >> 32, 0 };
 }
 
 uint64_t boot_tss_base(void)
@@ -269,13 +287,10 @@ void traps_init(void)
                             (((base >> 24) & 0xff) << 56);
     boot_gdt[SEL_TSS / 8 + 1] = base >> 32;
     asm volatile ( "ltr %w0" :: "r" (SEL_TSS) );
-    for ( i = 0; i < ARRAY_SIZE(idt); i++ )
-    {
-        uint64_t off = (uintptr_t)trap_stubs + 16 * i;
-
-        idt[i] = (struct idt_entry){ off & 0xffff, SEL_CODE64, 0, 0x8e,
-                                     (off >> 16) & 0xffff, off >> 32, 0 };
-    }
+    for ( i = 0; i < 32; i++ )
+        idt_set(i, (uintptr_t)trap_stubs + 16 * i);
+    idt_set(HOST_TIMER_VECTOR, (uintptr_t)irq_timer);
+    idt_set(HOST_SPURIOUS_VECTOR, (uintptr_t)irq_spurious);
     idtr.limit = sizeof(idt) - 1;
     idtr.base = (uintptr_t)idt;
     asm volatile ( "lidt %0" :: "m" (idtr) );

@@ -9,6 +9,7 @@
 #include <xen/memory.h>
 #include <xen/mm.h>
 
+#include "../boot/boot.h"
 #include "build.h"
 
 void hvm_guest_add(struct hvm_guest *g, enum guest_region_kind kind,
@@ -126,6 +127,7 @@ static int load_guest(const struct hvm_vendor *hw, struct domain *d,
     info.vmx = hw->format == P2M_FORMAT_EPT;
     info.nr_regions = g->nr;
     info.seed = seed;
+    info.test = g->test;
     memcpy(info.region, g->region, g->nr * sizeof(g->region[0]));
     return copy_to_guest(d, GUEST_INFO_GPA, &info, sizeof(info));
 }
@@ -157,6 +159,9 @@ struct domain *hvm_build(const struct hvm_vendor *hw, domid_t domid,
         rc = memory_set_pod_target(d, g->target);
     hv = hvm_vcpu_of(&d->vcpu[0]);
     hvm_vcpu_reset(hv, &d->vcpu[0]);
+    hv->exc_crash = g->own_exceptions ? 0 : ~0u;
+    hv->time_limit = (g->time_limit_ms ? g->time_limit_ms
+                                       : HVM_TIME_LIMIT_DEFAULT_MS) * tsc_khz;
     if ( !rc )
         rc = hw->vcpu_init(hv, GUEST_LOAD_GPA, GUEST_STACK_TOP);
     if ( rc )

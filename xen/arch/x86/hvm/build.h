@@ -15,6 +15,10 @@ struct hvm_guest {
     struct guest_region region[GUEST_MAX_REGIONS];
     unsigned int nr;
     uint64_t target;            /* PoD target in pages */
+    uint32_t test;              /* guest_info.test: what the guest runs */
+    uint64_t time_limit_ms;     /* guest CPU time; 0: the default */
+    bool own_exceptions;        /* the guest handles its exceptions (else
+                                   each one crashes the domain) */
 };
 
 /* Append a region; touch = pages the guest may touch (GR_TOUCH_ALL). */

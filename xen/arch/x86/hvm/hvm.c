@@ -2,7 +2,10 @@
  * Vendor-neutral exit handling: nested page faults go to the P2M fault
  * handler (with the PoD sweeper run from here), hypercalls give the guest
  * the balloon and PoD-target memory ops and a console, and port 0xE9
- * output reaches the hypervisor console.
+ * output reaches the hypervisor console.  Whatever a guest does ends
+ * here as emulation or as a crash of its domain with a reason (hvm_crash);
+ * the guest's CPU time is counted and limited.  The CPUID and MSR
+ * policies are in cpuid.c and msr.c, string I/O in io.c.
  */
 #include <asm-x86/p2m-pod.h>
 #include <xen/errno.h>
@@ -20,9 +23,17 @@ static struct hvm_vcpu hvm_vcpus[MAX_DOMAINS][MAX_VCPUS];
 /* vCPUs of each domain that must flush before their next entry. */
 static uint32_t flush_mask[MAX_DOMAINS];
 
+bool hvm_host_xsave;
+
 const struct hvm_vendor *hvm_detect(void)
 {
     struct cpuid_regs r = cpuid(0, 0);
+
+    /* XCR0 is the guest's while it runs (the host uses no extended
+     * state), so the host must be able to load it. */
+    hvm_host_xsave = cpuid(1, 0).c & (1u << 26);
+    if ( hvm_host_xsave )
+        write_cr(4, read_cr(4) | CR4_OSXSAVE);
 
     if ( r.b == 0x68747541 )                /* "AuthenticAMD" */
         return svm_detect();
@@ -41,6 +52,8 @@ void hvm_vcpu_reset(struct hvm_vcpu *hv, struct vcpu *v)
 {
     memset(hv, 0, sizeof(*hv));
     hv->v = v;
+    hv->exc_crash = ~0u;
+    hv->xcr0 = 1;               /* x87 only, as after reset */
     v->plat = hv;
 }
 
@@ -71,10 +84,51 @@ bool hvm_should_stop(struct hvm_vcpu *hv)
     return hv->done || hv->v->paused || hv->v->domain->crashed;
 }
 
+int hvm_crash(struct hvm_vcpu *hv, const char *fmt, ...)
+{
+    va_list ap;
+
+    if ( !hv->crash[0] )
+    {
+        va_start(ap, fmt);
+        vsnprintf(hv->crash, sizeof(hv->crash), fmt, ap);
+        va_end(ap);
+    }
+    domain_crash(hv->v->domain, hv->crash, 0);
+    return -EFAULT;
+}
+
 int hvm_guest_error(struct hvm_vcpu *hv, const char *what, uint64_t info)
 {
-    domain_crash(hv->v->domain, what, info);
-    return -EFAULT;
+    return hvm_crash(hv, "%s (%#llx)", what, (unsigned long long)info);
+}
+
+static const char *const exc_names[32] = {
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF9",
+    "#TS", "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM",
+    "#VE", "#CP",
+};
+
+int hvm_guest_exception(struct hvm_vcpu *hv, uint8_t vec, uint32_t error,
+                        uint64_t rip)
+{
+    const char *name = vec < 32 && exc_names[vec] ? exc_names[vec] : "?";
+
+    if ( vec >= 32 || (hv->exc_crash >> vec) & 1 )
+        return hvm_crash(hv, "guest exception %u (%s) at rip %#llx, error "
+                         "%#x", vec, name, (unsigned long long)rip, error);
+    /* The guest owns its exceptions; the ones that always exit (#DB, #AC)
+     * go back to it, one exit per delivery, so a delivery loop is still
+     * bounded by the CPU time limit. */
+    hv->hw->inject(hv, vec, error);
+    hv->n.injected++;
+    return 0;
+}
+
+int hvm_preempted(struct hvm_vcpu *hv)
+{
+    hv->n.preempts++;
+    return 0;                   /* the time limit is checked on every exit */
 }
 
 int hvm_rejected_entry(struct hvm_vcpu *hv, uint64_t gpa)
@@ -116,10 +170,51 @@ static void sweep(struct hvm_vcpu *hv, enum pod_sweep_mode mode)
         hv->n.swept_pages += (uint64_t)n;
 }
 
-void hvm_exit_tick(struct hvm_vcpu *hv)
+void hvm_exit_tick(struct hvm_vcpu *hv, uint64_t cycles)
 {
+    hv->guest_cycles += cycles;
     if ( ++hv->n.exits % SWEEP_EVERY == 0 )
         sweep(hv, POD_SWEEP_EMERGENCY);
+}
+
+int hvm_check_time(struct hvm_vcpu *hv)
+{
+    if ( !hv->time_limit || hv->guest_cycles <= hv->time_limit ||
+         hv->v->domain->crashed )
+        return 0;
+    return hvm_crash(hv, "CPU time limit exceeded: %llu ms of guest time, "
+                     "%llu host timer exits",
+                     (unsigned long long)(hv->guest_cycles / tsc_khz),
+                     (unsigned long long)hv->n.preempts);
+}
+
+/* XSETBV, as the guest's XCR0 is loaded here before each entry. */
+void hvm_load_xcr0(struct hvm_vcpu *hv)
+{
+    static uint64_t cpu_xcr0 = 1;
+
+    if ( !hvm_host_xsave || hv->xcr0 == cpu_xcr0 )
+        return;
+    asm volatile ( "xsetbv" :: "c" (0), "a" ((uint32_t)hv->xcr0),
+                   "d" ((uint32_t)(hv->xcr0 >> 32)) );
+    cpu_xcr0 = hv->xcr0;
+}
+
+/* The P2M crashed the domain for this fault: say what the gpa was. */
+static int fault_refused(struct hvm_vcpu *hv, uint64_t gpa,
+                         p2m_access_t access)
+{
+    struct p2m_lookup l;
+
+    if ( p2m_get_entry(&hv->v->domain->p2m, _gfn(gpa >> PAGE_SHIFT), &l) )
+        l.type = p2m_invalid;
+    if ( l.type == p2m_invalid )
+        return hvm_crash(hv, "access to unbacked gpa %#llx: neither RAM "
+                         "nor an emulated device", (unsigned long long)gpa);
+    return hvm_crash(hv, "%s access to gpa %#llx (%s) refused by the P2M",
+                     access & P2M_ACCESS_W ? "write" :
+                     access & P2M_ACCESS_X ? "fetch" : "read",
+                     (unsigned long long)gpa, p2m_type_name(l.type));
 }
 
 int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
@@ -141,6 +236,8 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
     if ( rc == -EAGAIN )
         printk("d%u: vCPU %u paused for memory at gpa %#llx\n",
                v->domain->domain_id, v->vcpu_id, (unsigned long long)gpa);
+    else if ( rc )
+        return fault_refused(hv, gpa, access);
     return rc;
 }
 
@@ -239,5 +336,11 @@ int hvm_port_out(struct hvm_vcpu *hv, uint16_t port, uint32_t val,
     hv->n.io++;
     if ( port == PORT_E9_CONSOLE && bytes == 1 )
         console_char(hv, (char)val);
-    return 0;
+    return 0;                   /* other ports: writes are ignored */
+}
+
+uint32_t hvm_port_in(struct hvm_vcpu *hv, uint16_t port, unsigned int bytes)
+{
+    hv->n.io++;
+    return bytes >= 4 ? ~0u : (1u << (8 * bytes)) - 1;
 }

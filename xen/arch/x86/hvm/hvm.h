@@ -18,10 +18,27 @@ struct hvm_regs {
 
 struct hvm_counters {
     uint64_t exits, npf, hypercalls, io, sweeps, flushes, swept_pages;
+    uint64_t preempts;          /* host timer exits */
+    uint64_t injected;          /* exceptions given to the guest */
+    uint64_t emulated;          /* instructions emulated (CPUID, MSR, ...) */
 };
+
+/*
+ * Guest MSRs that the allow-list lets through, by where the vendor keeps
+ * them (VMCB, VMCS or struct hvm_vcpu).  See hvm_msr_access.
+ */
+enum hvm_msr {
+    HVM_MSR_EFER, HVM_MSR_PAT, HVM_MSR_SYSENTER_CS, HVM_MSR_SYSENTER_ESP,
+    HVM_MSR_SYSENTER_EIP, HVM_MSR_FS_BASE, HVM_MSR_GS_BASE,
+    HVM_MSR_KERNEL_GS_BASE, HVM_MSR_STAR, HVM_MSR_LSTAR, HVM_MSR_CSTAR,
+    HVM_MSR_SFMASK, HVM_MSR_NR
+};
+
+struct hvm_vendor;
 
 struct hvm_vcpu {
     struct vcpu *v;
+    const struct hvm_vendor *hw;
     struct hvm_regs regs;
     bool done;                  /* the guest called HC_EXIT */
     uint32_t result;            /* its code: 0 = all its checks passed */
@@ -34,6 +51,13 @@ struct hvm_vcpu {
     unsigned int line_len;
     int (*phase)(struct hvm_vcpu *hv, uint32_t phase, uint32_t arg);
     void *ctx;                  /* for phase */
+    char crash[120];            /* why hvm crashed the domain ("" = not) */
+    uint32_t exc_crash;         /* guest exceptions that crash the domain */
+    uint64_t time_limit;        /* guest TSC cycles it may use; 0 = none */
+    uint64_t guest_cycles;      /* TSC cycles spent in the guest */
+    uint64_t xcr0;              /* the guest's XCR0 (loaded on entry) */
+    uint32_t tlb_tag;           /* this domain's ASID (SVM) or VPID (VMX) */
+    uint64_t msr[HVM_MSR_NR];   /* MSRs the vendor keeps here */
 };
 
 struct hvm_vendor {
@@ -44,7 +68,18 @@ struct hvm_vendor {
     int (*vcpu_init)(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp);
     /* Run until the guest is done, the domain crashed or v is paused. */
     void (*run)(struct hvm_vcpu *hv);
+    /* Deliver exception vec to the guest on the next entry (the error
+     * code only where the vector has one and the guest is in protected
+     * mode). */
+    void (*inject)(struct hvm_vcpu *hv, uint8_t vec, uint32_t error);
+    /* Guest state the shared emulation needs. */
+    uint64_t (*get_cr)(struct hvm_vcpu *hv, unsigned int cr);
+    uint64_t (*get_msr)(struct hvm_vcpu *hv, enum hvm_msr m);
+    void (*set_msr)(struct hvm_vcpu *hv, enum hvm_msr m, uint64_t val);
 };
+
+/* The host CPU has XSAVE (and CR4.OSXSAVE is on): XCR0 can be set. */
+extern bool hvm_host_xsave;
 
 /* Detect SVM+NPT or VMX+EPT and switch it on; NULL when neither works. */
 const struct hvm_vendor *hvm_detect(void);
@@ -58,9 +93,19 @@ void hvm_vcpu_reset(struct hvm_vcpu *hv, struct vcpu *v);
 bool hvm_should_stop(struct hvm_vcpu *hv);
 /* Take the pending flush (true: flush this entry). */
 bool hvm_take_flush(struct hvm_vcpu *hv);
+/* A fresh ASID/VPID for a new domain (1..max); *flush_all is set when
+ * the numbers wrapped and every tag must be flushed. */
+uint32_t hvm_new_tlb_tag(uint32_t max, bool *flush_all);
 
-/* Every exit passes here first: counts it, runs the periodic PoD sweep. */
-void hvm_exit_tick(struct hvm_vcpu *hv);
+/* Load the guest's XCR0 into the CPU if it is not there (before entry). */
+void hvm_load_xcr0(struct hvm_vcpu *hv);
+
+/* Every exit passes here first, with the TSC cycles the guest just ran:
+ * counts it, runs the periodic PoD sweep. */
+void hvm_exit_tick(struct hvm_vcpu *hv, uint64_t cycles);
+/* After each exit was handled: < 0 when the guest has used up its CPU
+ * time limit (the domain is then crashed). */
+int hvm_check_time(struct hvm_vcpu *hv);
 
 /*
  * Shared exit handlers.  Each returns 0 to resume the guest, or < 0 when
@@ -70,7 +115,39 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access);
 int hvm_hypercall(struct hvm_vcpu *hv);
 int hvm_port_out(struct hvm_vcpu *hv, uint16_t port, uint32_t val,
                  unsigned int bytes);
-/* The guest did something the hypervisor does not allow: crash it. */
+/* IN: what port reads give (all ones: no device answers here). */
+uint32_t hvm_port_in(struct hvm_vcpu *hv, uint16_t port, unsigned int bytes);
+/* A host timer tick stopped the guest (preemption). */
+int hvm_preempted(struct hvm_vcpu *hv);
+
+/*
+ * Emulated instructions.  Each returns 1 when the instruction completed
+ * (the caller moves RIP past it), 0 when it did not (an exception was
+ * injected, or a REP string instruction has elements left: it runs
+ * again), < 0 when the domain was crashed.
+ */
+int hvm_cpuid(struct hvm_vcpu *hv);
+int hvm_msr_access(struct hvm_vcpu *hv, bool write);
+int hvm_xsetbv(struct hvm_vcpu *hv);
+/* The XCR0 bits the guest may set (0: XSAVE is not offered). */
+uint64_t hvm_xcr0_allowed(void);
+
+/* A decoded INS/OUTS: the vendor fills it from its exit information. */
+struct hvm_string_io {
+    uint16_t port;
+    uint8_t bytes;              /* element size: 1, 2 or 4 */
+    uint8_t addr_bytes;         /* address size: 2, 4 or 8 */
+    bool in, rep;
+    uint64_t seg_base;          /* ES for INS, the data segment for OUTS */
+};
+int hvm_string_io(struct hvm_vcpu *hv, const struct hvm_string_io *io,
+                  uint64_t rflags);
+
+/* The guest did something the hypervisor does not allow: crash it, with
+ * the reason (printf format) kept in hv->crash. */
+int hvm_crash(struct hvm_vcpu *hv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The same with a fixed text and a number. */
 int hvm_guest_error(struct hvm_vcpu *hv, const char *what, uint64_t info);
 /*
  * The CPU rejected a P2M entry on the way to gpa (EPT misconfiguration,
@@ -78,9 +155,21 @@ int hvm_guest_error(struct hvm_vcpu *hv, const char *what, uint64_t info);
  * unless a scenario provokes it.  Recorded in hv, and the domain crashed.
  */
 int hvm_rejected_entry(struct hvm_vcpu *hv, uint64_t gpa);
+/* A guest exception reached the hypervisor (intercepted). */
+int hvm_guest_exception(struct hvm_vcpu *hv, uint8_t vec, uint32_t error,
+                        uint64_t rip);
 
 /* A pointer to guest-physical bytes [gpa, gpa + len) if they are RAM in
  * one page, else NULL. */
 void *hvm_guest_ptr(struct domain *d, uint64_t gpa, uint32_t len);
+
+/* Guest CPU time limit for domains that set none (ms of TSC time). */
+#define HVM_TIME_LIMIT_DEFAULT_MS 300000
+/* Host timer period: how long a guest runs at most between two exits. */
+#define HVM_TICK_MS 10
+
+/* Exceptions (bits) that always exit, whoever owns the others: #DB and
+ * #AC, which can otherwise loop inside the CPU's event delivery. */
+#define HVM_EXC_ALWAYS ((1u << 1) | (1u << 17))
 
 #endif /* HVM_H */

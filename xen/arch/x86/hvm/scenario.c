@@ -9,7 +9,8 @@
 #include "../boot/boot.h"
 #include "scenario.h"
 
-#define DOMID 1
+/* Domain ids 1..MAX_DOMAINS-1, in turn: each scenario its own domain. */
+#define DOMID(index) (1 + (index) % (MAX_DOMAINS - 1))
 
 void expect(struct scenario_run *run, bool ok, const char *what, ...)
 {
@@ -41,16 +42,20 @@ void scenario_print_stats(const struct scenario_run *run)
     const struct hvm_counters *n = &run->hv->n;
 
     printk("HV-STATS {\"scenario\": \"%s\", \"vendor\": \"%s\", "
-           "\"format\": \"%s\"", run->g.name, run->hw->name,
-           p2m_format_name(&d->p2m));
+           "\"format\": \"%s\", \"domid\": %u, \"tlb_tag\": %u",
+           run->g.name, run->hw->name, p2m_format_name(&d->p2m),
+           d->domain_id, run->hv->tlb_tag);
     domain_stats_each(d, print_stat, NULL);
     printk(", \"exits\": %llu, \"npf_exits\": %llu, \"hypercalls\": %llu, "
            "\"io_exits\": %llu, \"sweeps\": %llu, \"swept_pages\": %llu, "
-           "\"tlb_flushes\": %llu}\n",
+           "\"tlb_flushes\": %llu, \"preempts\": %llu, \"injected\": "
+           "%llu, \"emulated\": %llu, \"guest_ms\": %llu}\n",
            (unsigned long long)n->exits, (unsigned long long)n->npf,
            (unsigned long long)n->hypercalls, (unsigned long long)n->io,
            (unsigned long long)n->sweeps, (unsigned long long)n->swept_pages,
-           (unsigned long long)n->flushes);
+           (unsigned long long)n->flushes, (unsigned long long)n->preempts,
+           (unsigned long long)n->injected, (unsigned long long)n->emulated,
+           (unsigned long long)(run->hv->guest_cycles / tsc_khz));
 }
 
 /* The checks every scenario gets after its guest stopped. */
@@ -97,6 +102,7 @@ unsigned int scenario_run(const struct hvm_vendor *hw,
     run.g.name = s->name;
     run.g.image = s->image;
     run.g.image_size = s->image_end - s->image;
+    run.g.test = s->test;
     heap_get_stats(&before);
     run.free_1g = before.free_chunks[PAGE_ORDER_1G];
     run.small = before.total_pages < (4ull << (30 - PAGE_SHIFT));
@@ -105,7 +111,7 @@ unsigned int scenario_run(const struct hvm_vendor *hw,
            "%u regions\n", s->name, hw->name,
            (unsigned long long)hvm_guest_pages(&run.g, false),
            (unsigned long long)run.g.target, run.g.nr);
-    run.d = hvm_build(hw, DOMID, &run.g, 0x5eed0000u + index, &err);
+    run.d = hvm_build(hw, DOMID(index), &run.g, 0x5eed0000u + index, &err);
     if ( !run.d )
     {
         printk("HV-SCENARIO %s: FAIL (build error %d)\n", s->name, err);

@@ -32,17 +32,21 @@ struct scenario {
     /* Expectations on the final state (expect() counts failures). */
     void (*check)(struct scenario_run *run);
     bool may_crash;             /* check() judges how the guest ended */
+    uint32_t test;              /* guest_info.test for a multi-test guest */
 };
 
 extern const struct scenario scenarios[];
 extern const unsigned int nr_scenarios;
+/* The hostile-guest cases (tests/hv/hostile.c), run after the others. */
+extern const struct scenario hostile_scenarios[];
+extern const unsigned int nr_hostile_scenarios;
 
 /* Record a failed expectation (printed) when ok is false. */
 void expect(struct scenario_run *run, bool ok, const char *what, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Run one scenario (that applies to hw); returns the number of failed
- * checks (0 = pass). */
+/* Run one scenario (that applies to hw) in a domain of its own (its id
+ * from index); returns the number of failed checks (0 = pass). */
 unsigned int scenario_run(const struct hvm_vendor *hw,
                           const struct scenario *s, unsigned int index);
 

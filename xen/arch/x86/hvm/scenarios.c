@@ -308,6 +308,15 @@ static int probe_prepare(struct scenario_run *run)
     struct p2m_domain *p2m = &run->d->p2m;
     int rc;
 
+    /* The GiB above RAM is no device, but the CPU never reaches it (the
+     * walk is refused, or the guest reads it once): declared MMIO and
+     * granted to this domain, as device memory for a guest would be. */
+    rc = machine_declare_mmio(_mfn(mfn), GB(1));
+    if ( !rc )
+        rc = domain_iomem_permit(run->d, _mfn(mfn), GB(1));
+    if ( rc )
+        return rc;
+
     if ( !run->hw->leaf_1g )
     {
         /* The P2M refuses the leaf on this CPU; lift that on purpose to

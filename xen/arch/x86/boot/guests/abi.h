@@ -57,6 +57,7 @@ struct guest_info {
     uint32_t nr_regions;
     uint32_t seed;              /* varies the tags from run to run */
     struct guest_region region[GUEST_MAX_REGIONS];
+    uint32_t test;              /* which test a multi-test guest runs */
 };
 
 #endif /* __ASSEMBLER__ */

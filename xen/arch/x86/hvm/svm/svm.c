@@ -4,6 +4,11 @@
  * loop.  Nested page faults (#VMEXIT 0x400) go to the shared handler with
  * the gpa from EXITINFO2 and the access from the EXITINFO1 error code;
  * one with the reserved-bit flag means the P2M wrote a bad entry.
+ * Every instruction that could reach the host (the SVM instructions,
+ * INVD, WBINVD, XSETBV, MONITOR/MWAIT, CPUID, MSRs, port I/O) is
+ * intercepted; a physical interrupt (the host's local APIC timer) exits
+ * too, whatever the guest's RFLAGS.IF (V_INTR_MASKING), so a guest that
+ * never exits is still stopped.  Each domain has its own ASID.
  */
 #include <xen/errno.h>
 #include <xen/lib.h>
@@ -72,22 +77,50 @@ BUILD_BUG_ON(sizeof(struct vmcb) != 4096);
 #define EFER_SVME        (1ull << 12)
 
 /* intercepts1 (VMCB 0x00C) and intercepts2 (0x010) bits. */
+#define INT1_INTR        (1u << 0)
+#define INT1_CPUID       (1u << 18)
+#define INT1_INVD        (1u << 22)
 #define INT1_HLT         (1u << 24)
+#define INT1_INVLPGA     (1u << 26)
 #define INT1_IOIO        (1u << 27)
 #define INT1_MSR         (1u << 28)
 #define INT1_SHUTDOWN    (1u << 31)
 #define INT2_VMRUN       (1u << 0)  /* mandatory */
 #define INT2_VMMCALL     (1u << 1)
 #define INT2_SVM_OTHER   0x7cu      /* VMLOAD, VMSAVE, STGI, CLGI, SKINIT */
+#define INT2_RDTSCP      (1u << 7)
+#define INT2_WBINVD      (1u << 9)
+#define INT2_MONITOR     (1u << 10)
+#define INT2_MWAIT       (3u << 11) /* MWAIT, MWAIT conditional */
+#define INT2_XSETBV      (1u << 13)
+#define INT2_RDPRU       (1u << 14)
+
+#define V_INTR_MASKING   (1ull << 24)   /* VMCB 0x060 */
+#define EVENT_VALID      (1u << 31)
+#define EVENT_ERROR      (1u << 11)
+#define EVENT_EXCEPTION  (3u << 8)
 
 /* #VMEXIT codes. */
 #define VMEXIT_EXCP0     0x40
 #define VMEXIT_EXCP31    0x5f
+#define VMEXIT_INTR      0x60
+#define VMEXIT_CPUID     0x72
+#define VMEXIT_INVD      0x76
 #define VMEXIT_HLT       0x78
+#define VMEXIT_INVLPGA   0x7a
 #define VMEXIT_IOIO      0x7b
 #define VMEXIT_MSR       0x7c
 #define VMEXIT_SHUTDOWN  0x7f
+#define VMEXIT_VMRUN     0x80
 #define VMEXIT_VMMCALL   0x81
+#define VMEXIT_SKINIT    0x86
+#define VMEXIT_RDTSCP    0x87
+#define VMEXIT_WBINVD    0x89
+#define VMEXIT_MONITOR   0x8a
+#define VMEXIT_MWAIT     0x8b
+#define VMEXIT_MWAIT_C   0x8c
+#define VMEXIT_XSETBV    0x8d
+#define VMEXIT_RDPRU     0x8e
 #define VMEXIT_NPF       0x400
 #define VMEXIT_INVALID   0xffffffffu
 
@@ -99,7 +132,14 @@ BUILD_BUG_ON(sizeof(struct vmcb) != 4096);
 /* IOIO exit information (EXITINFO1). */
 #define IOIO_IN          (1u << 0)
 #define IOIO_STR         (1u << 2)
+#define IOIO_REP         (1u << 3)
 #define IOIO_SIZE_SHIFT  4          /* bits 6:4: 1, 2 or 4 bytes */
+#define IOIO_ADDR_SHIFT  7          /* bits 9:7: 16, 32 or 64-bit address */
+#define IOIO_SEG_SHIFT   10         /* bits 12:10: OUTS segment (ES = 0) */
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };
+#define SEG_ATTR_L       (1u << 9)  /* VMCB attribute: 64-bit code */
+#define SEG_ATTR_DB      (1u << 10) /* 32-bit code/stack */
+#define EFER_LMA         (1ull << 10)
 
 #define TLB_FLUSH_ALL    1
 #define GUEST_PAT        0x0007040600070406ull
@@ -107,10 +147,13 @@ BUILD_BUG_ON(sizeof(struct vmcb) != 4096);
 static uint8_t hsave[4096] __attribute__((aligned(4096)));
 static struct vmcb host_vmcb;
 static struct vmcb vmcbs[MAX_DOMAINS];
+static bool nrips;                  /* next_rip is filled on exits */
+static uint32_t nr_asids, last_asid;
 static uint8_t iopm[3 * 4096] __attribute__((aligned(4096)));
 static uint8_t msrpm[2 * 4096] __attribute__((aligned(4096)));
 
 void svm_vmrun(uint64_t vmcb_pa, struct hvm_regs *regs, uint64_t host_pa);
+static struct hvm_vendor svm_vendor;
 
 static uint64_t pa(const void *p)
 {
@@ -135,12 +178,20 @@ static int svm_vcpu_init(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp)
     if ( hv->v->vcpu_id )
         return -EOPNOTSUPP;     /* one VMCB per domain */
     memset(vmcb, 0, sizeof(*vmcb));
-    vmcb->exception_intercepts = ~0u;
-    vmcb->intercepts1 = INT1_HLT | INT1_IOIO | INT1_MSR | INT1_SHUTDOWN;
-    vmcb->intercepts2 = INT2_VMRUN | INT2_VMMCALL | INT2_SVM_OTHER;
+    hv->hw = &svm_vendor;
+    vmcb->exception_intercepts = hv->exc_crash | HVM_EXC_ALWAYS;
+    vmcb->intercepts1 = INT1_INTR | INT1_CPUID | INT1_INVD | INT1_HLT |
+                        INT1_INVLPGA | INT1_IOIO | INT1_MSR | INT1_SHUTDOWN;
+    vmcb->intercepts2 = INT2_VMRUN | INT2_VMMCALL | INT2_SVM_OTHER |
+                        INT2_RDTSCP | INT2_WBINVD | INT2_MONITOR |
+                        INT2_MWAIT | INT2_XSETBV | INT2_RDPRU;
+    vmcb->vintr = V_INTR_MASKING;
     vmcb->iopm_base = pa(iopm);
     vmcb->msrpm_base = pa(msrpm);
-    vmcb->asid = 1;
+    /* A fresh ASID per domain; the first VMRUN flushes every ASID, so
+     * one left over from a destroyed domain (or a wrap) holds nothing. */
+    last_asid = last_asid + 1 < nr_asids ? last_asid + 1 : 1;
+    vmcb->asid = hv->tlb_tag = last_asid;
     vmcb->tlb_control = TLB_FLUSH_ALL;
     vmcb->np_enable = 1;
     vmcb->n_cr3 = p2m_root_pointer(&hv->v->domain->p2m);
@@ -163,19 +214,127 @@ static int svm_vcpu_init(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp)
     return 0;
 }
 
+static bool has_error_code(uint8_t vec)
+{
+    return vec == 8 || (vec >= 10 && vec <= 14) || vec == 17 || vec == 21;
+}
+
+static void svm_inject(struct hvm_vcpu *hv, uint8_t vec, uint32_t error)
+{
+    struct vmcb *vmcb = vmcb_of(hv);
+    /* Real mode pushes no error code. */
+    bool err = has_error_code(vec) && (vmcb->cr0 & CR0_PE);
+
+    vmcb->eventinj = vec | EVENT_EXCEPTION | EVENT_VALID |
+                     (err ? EVENT_ERROR | (uint64_t)error << 32 : 0);
+}
+
+static uint64_t svm_get_cr(struct hvm_vcpu *hv, unsigned int cr)
+{
+    struct vmcb *vmcb = vmcb_of(hv);
+
+    return cr == 0 ? vmcb->cr0 : cr == 3 ? vmcb->cr3 : vmcb->cr4;
+}
+
+/* The MSRs the allow-list passes, in the VMCB (VMLOAD/VMSAVE move FS, GS,
+ * KernelGSBase, STAR and the SYSENTER MSRs with it). */
+static uint64_t *svm_msr_slot(struct vmcb *vmcb, enum hvm_msr m)
+{
+    switch ( m )
+    {
+    case HVM_MSR_EFER:           return &vmcb->efer;
+    case HVM_MSR_PAT:            return &vmcb->g_pat;
+    case HVM_MSR_SYSENTER_CS:    return &vmcb->sysenter_cs;
+    case HVM_MSR_SYSENTER_ESP:   return &vmcb->sysenter_esp;
+    case HVM_MSR_SYSENTER_EIP:   return &vmcb->sysenter_eip;
+    case HVM_MSR_FS_BASE:        return &vmcb->fs.base;
+    case HVM_MSR_GS_BASE:        return &vmcb->gs.base;
+    case HVM_MSR_KERNEL_GS_BASE: return &vmcb->kernel_gs_base;
+    case HVM_MSR_STAR:           return &vmcb->star;
+    case HVM_MSR_LSTAR:          return &vmcb->lstar;
+    case HVM_MSR_CSTAR:          return &vmcb->cstar;
+    case HVM_MSR_SFMASK:         return &vmcb->sfmask;
+    case HVM_MSR_NR:             break;
+    }
+    panic("SVM: no VMCB slot for MSR %u", m);
+}
+
+/* The guest's EFER hides SVME, which QEMU needs set to run it at all. */
+static uint64_t svm_get_msr(struct hvm_vcpu *hv, enum hvm_msr m)
+{
+    uint64_t v = *svm_msr_slot(vmcb_of(hv), m);
+
+    return m == HVM_MSR_EFER ? v & ~EFER_SVME : v;
+}
+
+static void svm_set_msr(struct hvm_vcpu *hv, enum hvm_msr m, uint64_t val)
+{
+    *svm_msr_slot(vmcb_of(hv), m) = m == HVM_MSR_EFER ? val | EFER_SVME : val;
+}
+
+/* Past an intercepted instruction of len bytes (without NRIPS, QEMU). */
+static int svm_done(struct vmcb *vmcb, int rc, unsigned int len)
+{
+    if ( rc == 1 )
+        vmcb->rip = nrips ? vmcb->next_rip : vmcb->rip + len;
+    return rc < 0 ? rc : 0;
+}
+
+/* The address size of the code segment (for QEMU, whose IOIO exit
+ * information has neither address size nor segment; an address-size
+ * prefix is then not seen). */
+static unsigned int cs_addr_bytes(const struct vmcb *vmcb)
+{
+    if ( (vmcb->efer & EFER_LMA) && (vmcb->cs.attr & SEG_ATTR_L) )
+        return 8;
+    return vmcb->cs.attr & SEG_ATTR_DB ? 4 : 2;
+}
+
+static int svm_string_io(struct hvm_vcpu *hv, struct vmcb *vmcb)
+{
+    uint32_t info = vmcb->exitinfo1;
+    unsigned int asz = (info >> IOIO_ADDR_SHIFT) & 7;
+    unsigned int seg = (info >> IOIO_SEG_SHIFT) & 7;
+    struct hvm_string_io io = {
+        .port = info >> 16,
+        .bytes = (info >> IOIO_SIZE_SHIFT) & 7,
+        .addr_bytes = asz ? 2u << __builtin_ctz(asz) : cs_addr_bytes(vmcb),
+        .in = info & IOIO_IN,
+        .rep = info & IOIO_REP,
+    };
+    int rc;
+
+    if ( info & IOIO_IN )
+        seg = SEG_ES;
+    else if ( !asz )
+        seg = SEG_DS;           /* no segment given either: the default */
+    if ( seg > SEG_GS || (asz & (asz - 1)) )
+        return hvm_guest_error(hv, "string port I/O: bad IOIO information",
+                               info);
+    io.seg_base = (&vmcb->es)[seg].base;    /* ES CS SS DS FS GS in order */
+    rc = hvm_string_io(hv, &io, vmcb->rflags);
+    if ( rc == 1 )
+        vmcb->rip = vmcb->exitinfo2;        /* the next RIP, even without NRIPS */
+    return rc < 0 ? rc : 0;
+}
+
 /* Port I/O: output goes to the shared handler, input reads all ones. */
 static int svm_ioio(struct hvm_vcpu *hv, struct vmcb *vmcb)
 {
     uint32_t info = vmcb->exitinfo1;
     unsigned int bytes = (info >> IOIO_SIZE_SHIFT) & 7;
     uint16_t port = info >> 16;
+    uint64_t mask = (1ull << (8 * bytes)) - 1;
 
     if ( info & IOIO_STR )
-        return hvm_guest_error(hv, "string port I/O", port);
+        return svm_string_io(hv, vmcb);
     vmcb->rip = vmcb->exitinfo2;    /* the next RIP, even without NRIPS */
     if ( info & IOIO_IN )
     {
-        hv->regs.rax |= (1ull << (8 * bytes)) - 1;
+        uint64_t v = hvm_port_in(hv, port, bytes);
+
+        /* A 32-bit IN clears RAX's upper half, as a 32-bit MOV does. */
+        hv->regs.rax = bytes == 4 ? v : (hv->regs.rax & ~mask) | v;
         return 0;
     }
     return hvm_port_out(hv, port, hv->regs.rax, bytes);
@@ -186,6 +345,34 @@ static p2m_access_t npf_access(uint64_t error)
     if ( error & NPF_WRITE )
         return P2M_ACCESS_W;
     return error & NPF_FETCH ? P2M_ACCESS_X : P2M_ACCESS_R;
+}
+
+static const char *const svm_insn[] = {
+    "VMRUN", "VMMCALL", "VMLOAD", "VMSAVE", "STGI", "CLGI", "SKINIT",
+};
+
+/* Exits for instructions that are not ours to run or emulate. */
+static int svm_refused(struct hvm_vcpu *hv, struct vmcb *vmcb, uint32_t code)
+{
+    switch ( code )
+    {
+    case VMEXIT_VMRUN ... VMEXIT_SKINIT:
+        return hvm_crash(hv, "%s intercepted (no nested SVM)",
+                         svm_insn[code - VMEXIT_VMRUN]);
+    case VMEXIT_INVLPGA:
+        return hvm_crash(hv, "INVLPGA intercepted (no nested SVM)");
+    case VMEXIT_HLT:
+        return hvm_guest_error(hv, "HLT before HC_EXIT", vmcb->rip);
+    case VMEXIT_SHUTDOWN:
+        return hvm_guest_error(hv, "shutdown (triple fault)", vmcb->rip);
+    case VMEXIT_INVALID:
+        /* Guest state the guest could reach that VMRUN refuses. */
+        return hvm_crash(hv, "VMRUN refused the guest state (VMCB) at rip "
+                         "%#llx", (unsigned long long)vmcb->rip);
+    }
+    return hvm_crash(hv, "unexpected #VMEXIT %#x (info1 %#llx info2 %#llx)",
+                     code, (unsigned long long)vmcb->exitinfo1,
+                     (unsigned long long)vmcb->exitinfo2);
 }
 
 static int svm_handle_exit(struct hvm_vcpu *hv, struct vmcb *vmcb)
@@ -204,42 +391,56 @@ static int svm_handle_exit(struct hvm_vcpu *hv, struct vmcb *vmcb)
         return hvm_hypercall(hv);
     case VMEXIT_IOIO:
         return svm_ioio(hv, vmcb);
-    case VMEXIT_HLT:
-        return hvm_guest_error(hv, "HLT before HC_EXIT", vmcb->rip);
-    case VMEXIT_SHUTDOWN:
-        return hvm_guest_error(hv, "shutdown (triple fault)", vmcb->rip);
+    case VMEXIT_INTR:
+        return hvm_preempted(hv);
+    case VMEXIT_CPUID:
+        return svm_done(vmcb, hvm_cpuid(hv), 2);
     case VMEXIT_MSR:
-        return hvm_guest_error(hv, "MSR access", hv->regs.rcx);
-    case VMEXIT_INVALID:
-        panic("SVM: VMRUN refused the VMCB (hypervisor bug)");
+        return svm_done(vmcb, hvm_msr_access(hv, vmcb->exitinfo1 & 1), 2);
+    case VMEXIT_XSETBV:
+        return svm_done(vmcb, hvm_xsetbv(hv), 3);
+    case VMEXIT_INVD:           /* no DMA, so caches are coherent: a no-op */
+    case VMEXIT_WBINVD:
+        hv->n.emulated++;
+        return svm_done(vmcb, 1, 2);
+    case VMEXIT_RDTSCP:         /* not offered by CPUID */
+    case VMEXIT_MONITOR ... VMEXIT_MWAIT_C:
+    case VMEXIT_RDPRU:
+        svm_inject(hv, 6, 0);
+        hv->n.injected++;
+        return 0;
     }
     if ( code >= VMEXIT_EXCP0 && code <= VMEXIT_EXCP31 )
-    {
-        printk("d%u: exception %u at rip %#llx, error %#llx\n",
-               hv->v->domain->domain_id, code - VMEXIT_EXCP0,
-               (unsigned long long)vmcb->rip,
-               (unsigned long long)vmcb->exitinfo1);
-        return hvm_guest_error(hv, "guest exception", code - VMEXIT_EXCP0);
-    }
-    panic("SVM: unexpected #VMEXIT %#x (info1 %#llx info2 %#llx)", code,
-          (unsigned long long)vmcb->exitinfo1,
-          (unsigned long long)vmcb->exitinfo2);
+        return hvm_guest_exception(hv, code - VMEXIT_EXCP0, vmcb->exitinfo1,
+                                   vmcb->rip);
+    return svm_refused(hv, vmcb, code);
 }
 
 static void svm_run(struct hvm_vcpu *hv)
 {
     struct vmcb *vmcb = vmcb_of(hv);
+    uint64_t t0, t1;
 
     while ( !hvm_should_stop(hv) )
     {
         vmcb->rax = hv->regs.rax;
         if ( hvm_take_flush(hv) )
             vmcb->tlb_control = TLB_FLUSH_ALL;
+        hvm_load_xcr0(hv);
+        /* IF on with GIF off: the host timer can only exit the guest;
+         * STGI afterwards lets the host take (acknowledge) it. */
+        asm volatile ( "clgi; sti" ::: "memory" );
+        t0 = rdtsc();
         svm_vmrun(pa(vmcb), &hv->regs, pa(&host_vmcb));
+        t1 = rdtsc();
+        asm volatile ( "stgi; cli" ::: "memory" );
         vmcb->tlb_control = 0;
         hv->regs.rax = vmcb->rax;
-        hvm_exit_tick(hv);
-        if ( svm_handle_exit(hv, vmcb) )
+        /* An event whose delivery the exit interrupted is delivered again. */
+        vmcb->eventinj = vmcb->exitintinfo & EVENT_VALID ? vmcb->exitintinfo
+                                                         : 0;
+        hvm_exit_tick(hv, t1 - t0);
+        if ( svm_handle_exit(hv, vmcb) || hvm_check_time(hv) )
             break;
     }
 }
@@ -249,6 +450,10 @@ static struct hvm_vendor svm_vendor = {
     .format = P2M_FORMAT_NPT,
     .vcpu_init = svm_vcpu_init,
     .run = svm_run,
+    .inject = svm_inject,
+    .get_cr = svm_get_cr,
+    .get_msr = svm_get_msr,
+    .set_msr = svm_set_msr,
 };
 
 const struct hvm_vendor *svm_detect(void)
@@ -277,6 +482,9 @@ const struct hvm_vendor *svm_detect(void)
     memset(msrpm, 0xff, sizeof(msrpm));
     asm volatile ( "vmsave %0" :: "a" (pa(&host_vmcb)) : "memory" );
     svm_vendor.leaf_1g = ext.d & (1u << 26);    /* 1 GiB pages */
+    nrips = svm.d & (1u << 3);
+    nr_asids = svm.b;
+    lapic_timer_start(HVM_TICK_MS);
     printk("SVM: revision %u, %u ASIDs, nested paging, 1G leaves %s, "
            "NRIPS %s\n", svm.a & 0xff, svm.b, svm_vendor.leaf_1g ? "yes" : "no",
            svm.d & (1u << 3) ? "yes" : "no");

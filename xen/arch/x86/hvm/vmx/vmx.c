@@ -6,7 +6,11 @@
  * gpa from VMCS field 0x2400; a misconfiguration (49) means this
  * hypervisor wrote an entry the CPU rejects: the domain is crashed and
  * the scenario runner reports a bug (the 1G probe provokes one on
- * purpose, on a CPU without 1G EPT pages).
+ * purpose, on a CPU without 1G EPT pages).  Every exit reason is either
+ * emulated or crashes the domain with a reason, VM-entry failures
+ * included; the VMX-preemption timer (or, without it, the host's local
+ * APIC timer with external-interrupt exiting) stops a guest that never
+ * exits.  Each domain has its own VPID when the CPU offers VPIDs.
  */
 #include <xen/errno.h>
 #include <xen/lib.h>
@@ -27,13 +31,19 @@
 #define MSR_VMX_CR4_FIXED1   0x489
 #define MSR_VMX_PROCBASED2   0x48b
 #define MSR_VMX_EPT_VPID_CAP 0x48c
+#define MSR_VMX_MISC         0x485
 #define MSR_VMX_TRUE_PIN     0x48d    /* TRUE_* = base + 0xc */
+#define MSR_PAT              0x277
+#define GUEST_PAT            0x0007040600070406ull
 #define FC_LOCKED            (1u << 0)
 #define FC_VMX_OUTSIDE_SMX   (1u << 2)
 #define VMX_BASIC_TRUE_CTLS  (1ull << 55)
+#define VMX_BASIC_IO_INFO    (1ull << 54)   /* INS/OUTS instruction info */
 #define CR4_VMXE             (1ull << 13)
 
 /* EPT/VPID capabilities */
+#define EPT_CAP_EXEC_ONLY    (1ull << 0)
+#define EPT_CAP_EXEC_ONLY    (1ull << 0)
 #define EPT_CAP_WALK4        (1ull << 6)
 #define EPT_CAP_WB           (1ull << 14)
 #define EPT_CAP_2M           (1ull << 16)
@@ -41,17 +51,36 @@
 #define EPT_CAP_INVEPT       (1ull << 20)
 #define EPT_CAP_INVEPT_SINGLE (1ull << 25)
 #define EPT_CAP_INVEPT_ALL   (1ull << 26)
+#define VPID_CAP_INVVPID     (1ull << 32)
+#define VPID_CAP_SINGLE      (1ull << 41)
+#define VPID_CAP_ALL         (1ull << 42)
 
 /* Controls */
+#define PIN_EXT_INTR         (1u << 0)
+#define PIN_PREEMPT          (1u << 6)
 #define PROC_HLT             (1u << 7)
+#define PROC_MWAIT           (1u << 10)
+#define PROC_RDPMC           (1u << 11)
 #define PROC_UNCOND_IO       (1u << 24)
+#define PROC_MONITOR         (1u << 29)
 #define PROC_SECONDARY       (1u << 31)
 #define PROC2_EPT            (1u << 1)
+#define PROC2_VPID           (1u << 5)
+#define PROC2_WBINVD         (1u << 6)
 #define PROC2_UNRESTRICTED   (1u << 7)
 #define EXIT_HOST_64         (1u << 9)
+#define EXIT_ACK_INTR        (1u << 15)
+#define EXIT_SAVE_PAT        (1u << 18)
+#define EXIT_LOAD_PAT        (1u << 19)
 #define EXIT_SAVE_EFER       (1u << 20)
 #define EXIT_LOAD_EFER       (1u << 21)
+#define ENTRY_LOAD_PAT       (1u << 14)
 #define ENTRY_LOAD_EFER      (1u << 15)
+
+#define INTR_VALID           (1u << 31)
+#define INTR_ERROR           (1u << 11)
+#define INTR_TYPE_HW_EXC     (3u << 8)
+#define INTR_TYPE_SHIFT      8
 
 /* VMCS fields */
 enum {
@@ -59,20 +88,27 @@ enum {
     G_FS_SEL = 0x808, G_GS_SEL = 0x80a, G_LDTR_SEL = 0x80c, G_TR_SEL = 0x80e,
     H_ES_SEL = 0xc00, H_CS_SEL = 0xc02, H_SS_SEL = 0xc04, H_DS_SEL = 0xc06,
     H_FS_SEL = 0xc08, H_GS_SEL = 0xc0a, H_TR_SEL = 0xc0c,
+    VPID = 0x0000,
     EPT_POINTER = 0x201a, GUEST_PHYS_ADDR = 0x2400,
-    VMCS_LINK = 0x2800, G_EFER = 0x2806, H_EFER = 0x2c02,
+    VMCS_LINK = 0x2800, G_PAT = 0x2804, G_EFER = 0x2806, H_PAT = 0x2c00,
+    H_EFER = 0x2c02,
     PIN_CTLS = 0x4000, PROC_CTLS = 0x4002, EXC_BITMAP = 0x4004,
-    EXIT_CTLS = 0x400c, ENTRY_CTLS = 0x4012, PROC2_CTLS = 0x401e,
+    EXIT_CTLS = 0x400c, ENTRY_CTLS = 0x4012, ENTRY_INTR_INFO = 0x4016,
+    ENTRY_ERROR = 0x4018, ENTRY_INSN_LEN = 0x401a, PROC2_CTLS = 0x401e,
     VM_INSN_ERROR = 0x4400, EXIT_REASON = 0x4402, EXIT_INTR_INFO = 0x4404,
-    EXIT_INSN_LEN = 0x440c,
+    EXIT_INTR_ERROR = 0x4406, IDT_VEC_INFO = 0x4408, IDT_VEC_ERROR = 0x440a,
+    EXIT_INSN_LEN = 0x440c, EXIT_INSN_INFO = 0x440e,
+    G_SYSENTER_CS = 0x482a, G_PREEMPT_TIMER = 0x482e,
     G_ES_LIMIT = 0x4800, G_ES_AR = 0x4814,   /* + 2 per segment */
     G_GDTR_LIMIT = 0x4810, G_IDTR_LIMIT = 0x4812,
     G_INTERRUPTIBILITY = 0x4824, G_ACTIVITY = 0x4826,
     CR0_MASK = 0x6000, CR4_MASK = 0x6002, CR0_SHADOW = 0x6004,
-    CR4_SHADOW = 0x6006, EXIT_QUAL = 0x6400,
+    CR4_SHADOW = 0x6006, EXIT_QUAL = 0x6400, GUEST_LINEAR = 0x640a,
     G_CR0 = 0x6800, G_CR3 = 0x6802, G_CR4 = 0x6804, G_ES_BASE = 0x6806,
+    G_FS_BASE = 0x680e, G_GS_BASE = 0x6810,
     G_GDTR_BASE = 0x6816, G_IDTR_BASE = 0x6818, G_DR7 = 0x681a,
     G_RSP = 0x681c, G_RIP = 0x681e, G_RFLAGS = 0x6820,
+    G_SYSENTER_ESP = 0x6824, G_SYSENTER_EIP = 0x6826,
     H_CR0 = 0x6c00, H_CR3 = 0x6c02, H_CR4 = 0x6c04, H_FS_BASE = 0x6c06,
     H_GS_BASE = 0x6c08, H_TR_BASE = 0x6c0a, H_GDTR_BASE = 0x6c0c,
     H_IDTR_BASE = 0x6c0e, H_RIP = 0x6c16,
@@ -83,15 +119,33 @@ enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
 
 /* Exit reasons */
 #define EXIT_EXCEPTION       0
+#define EXIT_EXT_INTR        1
 #define EXIT_TRIPLE_FAULT    2
+#define EXIT_TASK_SWITCH     9
 #define EXIT_CPUID           10
+#define EXIT_GETSEC          11
 #define EXIT_HLT             12
+#define EXIT_INVD            13
+#define EXIT_RDPMC           15
 #define EXIT_VMCALL          18
+#define EXIT_VMCLEAR         19     /* ... 27 VMXON: the VMX instructions */
+#define EXIT_VMXON           27
 #define EXIT_IO              30
 #define EXIT_RDMSR           31
 #define EXIT_WRMSR           32
+#define EXIT_BAD_GUEST       33
+#define EXIT_MSR_LOAD        34
+#define EXIT_MWAIT           36
+#define EXIT_MONITOR         39
+#define EXIT_MCE_ENTRY       41
 #define EXIT_EPT_VIOLATION   48
 #define EXIT_EPT_MISCONFIG   49
+#define EXIT_INVEPT          50
+#define EXIT_PREEMPT         52
+#define EXIT_INVVPID         53
+#define EXIT_WBINVD          54
+#define EXIT_XSETBV          55
+#define EXIT_VMFUNC          59
 #define EXIT_ENTRY_FAILED    (1u << 31)
 
 /* EPT violation qualification: the access that faulted. */
@@ -103,20 +157,26 @@ enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
 #define IOQ_SIZE_MASK        7          /* bytes - 1 */
 #define IOQ_IN               (1u << 3)
 #define IOQ_STRING           (1u << 4)
+#define IOQ_REP              (1u << 5)
 
 struct vmx_caps {
     uint32_t revision;
     uint32_t pin, proc, proc2, exit, entry;     /* chosen controls */
     uint64_t ept_cap;
     bool efer;                                  /* load/save EFER works */
+    bool pat;                                   /* load/save PAT works */
+    bool io_info;                               /* INS/OUTS insn info */
+    unsigned int preempt_shift;                 /* TSC >> this: timer */
 };
 
-static struct vmx_caps caps;
 static uint8_t vmxon_region[4096] __attribute__((aligned(4096)));
 static uint8_t vmcs[MAX_DOMAINS][4096] __attribute__((aligned(4096)));
 static bool launched[MAX_DOMAINS];
+static uint16_t last_vpid;
+static struct vmx_caps caps;
 
 int vmx_enter(struct hvm_regs *regs, int resume);
+static struct hvm_vendor vmx_vendor;
 extern char vmx_exit_landing[];
 
 static uint64_t pa(const void *p)
@@ -168,22 +228,35 @@ static bool vmx_pick_controls(bool true_ctls)
 {
     uint64_t ext = rdmsr(ctl_msr(MSR_VMX_EXIT, true_ctls)) >> 32;
     uint64_t ent = rdmsr(ctl_msr(MSR_VMX_ENTRY, true_ctls)) >> 32;
+    uint64_t pin = rdmsr(ctl_msr(MSR_VMX_PINBASED, true_ctls)) >> 32;
+    /* No preemption timer: the host's timer interrupt exits instead, and
+     * is acknowledged by the exit itself. */
+    uint32_t pin_want = pin & PIN_PREEMPT ? PIN_PREEMPT : PIN_EXT_INTR;
+    uint32_t exit_want = EXIT_HOST_64 |
+                         (pin_want == PIN_EXT_INTR ? EXIT_ACK_INTR : 0);
 
     caps.efer = (ext & EXIT_LOAD_EFER) && (ext & EXIT_SAVE_EFER) &&
                 (ent & ENTRY_LOAD_EFER);
-    return pick_ctl(ctl_msr(MSR_VMX_PINBASED, true_ctls), 0, 0, &caps.pin) &&
+    caps.pat = (ext & EXIT_LOAD_PAT) && (ext & EXIT_SAVE_PAT) &&
+               (ent & ENTRY_LOAD_PAT);
+    exit_want |= (caps.efer ? EXIT_SAVE_EFER | EXIT_LOAD_EFER : 0) |
+                 (caps.pat ? EXIT_SAVE_PAT | EXIT_LOAD_PAT : 0);
+    return pick_ctl(ctl_msr(MSR_VMX_PINBASED, true_ctls), pin_want,
+                    pin_want, &caps.pin) &&
            pick_ctl(ctl_msr(MSR_VMX_PROCBASED, true_ctls),
-                    PROC_HLT | PROC_UNCOND_IO | PROC_SECONDARY,
-                    PROC_HLT | PROC_UNCOND_IO | PROC_SECONDARY,
-                    &caps.proc) &&
-           pick_ctl(MSR_VMX_PROCBASED2, PROC2_EPT | PROC2_UNRESTRICTED,
+                    PROC_HLT | PROC_UNCOND_IO | PROC_SECONDARY | PROC_MWAIT |
+                    PROC_RDPMC | PROC_MONITOR,
+                    PROC_HLT | PROC_UNCOND_IO | PROC_SECONDARY, &caps.proc) &&
+           pick_ctl(MSR_VMX_PROCBASED2, PROC2_EPT | PROC2_UNRESTRICTED |
+                    PROC2_VPID | PROC2_WBINVD,
                     PROC2_EPT | PROC2_UNRESTRICTED, &caps.proc2) &&
-           pick_ctl(ctl_msr(MSR_VMX_EXIT, true_ctls),
-                    EXIT_HOST_64 | (caps.efer ? EXIT_SAVE_EFER |
-                                    EXIT_LOAD_EFER : 0),
-                    EXIT_HOST_64, &caps.exit) &&
+           pick_ctl(ctl_msr(MSR_VMX_EXIT, true_ctls), exit_want,
+                    exit_want & ~(EXIT_SAVE_EFER | EXIT_LOAD_EFER |
+                                  EXIT_SAVE_PAT | EXIT_LOAD_PAT),
+                    &caps.exit) &&
            pick_ctl(ctl_msr(MSR_VMX_ENTRY, true_ctls),
-                    caps.efer ? ENTRY_LOAD_EFER : 0, 0, &caps.entry);
+                    (caps.efer ? ENTRY_LOAD_EFER : 0) |
+                    (caps.pat ? ENTRY_LOAD_PAT : 0), 0, &caps.entry);
 }
 
 /* A value for CR0/CR4 that the fixed-bit MSRs allow (free bits: v). */
@@ -216,6 +289,8 @@ static void write_host_state(void)
     vmwrite(H_RIP, pa(vmx_exit_landing));
     if ( caps.efer )
         vmwrite(H_EFER, rdmsr(MSR_EFER));
+    if ( caps.pat )
+        vmwrite(H_PAT, rdmsr(MSR_PAT));
 }
 
 /* 32-bit flat protected mode, paging off (unrestricted guest). */
@@ -253,6 +328,28 @@ static void write_guest_state(uint32_t entry, uint32_t sp)
     vmwrite(VMCS_LINK, ~0ull);
     if ( caps.efer )
         vmwrite(G_EFER, 0);
+    if ( caps.pat )
+        vmwrite(G_PAT, GUEST_PAT);
+}
+
+/* Drop the guest-physical translations of this EPT P2M. */
+static void invept(uint64_t eptp)
+{
+    struct { uint64_t eptp, rsvd; } desc = { eptp, 0 };
+    uint64_t type = caps.ept_cap & EPT_CAP_INVEPT_SINGLE ? 1 : 2;
+
+    asm volatile ( "invept %0, %1" :: "m" (desc), "r" (type) : "cc", "memory" );
+}
+
+/* Drop the translations tagged with vpid (all of them if the CPU cannot
+ * do one VPID). */
+static void invvpid(uint16_t vpid)
+{
+    struct { uint64_t vpid, la; } desc = { vpid, 0 };
+    uint64_t type = caps.ept_cap & VPID_CAP_SINGLE ? 1 : 2;
+
+    asm volatile ( "invvpid %0, %1" :: "m" (desc), "r" (type)
+                   : "cc", "memory" );
 }
 
 static int vmx_vcpu_init(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp)
@@ -267,42 +364,155 @@ static int vmx_vcpu_init(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp)
     asm volatile ( "vmclear %0" :: "m" (*(uint64_t[]){ pa(v) }) : "cc" );
     asm volatile ( "vmptrld %0" :: "m" (*(uint64_t[]){ pa(v) }) : "cc" );
     launched[id] = false;
+    hv->hw = &vmx_vendor;
     vmwrite(PIN_CTLS, caps.pin);
     vmwrite(PROC_CTLS, caps.proc);
     vmwrite(PROC2_CTLS, caps.proc2);
     vmwrite(EXIT_CTLS, caps.exit);
     vmwrite(ENTRY_CTLS, caps.entry);
-    vmwrite(EXC_BITMAP, ~0u);           /* every guest exception exits */
+    vmwrite(EXC_BITMAP, hv->exc_crash | HVM_EXC_ALWAYS);
     vmwrite(CR0_MASK, 0);
     vmwrite(CR4_MASK, 0);
     vmwrite(EPT_POINTER, p2m_root_pointer(&hv->v->domain->p2m));
     write_host_state();
     write_guest_state(entry, sp);
+    /* The root may be a page a destroyed domain's tables used: translations
+     * cached under this EPTP (and VPID) are dropped before the first run. */
+    invept(p2m_root_pointer(&hv->v->domain->p2m));
+    if ( caps.proc2 & PROC2_VPID )
+    {
+        last_vpid = last_vpid == 0xffff ? 1 : last_vpid + 1;
+        hv->tlb_tag = last_vpid;
+        vmwrite(VPID, last_vpid);
+        invvpid(last_vpid);
+    }
     return 0;
 }
 
-/* Drop the guest-physical translations of this EPT P2M. */
-static void invept(uint64_t eptp)
+static bool has_error_code(uint8_t vec)
 {
-    struct { uint64_t eptp, rsvd; } desc = { eptp, 0 };
-    uint64_t type = caps.ept_cap & EPT_CAP_INVEPT_SINGLE ? 1 : 2;
+    return vec == 8 || (vec >= 10 && vec <= 14) || vec == 17 || vec == 21;
+}
 
-    asm volatile ( "invept %0, %1" :: "m" (desc), "r" (type) : "cc", "memory" );
+static void vmx_inject(struct hvm_vcpu *hv, uint8_t vec, uint32_t error)
+{
+    /* Real mode (unrestricted guest) pushes no error code; the entry
+     * would fail with one. */
+    bool err = has_error_code(vec) && (vmread(G_CR0) & CR0_PE);
+
+    vmwrite(ENTRY_INTR_INFO, vec | INTR_TYPE_HW_EXC | INTR_VALID |
+                             (err ? INTR_ERROR : 0));
+    if ( err )
+        vmwrite(ENTRY_ERROR, error);
+}
+
+/* An event whose delivery the exit interrupted is delivered again. */
+static void vmx_reinject(void)
+{
+    uint32_t info = vmread(IDT_VEC_INFO);
+    unsigned int type = (info >> INTR_TYPE_SHIFT) & 7;
+
+    if ( !(info & INTR_VALID) )
+        return;
+    vmwrite(ENTRY_INTR_INFO, info & ~(1u << 12));   /* bit 12: reserved */
+    if ( info & INTR_ERROR )
+        vmwrite(ENTRY_ERROR, vmread(IDT_VEC_ERROR));
+    if ( type >= 4 )            /* software interrupt or exception */
+        vmwrite(ENTRY_INSN_LEN, vmread(EXIT_INSN_LEN));
+}
+
+static uint64_t vmx_get_cr(struct hvm_vcpu *hv, unsigned int cr)
+{
+    return vmread(cr == 0 ? G_CR0 : cr == 3 ? G_CR3 : G_CR4);
+}
+
+/* The VMCS field of an allow-listed MSR, or 0: kept in hv->msr (the
+ * syscall MSRs, which the host does not use, are then loaded into the
+ * CPU as they are for the guest's run). */
+static uint32_t vmx_msr_field(enum hvm_msr m)
+{
+    switch ( m )
+    {
+    case HVM_MSR_EFER:           return caps.efer ? G_EFER : 0;
+    case HVM_MSR_PAT:            return caps.pat ? G_PAT : 0;
+    case HVM_MSR_SYSENTER_CS:    return G_SYSENTER_CS;
+    case HVM_MSR_SYSENTER_ESP:   return G_SYSENTER_ESP;
+    case HVM_MSR_SYSENTER_EIP:   return G_SYSENTER_EIP;
+    case HVM_MSR_FS_BASE:        return G_FS_BASE;
+    case HVM_MSR_GS_BASE:        return G_GS_BASE;
+    default:                     return 0;
+    }
+}
+
+static const uint32_t cpu_msr[HVM_MSR_NR] = {
+    [HVM_MSR_KERNEL_GS_BASE] = 0xc0000102, [HVM_MSR_STAR] = 0xc0000081,
+    [HVM_MSR_LSTAR] = 0xc0000082, [HVM_MSR_CSTAR] = 0xc0000083,
+    [HVM_MSR_SFMASK] = 0xc0000084,
+};
+
+static uint64_t vmx_get_msr(struct hvm_vcpu *hv, enum hvm_msr m)
+{
+    uint32_t f = vmx_msr_field(m);
+
+    return f ? vmread(f) : hv->msr[m];
+}
+
+static void vmx_set_msr(struct hvm_vcpu *hv, enum hvm_msr m, uint64_t val)
+{
+    uint32_t f = vmx_msr_field(m);
+
+    if ( f )
+        vmwrite(f, val);
+    hv->msr[m] = val;
+    if ( cpu_msr[m] )
+        wrmsr(cpu_msr[m], val);
+}
+
+/* Before this vCPU runs: its syscall MSRs into the CPU. */
+static void vmx_load_msrs(struct hvm_vcpu *hv)
+{
+    for ( unsigned int m = 0; m < HVM_MSR_NR; m++ )
+        if ( cpu_msr[m] )
+            wrmsr(cpu_msr[m], hv->msr[m]);
+}
+
+/* INS/OUTS: the address size and segment come from the instruction
+ * information (where the CPU gives it), the rest from the qualification. */
+static int vmx_string_io(struct hvm_vcpu *hv, uint64_t qual)
+{
+    uint32_t info = caps.io_info ? vmread(EXIT_INSN_INFO) : 1u << 7;
+    unsigned int seg = qual & IOQ_IN ? SEG_ES : (info >> 15) & 7;
+    struct hvm_string_io io = {
+        .port = qual >> 16,
+        .bytes = (qual & IOQ_SIZE_MASK) + 1,
+        .addr_bytes = 2 << ((info >> 7) & 7),
+        .in = qual & IOQ_IN,
+        .rep = qual & IOQ_REP,
+    };
+
+    if ( seg > SEG_GS || io.addr_bytes > 8 )
+        return hvm_guest_error(hv, "string port I/O: bad instruction "
+                               "information", info);
+    io.seg_base = vmread(G_ES_BASE + 2 * seg);
+    return hvm_string_io(hv, &io, vmread(G_RFLAGS));
 }
 
 static int vmx_io(struct hvm_vcpu *hv, uint64_t qual)
 {
     unsigned int bytes = (qual & IOQ_SIZE_MASK) + 1;
     uint16_t port = qual >> 16;
+    uint64_t mask = (1ull << (8 * bytes)) - 1, v;
 
     if ( qual & IOQ_STRING )
-        return hvm_guest_error(hv, "string port I/O", port);
+        return vmx_string_io(hv, qual);
     if ( qual & IOQ_IN )
     {
-        hv->regs.rax |= (1ull << (8 * bytes)) - 1;
-        return 0;
+        v = hvm_port_in(hv, port, bytes);
+        /* A 32-bit IN clears RAX's upper half, as a 32-bit MOV does. */
+        hv->regs.rax = bytes == 4 ? v : (hv->regs.rax & ~mask) | v;
+        return 1;
     }
-    return hvm_port_out(hv, port, hv->regs.rax, bytes);
+    return hvm_port_out(hv, port, hv->regs.rax, bytes) ?: 1;
 }
 
 static p2m_access_t eptv_access(uint64_t qual)
@@ -317,15 +527,48 @@ static void skip_insn(void)
     vmwrite(G_RIP, vmread(G_RIP) + vmread(EXIT_INSN_LEN));
 }
 
-static void vmx_cpuid(struct hvm_vcpu *hv)
+/* rc as the shared emulation returns it: 1 = done, move past it. */
+static int vmx_done(int rc)
 {
-    struct cpuid_regs r = cpuid(hv->regs.rax, hv->regs.rcx);
+    if ( rc == 1 )
+        skip_insn();
+    return rc < 0 ? rc : 0;
+}
 
-    hv->regs.rax = r.a;
-    hv->regs.rbx = r.b;
-    hv->regs.rcx = r.c;
-    hv->regs.rdx = r.d;
-    skip_insn();
+static const char *const vmx_insn[] = {
+    "VMCLEAR", "VMLAUNCH", "VMPTRLD", "VMPTRST", "VMREAD", "VMRESUME",
+    "VMWRITE", "VMXOFF", "VMXON",
+};
+
+/* Exits that end the domain: not ours to emulate, or a failed entry. */
+static int vmx_refused(struct hvm_vcpu *hv, uint32_t reason, uint64_t qual)
+{
+    switch ( reason & 0xffff )
+    {
+    case EXIT_VMCLEAR ... EXIT_VMXON:
+        return hvm_crash(hv, "%s intercepted (no nested VMX)",
+                         vmx_insn[(reason & 0xffff) - EXIT_VMCLEAR]);
+    case EXIT_INVEPT:
+    case EXIT_INVVPID:
+    case EXIT_VMFUNC:
+        return hvm_crash(hv, "VMX instruction (exit %u) intercepted (no "
+                         "nested VMX)", reason & 0xffff);
+    case EXIT_HLT:
+        return hvm_guest_error(hv, "HLT before HC_EXIT", vmread(G_RIP));
+    case EXIT_TRIPLE_FAULT:
+        return hvm_guest_error(hv, "shutdown (triple fault)", vmread(G_RIP));
+    case EXIT_TASK_SWITCH:
+        return hvm_guest_error(hv, "task switch (not emulated)", qual);
+    case EXIT_BAD_GUEST:
+    case EXIT_MSR_LOAD:
+    case EXIT_MCE_ENTRY:
+        if ( reason & EXIT_ENTRY_FAILED )
+            return hvm_crash(hv, "VM entry failed (exit reason %u, "
+                             "qualification %#llx): guest state refused",
+                             reason & 0xffff, (unsigned long long)qual);
+    }
+    return hvm_crash(hv, "unexpected VMX exit reason %u (qualification "
+                     "%#llx)", reason & 0xffff, (unsigned long long)qual);
 }
 
 static int vmx_handle_exit(struct hvm_vcpu *hv)
@@ -334,8 +577,8 @@ static int vmx_handle_exit(struct hvm_vcpu *hv)
     uint64_t qual = vmread(EXIT_QUAL);
 
     if ( reason & EXIT_ENTRY_FAILED )
-        panic("VMX: VM entry failed, reason %u, qualification %#llx "
-              "(hypervisor bug)", reason & 0xffff, (unsigned long long)qual);
+        return vmx_refused(hv, reason, qual);
+    vmx_reinject();
     switch ( reason & 0xffff )
     {
     case EXIT_EPT_VIOLATION:
@@ -347,46 +590,78 @@ static int vmx_handle_exit(struct hvm_vcpu *hv)
         skip_insn();
         return hvm_hypercall(hv);
     case EXIT_IO:
-        skip_insn();
-        return vmx_io(hv, qual);
+        return vmx_done(vmx_io(hv, qual));
     case EXIT_CPUID:
-        vmx_cpuid(hv);
-        return 0;
-    case EXIT_HLT:
-        return hvm_guest_error(hv, "HLT before HC_EXIT", vmread(G_RIP));
-    case EXIT_TRIPLE_FAULT:
-        return hvm_guest_error(hv, "triple fault", vmread(G_RIP));
+        return vmx_done(hvm_cpuid(hv));
     case EXIT_RDMSR:
     case EXIT_WRMSR:
-        return hvm_guest_error(hv, "MSR access", hv->regs.rcx);
+        return vmx_done(hvm_msr_access(hv, (reason & 0xffff) == EXIT_WRMSR));
+    case EXIT_XSETBV:
+        return vmx_done(hvm_xsetbv(hv));
+    case EXIT_INVD:             /* no DMA, so caches are coherent: a no-op */
+    case EXIT_WBINVD:
+        hv->n.emulated++;
+        return vmx_done(1);
+    case EXIT_PREEMPT:
+        return hvm_preempted(hv);
+    case EXIT_EXT_INTR:         /* the host timer, acknowledged on exit */
+        lapic_eoi();
+        return hvm_preempted(hv);
+    case EXIT_GETSEC:           /* SMX is not offered */
+    case EXIT_MWAIT:
+    case EXIT_MONITOR:
+        vmx_inject(hv, 6, 0);
+        hv->n.injected++;
+        return 0;
+    case EXIT_RDPMC:            /* no PMU is offered */
+        vmx_inject(hv, 13, 0);
+        hv->n.injected++;
+        return 0;
     case EXIT_EXCEPTION:
-        printk("d%u: exception %llu at rip %#llx\n", hv->v->domain->domain_id,
-               (unsigned long long)(vmread(EXIT_INTR_INFO) & 0xff),
-               (unsigned long long)vmread(G_RIP));
-        return hvm_guest_error(hv, "guest exception",
-                               vmread(EXIT_INTR_INFO) & 0xff);
+        return hvm_guest_exception(hv, vmread(EXIT_INTR_INFO) & 0xff,
+                                   vmread(EXIT_INTR_ERROR), vmread(G_RIP));
     }
-    panic("VMX: unexpected exit reason %u (qualification %#llx)",
-          reason & 0xffff, (unsigned long long)qual);
+    return vmx_refused(hv, reason, qual);
+}
+
+/* The timer that stops a guest after HVM_TICK_MS without an exit. */
+static void vmx_arm_timer(void)
+{
+    if ( caps.pin & PIN_PREEMPT )
+        vmwrite(G_PREEMPT_TIMER,
+                MIN((tsc_khz * HVM_TICK_MS) >> caps.preempt_shift,
+                    0xffffffffull));
 }
 
 static void vmx_run(struct hvm_vcpu *hv)
 {
     unsigned int id = hv->v->domain->domain_id;
+    uint64_t t0, t1;
 
     asm volatile ( "vmptrld %0" :: "m" (*(uint64_t[]){ pa(vmcs[id]) })
                    : "cc" );
+    vmx_load_msrs(hv);
     while ( !hvm_should_stop(hv) )
     {
         if ( hvm_take_flush(hv) )
             invept(vmread(EPT_POINTER));
+        hvm_load_xcr0(hv);
+        vmx_arm_timer();
+        t0 = rdtsc();
         if ( vmx_enter(&hv->regs, launched[id]) )
-            panic("VMX: %s failed, VM-instruction error %llu",
-                  launched[id] ? "VMRESUME" : "VMLAUNCH",
-                  (unsigned long long)vmread(VM_INSN_ERROR));
+        {
+            /* VMfail: the VMCS was refused before the guest ran.  Guest
+             * state is checked with an exit (above); this is the controls
+             * or host state, which an injected event can also upset. */
+            hvm_crash(hv, "%s failed: VM-instruction error %llu",
+                      launched[id] ? "VMRESUME" : "VMLAUNCH",
+                      (unsigned long long)vmread(VM_INSN_ERROR));
+            break;
+        }
+        t1 = rdtsc();
         launched[id] = true;
-        hvm_exit_tick(hv);
-        if ( vmx_handle_exit(hv) )
+        hvm_exit_tick(hv, t1 - t0);
+        if ( vmx_handle_exit(hv) || hvm_check_time(hv) )
             break;
     }
 }
@@ -396,6 +671,10 @@ static struct hvm_vendor vmx_vendor = {
     .format = P2M_FORMAT_EPT,
     .vcpu_init = vmx_vcpu_init,
     .run = vmx_run,
+    .inject = vmx_inject,
+    .get_cr = vmx_get_cr,
+    .get_msr = vmx_get_msr,
+    .set_msr = vmx_set_msr,
 };
 
 /* Feature control: VMX outside SMX allowed (lock it so if the BIOS did not). */
@@ -415,6 +694,8 @@ static bool vmx_on(void)
     bool fail;
 
     caps.revision = basic & 0x7fffffff;
+    caps.io_info = basic & VMX_BASIC_IO_INFO;
+    caps.preempt_shift = rdmsr(MSR_VMX_MISC) & 0x1f;
     if ( !vmx_pick_controls(basic & VMX_BASIC_TRUE_CTLS) )
     {
         printk("VMX: no EPT with unrestricted guest\n");
@@ -457,6 +738,20 @@ const struct hvm_vendor *vmx_detect(void)
         return NULL;
     }
     vmx_vendor.leaf_1g = caps.ept_cap & EPT_CAP_1G;
+    machine.ept_exec_only = caps.ept_cap & EPT_CAP_EXEC_ONLY;
+    if ( (caps.proc2 & PROC2_VPID) && !(caps.ept_cap & VPID_CAP_INVVPID &&
+         caps.ept_cap & (VPID_CAP_SINGLE | VPID_CAP_ALL)) )
+        caps.proc2 &= ~PROC2_VPID;      /* VPIDs we could not flush */
+    if ( !(caps.pin & PIN_PREEMPT) )
+        lapic_timer_start(HVM_TICK_MS);
+    printk("VMX: %s stops guests; VPIDs %s, WBINVD exiting %s, PAT "
+           "load/save %s, INS/OUTS info %s\n",
+           caps.pin & PIN_PREEMPT ? "the preemption timer" :
+                                    "the local APIC timer",
+           caps.proc2 & PROC2_VPID ? "yes" : "no",
+           caps.proc2 & PROC2_WBINVD ? "yes" : "no", caps.pat ? "yes" : "no",
+           caps.io_info ? "yes" : "no");
+    machine.ept_exec_only = caps.ept_cap & EPT_CAP_EXEC_ONLY;
     printk("VMX: revision %u, EPT caps %#llx: 1G pages %s, INVEPT %s; "
            "EFER load/save %s\n", caps.revision,
            (unsigned long long)caps.ept_cap,
