@@ -70,6 +70,8 @@ struct slot {
     struct gfn_list dirty;          /* written since the last clean */
     unsigned int nr_iomem;          /* MMIO ranges granted (as asked) */
     struct machine_range iomem[8];
+    unsigned int nr_pins;           /* pinned frames and where they map */
+    struct pin { uint64_t gfn, mfn; unsigned int order; } pin[16];
 };
 
 static struct {
@@ -355,6 +357,23 @@ static void check_range(struct slot *s, uint64_t start, uint64_t end,
             check_page(s, &s->pages.p[i], full);
 }
 
+/* Pinned frames stay where they are mapped (a sweep never takes them). */
+static void check_pins(struct slot *s)
+{
+    unsigned int i;
+
+    for ( i = 0; i < s->nr_pins; i++ )
+    {
+        struct p2m_lookup l = lookup(s, s->pin[i].gfn);
+
+        if ( !p2m_type_is_ram(l.type) || mfn_x(l.mfn) != s->pin[i].mfn )
+            fail("d%u gfn %#llx maps pinned frame %#llx, but is now %s "
+                 "mfn %#llx", slot_id(s), (unsigned long long)s->pin[i].gfn,
+                 (unsigned long long)s->pin[i].mfn, p2m_type_name(l.type),
+                 (unsigned long long)mfn_x(l.mfn));
+    }
+}
+
 static bool any_domain(void)
 {
     unsigned int i;
@@ -380,6 +399,7 @@ static void check_all(bool full)
         if ( p2m_pod_check(s->d) )
             fail("p2m_pod_check(d%u) failed", slot_id(s));
         check_range(s, 0, ~0ull, full);
+        check_pins(s);
     }
     if ( heap_check_accounting() )
         fail("heap_check_accounting failed");
@@ -451,11 +471,25 @@ static void snap_expect(struct slot *s, const struct snap *before,
 }
 
 /* Forget what the model expects of [g, g + n): it was unmapped/replaced. */
+static void drop_pins(struct slot *s, uint64_t g, uint64_t n)
+{
+    unsigned int i = 0;
+
+    while ( i < s->nr_pins )
+        if ( s->pin[i].gfn < g + n &&
+             s->pin[i].gfn + (1ull << s->pin[i].order) > g )
+            s->pin[i] = s->pin[--s->nr_pins];
+        else
+            i++;
+}
+
 static void forget(struct slot *s, uint64_t g, uint64_t n)
 {
     set_del_range(&s->pages, g, g + n);
     gl_del_range(&s->dirty, g, g + n);
+    drop_pins(s, g, n);
 }
+
 
 /*
  * Frames [m, m + n) were just handed to a guest as fresh memory (populate
@@ -520,6 +554,7 @@ static void create_slot(struct slot *s, bool ept, unsigned int maxsel,
     s->inc = ++fz.next_inc;
     s->logdirty = false;
     s->nr_iomem = 0;
+    s->nr_pins = 0;
     set_clear(&s->pages);
     s->dirty.n = 0;
     if ( crash )
@@ -1093,6 +1128,36 @@ static void op_fail(struct slot *s, const uint8_t *op)
     }
 }
 
+/*
+ * The frames of the RAM leaf at gfn (the 2^order block of it, order_of):
+ * op[5] % 3: pin them (never reclaimed), unpin, or reserve them (held for
+ * the domain: an unmap keeps them owned, with their content).
+ */
+static void op_pin(struct slot *s, const uint8_t *op)
+{
+    static const char *const names[3] = { "pin", "unpin", "reserve" };
+    unsigned int order = order_of(op), k = op[5] % 3;
+    uint64_t g = gfn_of(op, order), m;
+    struct p2m_lookup l;
+    int rc;
+
+    note("# %s d%u gfn %#llx order %u", names[k], slot_id(s),
+         (unsigned long long)g, order);
+    if ( g >= P2M_MAX_GFN || order > 18 )
+        return;
+    l = lookup(s, g);
+    if ( !p2m_type_is_ram(l.type) || l.order < order )
+        return;
+    m = mfn_x(l.mfn);
+    rc = (int)result(k == 2 ? heap_reserve_range(s->d, _mfn(m), order)
+                            : heap_pin_range(s->d, _mfn(m), order, k == 0));
+    if ( rc )
+        return;
+    drop_pins(s, g, 1ull << order);
+    if ( k == 0 && s->nr_pins < 16 )
+        s->pin[s->nr_pins++] = (struct pin){ g, m, order };
+}
+
 /* --- log-dirty --- */
 
 static void logdirty_read(struct slot *s, bool clean)
@@ -1261,6 +1326,7 @@ static void op_balloon(struct slot *s, const uint8_t *op)
         fail("balloon failed (%lld) but B fell by %lld", (long long)rc,
              (long long)(b0 - b1));
     balloon_forget(s, g, end, rc >= 0);
+    drop_pins(s, g, end - g);
 }
 
 /* op[5] % 3: all, eager, emergency. */
@@ -1542,7 +1608,7 @@ static const op_fn ops[] = {
     op_settype, op_logdirty, op_pod, op_target, op_balloon, op_sweep,
     op_write, op_fill, op_read, op_resume, op_policy, op_merge,
     op_max_order, op_physmap, op_write, op_read, op_map_auto, op_pod,
-    op_set_range, op_type_global, op_fail, op_iomem,
+    op_set_range, op_type_global, op_fail, op_iomem, op_pin,
 };
 #define NR_OPS (sizeof(ops) / sizeof(ops[0]))
 

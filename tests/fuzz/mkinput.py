@@ -17,7 +17,7 @@ OPS = ["create", "destroy", "map_auto", "map_mfn", "map_none", "unmap",
        "settype", "logdirty", "pod", "target", "balloon", "sweep", "write",
        "fill", "read", "resume", "policy", "merge", "max_order", "physmap",
        "write2", "read2", "map_auto2", "pod2", "set_range", "type_global",
-       "fail", "iomem"]
+       "fail", "iomem", "pin"]
 ORDERS = {0: 0, 9: 2, 18: 3}
 FRAG = {"none": 0, "no1g": 1, "no2m": 2}
 
