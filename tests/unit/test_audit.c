@@ -119,32 +119,35 @@ static const struct {
     struct corruption c;
     enum p2m_audit_code code;
     bool only;                  /* the audit must report nothing else */
+    enum p2m_audit_code also;   /* reported too, at the same entry (or 0) */
 } cases[] = {
     { "NPT U bit cleared", F_NPT, { G4, 1, clear_npt_user },
-      AUDIT_FORMAT, true },
+      AUDIT_FORMAT, true, 0 },
     { "EPT W without R", F_EPT, { G4, 1, ept_write_only },
-      AUDIT_FORMAT, false },
+      AUDIT_FORMAT, false, 0 },
     { "EPT memory type 2", F_EPT, { G4, 1, ept_memtype_2 },
-      AUDIT_FORMAT, true },
+      AUDIT_FORMAT, true, 0 },
     { "EPT reserved bit in a table entry", F_EPT,
-      { G2, 3, ept_table_reserved }, AUDIT_RESERVED_BITS, true },
+      { G2, 3, ept_table_reserved }, AUDIT_RESERVED_BITS, true, 0 },
     { "W cleared on a ram_rw leaf", F_BOTH, { G4, 1, clear_w },
-      AUDIT_RIGHTS, true },
+      AUDIT_RIGHTS, true, 0 },
     { "PS in an L4 entry", F_BOTH, { G1, 4, set_ps },
-      AUDIT_PS_AT_L4, false },
+      AUDIT_PS_AT_L4, false, 0 },
     { "low address bit in a 2M leaf", F_BOTH, { G2, 2, set_bit13 },
-      AUDIT_MISALIGNED, true },
+      AUDIT_MISALIGNED, true, 0 },
     { "low address bit in a 1G leaf", F_BOTH, { G1, 3, set_bit13 },
-      AUDIT_MISALIGNED, true },
+      AUDIT_MISALIGNED, true, 0 },
+    /* A leaf moved to another frame leaves its old frame's m2p record
+     * without a leaf: that is reported too. */
     { "leaf to another frame of the domain", F_BOTH, { G4, 1, own_frame },
-      AUDIT_M2P, true },
+      AUDIT_M2P, true, AUDIT_M2P_STALE },
     { "leaf to another domain's frame", F_BOTH, { G4, 1, other_frame },
-      AUDIT_OWNER, false },
+      AUDIT_OWNER, false, AUDIT_M2P_STALE },
     { "leaf into a hole", F_BOTH, { G4, 1, hole_frame },
-      AUDIT_MFN_RANGE, true },
-    { "type 7", F_BOTH, { G4, 1, type_7 }, AUDIT_BAD_TYPE, false },
+      AUDIT_MFN_RANGE, true, AUDIT_M2P_STALE },
+    { "type 7", F_BOTH, { G4, 1, type_7 }, AUDIT_BAD_TYPE, false, 0 },
     { "table pointer to a guest page", F_BOTH,
-      { G2, 3, table_to_guest_page }, AUDIT_TABLE_PAGE, false },
+      { G2, 3, table_to_guest_page }, AUDIT_TABLE_PAGE, false, 0 },
 };
 
 static bool reported(const struct p2m_audit_report *r,
@@ -217,8 +220,13 @@ static void test_each_corruption(void **state)
                        9 * (c->level - 1))) )
             fail_msg("%s: %s not reported", cases[i].name,
                      p2m_audit_code_name(cases[i].code));
+        if ( cases[i].also &&
+             !reported(&r, cases[i].also, c->level,
+                       align_down(c->gfn, 9 * (c->level - 1))) )
+            fail_msg("%s: %s not reported", cases[i].name,
+                     p2m_audit_code_name(cases[i].also));
         if ( cases[i].only )
-            assert_int_equal(n, 1);
+            assert_int_equal(n, cases[i].also ? 2 : 1);
         env_expect_audit_clean(w.d);
     }
     env_finish();
@@ -251,7 +259,8 @@ static void test_counters(void **state)
     env_finish();
 }
 
-/* Several corruptions at once are all reported, each where it is. */
+/* Several corruptions at once are all reported, each where it is (the
+ * two redirected leaves also leave their old frames' records stale). */
 static void test_many_at_once(void **state)
 {
     static const struct corruption three[] = {
@@ -271,11 +280,13 @@ static void test_many_at_once(void **state)
     n = audit_corrupted(&w, three, ARRAY_SIZE(three), &r);
     w.d->p2m.stats.pages[1]--;
     print_report(&r);
-    assert_int_equal(n, 4);
+    assert_int_equal(n, 6);
     for ( i = 0; i < ARRAY_SIZE(three); i++ )
         assert_true(reported(&r, codes[i], three[i].level,
                              align_down(three[i].gfn,
                                         9 * (three[i].level - 1))));
+    assert_true(reported(&r, AUDIT_M2P_STALE, 1, G4));
+    assert_true(reported(&r, AUDIT_M2P_STALE, 3, G1));
     assert_true(reported(&r, AUDIT_COUNTER, 0, 0));
     env_expect_audit_clean(w.d);
     env_finish();

@@ -13,7 +13,8 @@ typedef uint64_t p2m_pte_t;
 
 /* Format rule violations reported by check(); one bit each. */
 #define P2M_CHECK_RESERVED (1u << 0)   /* reserved / must-be-zero bits */
-#define P2M_CHECK_FORMAT   (1u << 1)   /* U=0 (NPT), W without R, memtype */
+#define P2M_CHECK_FORMAT   (1u << 1)   /* U=0 (NPT), W without R, memtype,
+                                          X-only on a CPU without it (EPT) */
 #define P2M_CHECK_PS_L4    (1u << 2)   /* page-size bit in an L4 entry */
 #define P2M_CHECK_TYPE     (1u << 3)   /* software type out of range */
 
@@ -22,7 +23,9 @@ struct p2m_format_ops {
     enum p2m_format format;
 
     /* A leaf at level (1..3) for a type with a frame, or an empty entry
-     * (P2M not-present) carrying t for types without one. */
+     * (P2M not-present) carrying t for types without one.  Rights are
+     * a & p2m_type_rights(t), less what the CPU cannot grant: without R
+     * nothing on NPT, only X on EPT with execute-only support. */
     p2m_pte_t (*make_leaf)(unsigned int level, mfn_t mfn, p2m_type_t t,
                            p2m_access_t a);
     /* A pointer to a next-level table. */
@@ -33,7 +36,8 @@ struct p2m_format_ops {
     mfn_t (*mfn)(p2m_pte_t e, unsigned int level);
     p2m_type_t (*type)(p2m_pte_t e);
     p2m_access_t (*access)(p2m_pte_t e);
-    /* Rights the hardware grants through this leaf right now. */
+    /* Rights the hardware grants through this entry (leaf or table) alone;
+     * a walk grants what every entry on its path grants. */
     p2m_access_t (*rights)(p2m_pte_t e);
 
     /* Child idx of a split of leaf e at level (>= 2): same type, access and

@@ -51,13 +51,19 @@ static uint64_t ept_sw(p2m_type_t t, p2m_access_t a)
            ((uint64_t)(a & P2M_ACCESS_RWX) << EPT_SW_ACC_SHIFT);
 }
 
-/* R/W/X bits; write without read would be a misconfiguration. */
+/*
+ * R/W/X bits.  Without R, write would be a misconfiguration, and so would
+ * execute on a CPU without execute-only support (IA32_VMX_EPT_VPID_CAP
+ * bit 0): there the entry grants nothing, as an NPT entry without R does.
+ * Granting nothing rather than refusing the mapping, because a type change
+ * can reach X without R on its own (log-dirty takes W from an access wx).
+ */
 static uint64_t ept_rights_bits(p2m_type_t t, p2m_access_t a)
 {
     p2m_access_t r = a & p2m_type_rights(t);
 
     if ( !(r & P2M_ACCESS_R) )
-        r &= ~P2M_ACCESS_W;
+        r &= machine.ept_exec_only ? P2M_ACCESS_X : 0;
     return (r & P2M_ACCESS_R ? EPT_R : 0) | (r & P2M_ACCESS_W ? EPT_W : 0) |
            (r & P2M_ACCESS_X ? EPT_X : 0);
 }
@@ -148,6 +154,8 @@ static unsigned int ept_check(p2m_pte_t e, unsigned int level)
         return bad;             /* not present: other bits are ignored */
     if ( (e & EPT_W) && !(e & EPT_R) )
         bad |= P2M_CHECK_FORMAT;
+    if ( (e & EPT_RWX) == EPT_X && !machine.ept_exec_only )
+        bad |= P2M_CHECK_FORMAT;    /* execute-only, not supported */
     if ( level == 4 && (e & EPT_PS) )
         bad |= P2M_CHECK_PS_L4;
     if ( ept_is_table(e, level) || level == 4 )

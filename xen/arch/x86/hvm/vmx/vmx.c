@@ -43,7 +43,6 @@
 
 /* EPT/VPID capabilities */
 #define EPT_CAP_EXEC_ONLY    (1ull << 0)
-#define EPT_CAP_EXEC_ONLY    (1ull << 0)
 #define EPT_CAP_WALK4        (1ull << 6)
 #define EPT_CAP_WB           (1ull << 14)
 #define EPT_CAP_2M           (1ull << 16)
@@ -751,7 +750,6 @@ const struct hvm_vendor *vmx_detect(void)
            caps.proc2 & PROC2_VPID ? "yes" : "no",
            caps.proc2 & PROC2_WBINVD ? "yes" : "no", caps.pat ? "yes" : "no",
            caps.io_info ? "yes" : "no");
-    machine.ept_exec_only = caps.ept_cap & EPT_CAP_EXEC_ONLY;
     printk("VMX: revision %u, EPT caps %#llx: 1G pages %s, INVEPT %s; "
            "EFER load/save %s\n", caps.revision,
            (unsigned long long)caps.ept_cap,
