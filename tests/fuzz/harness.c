@@ -335,10 +335,16 @@ static void check_page(struct slot *s, struct page_model *p, bool full)
     {
         if ( !content_is_zero(&p->c) &&
              !(p->has_alt && content_is_zero(&p->alt)) )
+        {
+            unsigned int i = 0;
+            uint64_t v = p->c.base;
+
+            while ( !v && i < MODEL_WORDS )
+                v = p->c.w[i++];
             fail("d%u gfn %#llx became PoD but held %#llx (%s): a non-zero "
                  "page was reclaimed", slot_id(s),
-                 (unsigned long long)p->key, (unsigned long long)p->c.w[0],
-                 who(p->c.w[0]));
+                 (unsigned long long)p->key, (unsigned long long)v, who(v));
+        }
         content_fill(&p->c, 0);
         p->has_alt = false;
         return;
