@@ -145,6 +145,7 @@ struct p2m_domain {
     struct list_head deferred; /* unlinked tables, freed after the flush */
     struct list_head released; /* replaced RAM chunks, freed after it too */
 
+    uint64_t generation;       /* entry writes so far (progress check) */
     bool test_skip_flush;      /* test hook: omit TLB flushes */
     uint64_t debug_ops;        /* debug builds: operations since creation */
 
@@ -256,6 +257,16 @@ int64_t p2m_logdirty_read(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
 int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access);
 
 void p2m_get_stats(struct p2m_domain *p2m, struct p2m_stats *out);
+
+/*
+ * How many entry writes the P2M has seen: a fault handler compares it
+ * between two faults on one gfn to tell a guest that makes progress (the
+ * P2M changed meanwhile) from one stuck in a fault loop.  Lock-free read.
+ */
+static inline uint64_t p2m_generation(const struct p2m_domain *p2m)
+{
+    return __atomic_load_n(&p2m->generation, __ATOMIC_ACQUIRE);
+}
 
 /* Calls fn for every leaf and every typed empty entry, in gfn order. */
 typedef int (*p2m_leaf_fn)(void *ctx, gfn_t gfn, const struct p2m_lookup *l);

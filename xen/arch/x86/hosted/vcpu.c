@@ -193,6 +193,7 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
     p2m_access_t need = op->write ? P2M_ACCESS_W : P2M_ACCESS_R;
     struct p2m_lookup l;
     unsigned int tries;
+    uint64_t gen;
     int rc;
 
     if ( op->off + op->len > PAGE_SIZE || (op->off | op->len) & 7 )
@@ -215,11 +216,17 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
             continue;           /* flushed meanwhile: translate again */
         }
         tlb_drop(v, gfn);
+        gen = p2m_generation(&v->domain->p2m);
         rc = p2m_handle_fault(v, gfn, need);
         if ( rc )
             return rc == -EAGAIN ? -EAGAIN : -EFAULT;
+        /* Only faults that changed nothing count towards the loop limit:
+         * a page that other vCPUs keep changing is not a loop. */
+        if ( p2m_generation(&v->domain->p2m) != gen )
+            tries = 0;
     }
-    printk("d%uv%u: gfn %#llx still faults after %u tries\n",
+    printk("d%uv%u: gfn %#llx still faults after %u tries without "
+           "progress\n",
            v->domain->domain_id, v->vcpu_id, (unsigned long long)gfn_x(gfn),
            tries);
     return -EFAULT;

@@ -223,11 +223,15 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
     int rc;
 
     hv->n.npf++;
-    /* The P2M fixed this gfn last time, yet the CPU faults again. */
+    /* The same gfn faults again and the P2M did not change since: no
+     * progress.  (A hot page re-dirtied every log-dirty round changes the
+     * P2M each time, so it is never taken for a loop.) */
     if ( gpa >> PAGE_SHIFT == hv->last_fault_gfn &&
+         p2m_generation(&v->domain->p2m) == hv->last_fault_gen &&
          ++hv->fault_repeats > FAULT_REPEATS_MAX )
         return hvm_guest_error(hv, "nested fault loop (missing flush?)", gpa);
-    if ( gpa >> PAGE_SHIFT != hv->last_fault_gfn )
+    if ( gpa >> PAGE_SHIFT != hv->last_fault_gfn ||
+         p2m_generation(&v->domain->p2m) != hv->last_fault_gen )
         hv->fault_repeats = 0;
     hv->last_fault_gfn = gpa >> PAGE_SHIFT;
     p2m_pod_access_done(v);     /* this fault: the last access was done */
@@ -238,6 +242,7 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
                v->domain->domain_id, v->vcpu_id, (unsigned long long)gpa);
     else if ( rc )
         return fault_refused(hv, gpa, access);
+    hv->last_fault_gen = p2m_generation(&v->domain->p2m);
     return rc;
 }
 

@@ -46,6 +46,7 @@ struct hvm_vcpu {
     uint64_t misconfig_gpa;
     uint64_t last_fault_gfn;    /* fault loop detection */
     unsigned int fault_repeats;
+    uint64_t last_fault_gen;    /* P2M generation after the last fault */
     struct hvm_counters n;
     char line[160];             /* console output, flushed per line */
     unsigned int line_len;

@@ -111,6 +111,7 @@ void p2m_write_entry(struct p2m_domain *p2m, const struct p2m_iter *it,
     entry_removed(p2m, old, it->level, it->gfn);
     account_leaf(p2m, new, it->level, it->gfn, 1);
     __atomic_store_n(it->ptep, new, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&p2m->generation, 1, __ATOMIC_RELEASE);
 }
 
 /*
@@ -142,6 +143,7 @@ static int p2m_split(struct p2m_domain *p2m, const struct p2m_iter *it)
         p2m->stats.splits++;
     __atomic_store_n(it->ptep, ops->make_table(page_to_mfn(pg)),
                      __ATOMIC_RELEASE);
+    __atomic_add_fetch(&p2m->generation, 1, __ATOMIC_RELEASE);
     return 0;
 }
 
