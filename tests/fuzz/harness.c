@@ -746,8 +746,11 @@ static void expect_mapped(struct slot *s, uint64_t g, p2m_type_t t,
                           uint64_t mfn)
 {
     struct p2m_lookup l = lookup(s, g);
+    /* In log-dirty mode a new ram_rw page may start write-protected. */
+    bool ok = l.type == t ||
+              (s->logdirty && t == p2m_ram_rw && l.type == p2m_ram_logdirty);
 
-    if ( l.type != t || (p2m_type_has_mfn(t) && mfn_x(l.mfn) != mfn) )
+    if ( !ok || (p2m_type_has_mfn(t) && mfn_x(l.mfn) != mfn) )
         fail("map succeeded but gfn %#llx is %s mfn %#llx, not %s mfn %#llx",
              (unsigned long long)g, p2m_type_name(l.type),
              (unsigned long long)mfn_x(l.mfn), p2m_type_name(t),
