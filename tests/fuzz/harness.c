@@ -1208,6 +1208,8 @@ static void op_logdirty(struct slot *s, const uint8_t *op)
 {
     static const char *const names[4] = { "on", "off", "peek", "clean" };
     unsigned int k = op[5] % 4;
+    struct snap sn;
+    int rc;
 
     note("logdirty d%u %s", slot_id(s), names[k]);
     if ( k >= 2 )
@@ -1215,10 +1217,14 @@ static void op_logdirty(struct slot *s, const uint8_t *op)
         logdirty_read(s, k == 3);
         return;
     }
-    if ( p2m_logdirty_enable(&s->d->p2m, k == 0) )
-        fail("p2m_logdirty_enable failed");
+    sn = snap_take(s);
+    rc = (int)result(p2m_logdirty_enable(&s->d->p2m, k == 0));
+    snap_expect(s, &sn, rc);
+    if ( rc )
+        return;                     /* no memory for the dirty state */
+    if ( s->logdirty != (k == 0) )
+        s->dirty.n = 0;
     s->logdirty = k == 0;
-    s->dirty.n = 0;
 }
 
 /* --- populate-on-demand --- */
