@@ -128,3 +128,20 @@ def test_unmap_gives_frames_back(run_p2mctl, fmt):
     s = [o for o in r.json if "tot_pages" in o][0]
     assert s["tot_pages"] == 0 and s["pages_4k"] == 0, s
     expect_clean(r)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("away", ["sweep 1\n", "settype 1 0 0 ram_ro\n",
+                                  "unmap 1 0 0\n", "balloon 1 0\n"])
+def test_dirty_page_stays_dirty_when_its_entry_goes(run_p2mctl, fmt, away):
+    # Finding 6: after the sweep (or settype, unmap, balloon) the next peek
+    # gave [], so a migration would have kept the stale 7.
+    r = run_p2mctl(f"host 4G\ncreate 1 hap={fmt}\nmap 1 0 auto 0\n"
+                   "write 1 0 7\nlogdirty 1 on\nlogdirty 1 clean\n"
+                   "write 1 0 0\nlogdirty 1 peek\n" + away +
+                   "logdirty 1 peek\nlogdirty 1 clean\nlogdirty 1 peek\n"
+                   "audit 1\nlogdirty 1 off\naudit 1\ncheck\n")
+    assert r.rc == 0, r
+    peeks = [o["gfns"] for o in r.json if "gfns" in o]
+    assert peeks == [[], [0], [0], [0], []], r   # clean, peek, peek, clean, peek
+    expect_clean(r)

@@ -26,7 +26,8 @@
 #define DEFAULT_STEPS 2500
 #define DEFAULT_SEED 20240611ull
 
-struct ref { uint64_t mfn; uint8_t t, a; };
+/* lost: log-dirty, the page was dirtied and then its entry went away. */
+struct ref { uint64_t mfn; uint8_t t, a; bool lost; };
 
 /* A populated chunk: freed once none of its frames is mapped any more. */
 struct extent { uint64_t mfn, mapped; unsigned int order; bool live; };
@@ -146,6 +147,7 @@ static void model_set(struct model *m, uint64_t gfn, uint64_t mfn,
     {
         struct ref *r = &m->ref[gfn + i];
 
+        r->lost |= m->logdirty && r->t == p2m_ram_rw;
         if ( p2m_type_is_ram(r->t) &&
              !(p2m_type_is_ram(t) && r->mfn == mfn + i) )
         {
@@ -179,7 +181,10 @@ static void model_retype(struct model *m, uint64_t gfn, uint64_t n,
 
     for ( i = 0; i < n; i++ )
         if ( m->ref[gfn + i].t == ot )
+        {
+            m->ref[gfn + i].lost |= m->logdirty && ot == p2m_ram_rw;
             m->ref[gfn + i].t = nt;
+        }
 }
 
 /* --- operations --- */
@@ -340,13 +345,19 @@ static void op_global(struct model *m)
 static void op_logdirty(struct model *m)
 {
     bool on = rnd(m, 2);
+    uint64_t i;
 
     note(m, "logdirty %s", on ? "on" : "off");
     expect_rc(m, OP_LOGDIRTY, p2m_logdirty_enable(&m->d->p2m, on), 0);
     touch(m, 0, GFNS, false);
     if ( on != m->logdirty )
+    {
+        m->logdirty = false;        /* enabling or ending: nothing lost */
         model_retype(m, 0, GFNS, on ? p2m_ram_rw : p2m_ram_logdirty,
                      on ? p2m_ram_logdirty : p2m_ram_rw);
+        for ( i = 0; i < GFNS; i++ )
+            m->ref[i].lost = false;
+    }
     m->logdirty = on;
 }
 
@@ -362,7 +373,7 @@ static void op_dirty_read(struct model *m)
     touch(m, gfn, nr, false);
     for ( i = 0; m->logdirty && i < nr; i++ )
     {
-        bool d = m->ref[gfn + i].t == p2m_ram_rw;
+        bool d = m->ref[gfn + i].t == p2m_ram_rw || m->ref[gfn + i].lost;
 
         if ( d != !!(m->bitmap[i / 8] & (1u << (i % 8))) )
             fail_msg("seed %llu step %llu %s: gfn %#llx dirty bit %u",
@@ -374,7 +385,11 @@ static void op_dirty_read(struct model *m)
               m->logdirty ? 0 : -EINVAL);
     assert_int_equal(rc < 0 ? 0 : rc, dirty);
     if ( m->logdirty && clean )
+    {
         model_retype(m, gfn, nr, p2m_ram_rw, p2m_ram_logdirty);
+        for ( i = 0; i < nr; i++ )
+            m->ref[gfn + i].lost = false;
+    }
 }
 
 /* A gfn mapped recently whose reference entry passes ok(). */
@@ -601,7 +616,7 @@ static void model_up(struct model *m, enum p2m_format fmt)
     m->bitmap = malloc(GIB_FRAMES / 8);
     assert_true(m->ref && m->rev && m->ext_of && m->bitmap);
     for ( g = 0; g < GFNS; g++ )
-        m->ref[g] = (struct ref){ INVALID_MFN_RAW, p2m_invalid, 0 };
+        m->ref[g] = (struct ref){ INVALID_MFN_RAW, p2m_invalid, 0, false };
 }
 
 static void model_free(struct model *m)

@@ -116,6 +116,12 @@ static int64_t logdirty_collect(struct domain *d, bool clean,
     uint64_t g;
 
     rc = p2m_for_each_leaf(&d->p2m, note_window, &s);
+    /* Pages whose entries went away stay dirty: every window up to the
+     * log's reach is read, not only those that hold leaves now. */
+    s.top = MAX(s.top, p2m_logdirty_reach(&d->p2m));
+    s.w.n = 0;
+    for ( g = 0; !rc && (g << PAGE_ORDER_1G) < s.top; g++ )
+        rc = list_push(&s.w, g);
     for ( i = 0; i < s.w.n && !rc; i++ )
     {
         uint64_t start = s.w.v[i] << PAGE_ORDER_1G;

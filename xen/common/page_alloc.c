@@ -240,32 +240,40 @@ struct page_info *alloc_domheap_pages(struct domain *d, unsigned int order,
     return pg;
 }
 
-struct page_info *alloc_p2m_page(struct domain *d)
+struct page_info *alloc_p2m_chunk(struct domain *d, unsigned int order)
 {
     struct page_info *pg;
     bool zeroed = false;
 
+    ASSERT(order <= MAX_ORDER);
     spin_lock(&heap_lock);
-    pg = alloc_chunk(0);
+    pg = alloc_chunk(order);
     if ( pg )
     {
         zeroed = pg->flags & PGF_zeroed;
-        set_head(pg, PGU_P2M, 0, owner_id(d), 0);
-        d->p2m_pages++;
+        set_head(pg, PGU_P2M, order, owner_id(d), 0);
+        d->p2m_pages += 1ull << order;
     }
     spin_unlock(&heap_lock);
     if ( pg && !zeroed )
-        zero_frames(page_to_mfn(pg), 0);
+        zero_frames(page_to_mfn(pg), order);
     return pg;
+}
+
+struct page_info *alloc_p2m_page(struct domain *d)
+{
+    return alloc_p2m_chunk(d, 0);
 }
 
 void free_p2m_page(struct domain *d, struct page_info *pg)
 {
+    unsigned int order = pg->order;
+
     spin_lock(&heap_lock);
     ASSERT(pg->use == PGU_P2M && pg->owner == owner_id(d));
-    d->p2m_pages--;
-    free_pages++;
-    free_chunk(frame_nr(pg), 0, false);
+    d->p2m_pages -= 1ull << order;
+    free_pages += 1ull << order;
+    free_chunk(frame_nr(pg), order, false);
     spin_unlock(&heap_lock);
 }
 

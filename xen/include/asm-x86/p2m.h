@@ -134,6 +134,13 @@ struct p2m_domain {
     mfn_t root;
     struct p2m_stats stats;
     bool logdirty;
+    /*
+     * Log-dirty: gfns dirtied whose entry stopped being ram_rw since the
+     * last clean (swept, retyped, unmapped, ballooned), one bit per gfn
+     * below dirty_top, so the dirty state does not live in the type alone.
+     */
+    struct page_info *dirty_map;
+    uint64_t dirty_top;
     unsigned int max_order;    /* largest leaf the hardware takes (9, 18) */
 
     /* Table page pool: pages owned by the domain's P2M, not in the tree. */
@@ -248,6 +255,12 @@ int p2m_logdirty_enable(struct p2m_domain *p2m, bool on);
  */
 int64_t p2m_logdirty_read(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
                           uint8_t *bitmap, bool clean);
+/*
+ * One past the highest gfn the log-dirty map can report without a leaf
+ * there (a page dirtied and then swept, retyped or unmapped); 0 when
+ * log-dirty is off.  Readers scan [0, max(top leaf, this)).
+ */
+uint64_t p2m_logdirty_reach(struct p2m_domain *p2m);
 
 /*
  * A guest access (P2M_ACCESS_* bits) to gfn faulted.  Fixes what the P2M

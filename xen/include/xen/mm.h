@@ -27,6 +27,8 @@ void heap_init(void);
 struct page_info *alloc_domheap_pages(struct domain *d, unsigned int order,
                                       unsigned int memflags);
 struct page_info *alloc_p2m_page(struct domain *d);
+/* A zeroed 2^order chunk for d's P2M (PGU_P2M); free with free_p2m_page. */
+struct page_info *alloc_p2m_chunk(struct domain *d, unsigned int order);
 
 /*
  * Free [mfn, mfn + 2^order) owned by d.  The range may be part of a larger

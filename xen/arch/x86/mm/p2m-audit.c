@@ -210,14 +210,15 @@ static void check_record(void *ctx, mfn_t mfn, gfn_t gfn, unsigned int order)
     uint64_t g = gfn_x(gfn);
     p2m_pte_t e = 0;
 
-    if ( mfn_owner(mfn) != (int)a->p2m->domain->domain_id )
-        return;                 /* another domain's record */
     if ( (order == PAGE_ORDER_4K || order == PAGE_ORDER_2M ||
           order == PAGE_ORDER_1G) && g < P2M_MAX_GFN && is_aligned(g, order) )
         e = lookup_at(a, g, level, &found);
     if ( found == level && !ops->is_table(e, level) &&
          p2m_type_is_ram(ops->type(e)) && mfn_eq(ops->mfn(e, level), mfn) )
         return;
+    /* Only now the owner (it takes the heap lock): most records match. */
+    if ( mfn_owner(mfn) != (int)a->p2m->domain->domain_id )
+        return;                 /* another domain's record */
     report(a, AUDIT_M2P_STALE, level, g, e, mfn_x(mfn));
 }
 
@@ -270,7 +271,8 @@ unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
     check_counter(&a, a.seen.table_pages, p2m->stats.table_pages, 3);
     check_counter(&a, a.seen.pod_entries, p2m->stats.pod_entries, 4);
     check_pod(&a);
-    if ( p2m->domain->p2m_pages != p2m->stats.table_pages + p2m->pool_pages ||
+    if ( p2m->domain->p2m_pages != p2m->stats.table_pages + p2m->pool_pages +
+         (p2m->dirty_map ? 1ull << p2m->dirty_map->order : 0) ||
          !list_empty(&p2m->deferred) )
         report(&a, AUDIT_POOL, 0, 0, p2m->domain->p2m_pages,
                p2m->stats.table_pages + p2m->pool_pages);

@@ -7,6 +7,7 @@
 
 #include <xen/errno.h>
 #include <xen/lib.h>
+#include <xen/mm.h>
 #include <xen/sched.h>
 
 struct retype { p2m_type_t ot, nt; bool flush; };
@@ -121,23 +122,139 @@ int p2m_change_type_global(struct p2m_domain *p2m, p2m_type_t ot,
     return 0;
 }
 
+/* --- the log-dirty map (P2M lock held) --- */
+
+#define DIRTY_BITS_PER_PAGE (PAGE_SIZE * 8)
+
+static uint8_t *dirty_bits(const struct p2m_domain *p2m)
+{
+    return plat_map_mfns(page_to_mfn(p2m->dirty_map),
+                         1ull << p2m->dirty_map->order);
+}
+
+void p2m_dirty_mark(struct p2m_domain *p2m, uint64_t gfn, unsigned int order)
+{
+    uint64_t g, end = gfn + (1ull << order);
+    uint8_t *b;
+
+    ASSERT(spin_is_locked(&p2m->lock));
+    ASSERT(p2m->dirty_map && end <= p2m->dirty_top);
+    if ( !p2m->dirty_map )
+        return;
+    b = dirty_bits(p2m);
+    end = MIN(end, p2m->dirty_top);
+    for ( g = gfn; g < end && (g & 7); g++ )
+        b[g / 8] |= 1u << (g % 8);
+    if ( end - g >= 8 )
+    {
+        memset(b + g / 8, 0xff, (end - g) / 8);
+        g += (end - g) & ~7ull;
+    }
+    for ( ; g < end; g++ )
+        b[g / 8] |= 1u << (g % 8);
+}
+
+static bool dirty_test(const struct p2m_domain *p2m, uint64_t gfn)
+{
+    return p2m->dirty_map && gfn < p2m->dirty_top &&
+           (dirty_bits(p2m)[gfn / 8] & (1u << (gfn % 8)));
+}
+
+static void dirty_clear(struct p2m_domain *p2m, uint64_t start, uint64_t end)
+{
+    uint8_t *b = dirty_bits(p2m);
+    uint64_t g;
+
+    for ( g = start; g < MIN(end, p2m->dirty_top); g++ )
+        b[g / 8] &= ~(1u << (g % 8));
+}
+
+int p2m_dirty_cover(struct p2m_domain *p2m, uint64_t top)
+{
+    uint64_t pages = (top + DIRTY_BITS_PER_PAGE - 1) / DIRTY_BITS_PER_PAGE;
+    unsigned int order = 0;
+    struct page_info *pg;
+
+    ASSERT(spin_is_locked(&p2m->lock));
+    if ( p2m->dirty_map && top <= p2m->dirty_top )
+        return 0;
+    while ( (1ull << order) < MAX(pages, 1) )
+        order++;
+    if ( order > MAX_ORDER )
+        return -ENOMEM;
+    pg = alloc_p2m_chunk(p2m->domain, order);
+    if ( !pg )
+        return -ENOMEM;
+    if ( p2m->dirty_map )
+    {
+        memcpy(plat_map_mfns(page_to_mfn(pg), 1ull << order), dirty_bits(p2m),
+               PAGE_SIZE << p2m->dirty_map->order);
+        free_p2m_page(p2m->domain, p2m->dirty_map);
+    }
+    p2m->dirty_map = pg;
+    p2m->dirty_top = (1ull << order) * DIRTY_BITS_PER_PAGE;
+    return 0;
+}
+
+void p2m_dirty_free(struct p2m_domain *p2m)
+{
+    if ( p2m->dirty_map )
+        free_p2m_page(p2m->domain, p2m->dirty_map);
+    p2m->dirty_map = NULL;
+    p2m->dirty_top = 0;
+}
+
+static int top_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
+{
+    uint64_t *top = ctx;
+
+    if ( *it->ptep )
+        *top = it->gfn + (1ull << p2m_level_order(it->level));
+    return 0;
+}
+
+/* One past the last gfn any entry covers. */
+static uint64_t p2m_top_gfn(struct p2m_domain *p2m)
+{
+    uint64_t top = 0;
+
+    p2m_visit(p2m, 0, P2M_MAX_GFN, top_visit, &top);
+    return top;
+}
+
+uint64_t p2m_logdirty_reach(struct p2m_domain *p2m)
+{
+    uint64_t top;
+
+    spin_lock(&p2m->lock);
+    top = p2m->dirty_top;
+    spin_unlock(&p2m->lock);
+    return top;
+}
+
 int p2m_logdirty_enable(struct p2m_domain *p2m, bool on)
 {
+    int rc = 0;
+
     spin_lock(&p2m->lock);
-    if ( p2m->logdirty != on )
+    if ( p2m->logdirty != on && on )
     {
-        p2m->logdirty = on;
-        if ( on )
+        /* The map first: enabling can then no longer fail. */
+        rc = p2m_dirty_cover(p2m, p2m_top_gfn(p2m));
+        if ( !rc )
             change_global_locked(p2m, p2m_ram_rw, p2m_ram_logdirty);
-        else
-        {
-            change_global_locked(p2m, p2m_ram_logdirty, p2m_ram_rw);
-            p2m_merge_locked(p2m, 0, P2M_MAX_GFN);
-        }
+        p2m->logdirty = !rc;
+    }
+    else if ( p2m->logdirty != on )
+    {
+        p2m->logdirty = false;
+        change_global_locked(p2m, p2m_ram_logdirty, p2m_ram_rw);
+        p2m_merge_locked(p2m, 0, P2M_MAX_GFN);
+        p2m_dirty_free(p2m);
     }
     spin_unlock(&p2m->lock);
     p2m_debug_audit(p2m, "logdirty_enable");
-    return 0;
+    return rc;
 }
 
 int64_t p2m_merge_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr)
@@ -156,20 +273,33 @@ int64_t p2m_merge_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr)
 
 struct dirty_scan { uint64_t start, end; uint8_t *bitmap; int64_t count; };
 
-/* In log-dirty mode a writable RAM page is a page written since the clean. */
+static void report_dirty(struct dirty_scan *s, uint64_t g)
+{
+    uint8_t *byte = &s->bitmap[(g - s->start) / 8];
+    uint8_t bit = 1u << ((g - s->start) % 8);
+
+    if ( !(*byte & bit) )
+        s->count++;
+    *byte |= bit;
+}
+
+/*
+ * In log-dirty mode a page was written since the clean when its entry is
+ * writable RAM, or when the log-dirty map kept it (its dirty entry went).
+ */
 static int mark_dirty(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
 {
     struct dirty_scan *s = ctx;
     uint64_t g = MAX(it->gfn, s->start);
     uint64_t e = MIN(it->gfn + (1ull << p2m_level_order(it->level)), s->end);
 
-    if ( p2m->ops->type(*it->ptep) != p2m_ram_rw )
-        return 0;
+    bool rw = p2m->ops->type(*it->ptep) == p2m_ram_rw;
+
+    if ( !rw )
+        e = MIN(e, p2m->dirty_top);     /* only the map can say more */
     for ( ; g < e; g++ )
-    {
-        s->bitmap[(g - s->start) / 8] |= 1u << ((g - s->start) % 8);
-        s->count++;
-    }
+        if ( rw || dirty_test(p2m, g) )
+            report_dirty(s, g);
     return 0;
 }
 
@@ -191,7 +321,10 @@ int64_t p2m_logdirty_read(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
     {
         p2m_visit(p2m, s.start, s.end, mark_dirty, &s);
         if ( clean )
+        {
             range_commit(p2m, s.start, s.end, p2m_ram_rw, p2m_ram_logdirty);
+            dirty_clear(p2m, s.start, s.end);
+        }
     }
     spin_unlock(&p2m->lock);
     p2m_debug_audit(p2m, "logdirty_read");

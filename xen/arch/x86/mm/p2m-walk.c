@@ -61,6 +61,9 @@ static void account_leaf(struct p2m_domain *p2m, p2m_pte_t e,
     p2m_type_t t = ops->type(e);
     unsigned int order = p2m_level_order(level);
 
+    /* A dirty page going away must stay dirty for the next read. */
+    if ( dir < 0 && t == p2m_ram_rw && p2m->logdirty )
+        p2m_dirty_mark(p2m, gfn, order);
     if ( p2m_type_has_mfn(t) )
     {
         p2m->stats.pages[level - 1] += dir;

@@ -80,6 +80,15 @@ void p2m_pod_release_frames(struct p2m_domain *p2m);
 /* PoD lock held: 4K pages on the cache lists, counted by walking them. */
 uint64_t p2m_pod_cache_listed(struct p2m_domain *p2m);
 
+/*
+ * The log-dirty map of gfns whose dirty ram_rw entry went away (p2m-type.c).
+ * dirty_mark: P2M lock held, gfn < dirty_top.  dirty_cover: make the map
+ * reach top (0 or -ENOMEM, nothing changed).  dirty_free: drop it.
+ */
+void p2m_dirty_mark(struct p2m_domain *p2m, uint64_t gfn, unsigned int order);
+int p2m_dirty_cover(struct p2m_domain *p2m, uint64_t top);
+void p2m_dirty_free(struct p2m_domain *p2m);
+
 /* Fold split superpages back inside [start, end); see p2m_merge_range. */
 int64_t p2m_merge_locked(struct p2m_domain *p2m, uint64_t start,
                          uint64_t end);

@@ -62,6 +62,8 @@ int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt)
     memset(&p2m->stats, 0, sizeof(p2m->stats));
     p2m->pool_pages = p2m->pool_allocs = p2m->pool_fail_at = 0;
     p2m->logdirty = p2m->test_skip_flush = false;
+    p2m->dirty_map = NULL;
+    p2m->dirty_top = 0;
     p2m->max_order = PAGE_ORDER_1G;
     p2m_pod_init(p2m);
     root = alloc_p2m_page(d);
@@ -77,6 +79,7 @@ void p2m_teardown(struct p2m_domain *p2m)
     p2m_pod_teardown(p2m);
     spin_lock(&p2m->lock);
     p2m_clear_all(p2m);
+    p2m_dirty_free(p2m);
     p2m_flush_and_release(p2m, true);
     p2m_pool_drain(p2m);
     free_p2m_page(p2m->domain, mfn_to_page(p2m->root));
@@ -364,6 +367,9 @@ static int range_prepare(struct p2m_domain *p2m, struct range *r,
 {
     int rc = check ? check(p2m, gfn_x(r->gfn), r->nr) : 0;
 
+    /* Log-dirty: the map must reach every gfn a dirty leaf can leave. */
+    if ( !rc && p2m->logdirty )
+        rc = p2m_dirty_cover(p2m, gfn_x(r->gfn) + r->nr);
     if ( !rc )
         rc = for_each_chunk(p2m, r, chunk_prepare, c);
     if ( !rc )
