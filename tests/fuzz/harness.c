@@ -791,13 +791,17 @@ static void expect_mapped(struct slot *s, uint64_t g, p2m_type_t t,
              (unsigned long long)mfn);
 }
 
-/* op[5]: type (bits 0-2), op[6]: access (bit 7: not rwx). */
+/*
+ * op[5]: type (bits 0-2), op[6]: access (bit 7: not rwx); op[5] bits 6-7
+ * set: type op[6] & 15 and access op[7], bad ones included.
+ */
 static void op_map_auto(struct slot *s, const uint8_t *op)
 {
     unsigned int order = order_of(op);
     uint64_t g = gfn_of(op, order), n = 1ull << order;
-    p2m_type_t t = ram_type_of(op[5]);
-    p2m_access_t a = access_of(op[6]);
+    bool raw = (op[5] & 0xc0) == 0xc0;
+    p2m_type_t t = raw ? (p2m_type_t)(op[6] & 15) : ram_type_of(op[5]);
+    p2m_access_t a = raw ? op[7] : access_of(op[6]);
     struct snap sn;
     char acc[4];
     mfn_t mfn;
@@ -814,6 +818,8 @@ static void op_map_auto(struct slot *s, const uint8_t *op)
     snap_expect(s, &sn, rc);
     if ( rc )
         return;
+    if ( !p2m_type_is_ram(t) || a > P2M_ACCESS_RWX )
+        fail("populate accepted type %u access %#x", t, a);
     expect_mapped(s, g, t, mfn_x(mfn));
     forget(s, g, n);
     expect_scrubbed(s, mfn_x(mfn), n, ~0ull, "populate");
