@@ -80,6 +80,7 @@ struct pod_stats {
     uint64_t cache_chunks[POD_ORDERS];
     uint64_t count, entry_count, tot_pages, target, max_pages, populated;
     uint64_t filled[POD_ORDERS], swept[POD_ORDERS], remap_retries;
+    uint64_t scanned;           /* 4K pages read by full zero checks */
 };
 void p2m_pod_get_stats(struct domain *d, struct pod_stats *s);
 

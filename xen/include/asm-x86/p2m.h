@@ -123,6 +123,7 @@ struct p2m_pod {
     unsigned int ring_next;
     bool oom_crash;             /* policy: crash (Xen) instead of pause */
     uint64_t populated[POD_ORDERS], swept[POD_ORDERS], remap_retries;
+    uint64_t scanned;           /* 4K pages read by full zero checks */
     struct pod_event ev[POD_EVENTS];
     unsigned int ev_head, ev_count;
 };

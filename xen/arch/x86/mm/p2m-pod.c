@@ -15,7 +15,15 @@
 
 #define TARGET_WORK 4096       /* allocations or frees per set_target call */
 #define SWEEP_BATCH_4K 16
-#define EMERGENCY_BUDGET 1024  /* entries an emergency sweep may look at */
+/*
+ * What one emergency sweep (run inside a guest's fault, under the P2M lock)
+ * may cost: 4K pages read by full zero checks, shared by all orders, and
+ * entries looked at, per order.  So a fault reads at most 1 GiB and 4 MiB (one 1G
+ * check and a few smaller ones), however many 1G leaves look zero to the
+ * quick check (the position moves on).
+ */
+#define EMERGENCY_BUDGET ((1ull << PAGE_ORDER_1G) + (1ull << 10))
+#define EMERGENCY_ENTRIES 1024 /* entries one order's pass may look at */
 
 static const unsigned int pod_order[POD_ORDERS] = { 0, 9, 18 };
 
@@ -529,6 +537,7 @@ static uint64_t reclaim_finish(struct p2m_domain *p2m, struct p2m_iter *its,
         mfn_t mfn = p2m->ops->mfn(old[k], its[k].level);
         struct page_info *pg;
 
+        p2m->pod.scanned += 1ull << order;
         if ( !full_zero(mfn, order) )
         {
             p2m_write_entry(p2m, &its[k], old[k]);
@@ -567,7 +576,8 @@ static uint64_t reclaim(struct p2m_domain *p2m, struct p2m_iter *its,
 
 struct sweep {
     unsigned int level;        /* leaves of this level only */
-    uint64_t budget;           /* entries it may still look at */
+    uint64_t *budget;          /* 4K pages it may still read */
+    uint64_t entries;          /* entries it may still look at */
     uint64_t next;             /* gfn after the last entry looked at */
     uint64_t reclaimed;
     unsigned int n;            /* batched 4K candidates */
@@ -577,12 +587,20 @@ struct sweep {
 static int sweep_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
 {
     struct sweep *s = ctx;
+    bool cand;
+    uint64_t cost = 0;
 
-    if ( !s->budget )
+    if ( !s->entries )
         return 1;               /* stop: the position is remembered */
-    s->budget--;
+    cand = it->level == s->level && candidate(p2m, it);
+    if ( cand )
+        cost = 1ull << p2m_level_order(it->level);    /* the full check */
+    if ( cost > *s->budget )
+        return 1;               /* this one next time */
+    *s->budget -= cost;
+    s->entries--;
     s->next = it->gfn + (1ull << p2m_level_order(it->level));
-    if ( it->level != s->level || !candidate(p2m, it) )
+    if ( !cand )
         return 0;
     s->batch[s->n++] = *it;
     if ( s->level > 1 || s->n == SWEEP_BATCH_4K )
@@ -595,9 +613,9 @@ static int sweep_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
 
 /* Sweep leaves of one order, from where the last sweep stopped, wrapping. */
 static uint64_t sweep_order(struct p2m_domain *p2m, unsigned int i,
-                            uint64_t budget)
+                            uint64_t *budget, uint64_t entries)
 {
-    struct sweep s = { .level = i + 1, .budget = budget };
+    struct sweep s = { .level = i + 1, .budget = budget, .entries = entries };
     uint64_t *pos = &p2m->pod.sweep_pos[i], start = *pos;
     int rc;
 
@@ -609,8 +627,11 @@ static uint64_t sweep_order(struct p2m_domain *p2m, unsigned int i,
     return s.reclaimed;
 }
 
-/* Check the recently populated gfns: guests zero memory right at boot. */
-static uint64_t sweep_eager(struct p2m_domain *p2m)
+/*
+ * Check the recently populated gfns: guests zero memory right at boot.  A
+ * full check that would overrun *budget (4K pages) waits in the ring.
+ */
+static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget)
 {
     struct p2m_pod *pod = &p2m->pod;
     struct p2m_iter it;
@@ -627,24 +648,30 @@ static uint64_t sweep_eager(struct p2m_domain *p2m)
         p2m_descend(p2m, r >> 2, level, false, &it);
         if ( it.level == level && inflight(p2m, &it) )
             continue;           /* its vCPU has not used it yet: later */
+        if ( it.level == level &&
+             (1ull << p2m_level_order(level)) > *budget )
+            continue;           /* too big for this sweep: a later one */
         pod->ring[k] = 0;
         if ( it.level == level && candidate(p2m, &it) )
+        {
+            *budget -= 1ull << p2m_level_order(level);
             pages += reclaim(p2m, &it, 1);
+        }
     }
     return pages;
 }
 
 static int64_t sweep_locked(struct p2m_domain *p2m, enum pod_sweep_mode mode)
 {
-    uint64_t pages = 0, budget;
+    uint64_t budget = mode == POD_SWEEP_ALL ? ~0ull : EMERGENCY_BUDGET;
+    uint64_t pages = sweep_eager(p2m, &budget);
     unsigned int i;
 
     if ( mode == POD_SWEEP_EAGER )
-        return (int64_t)sweep_eager(p2m);
-    pages = sweep_eager(p2m);
-    budget = mode == POD_SWEEP_ALL ? ~0ull : EMERGENCY_BUDGET;
+        return (int64_t)pages;
     for ( i = POD_ORDERS; i-- > 0; )
-        pages += sweep_order(p2m, i, budget);
+        pages += sweep_order(p2m, i, &budget,
+                             mode == POD_SWEEP_ALL ? ~0ull : EMERGENCY_ENTRIES);
     return (int64_t)pages;
 }
 
@@ -761,17 +788,11 @@ static uint64_t release_leaf(struct p2m_domain *p2m, const struct p2m_iter *it)
     pg = heap_make_chunk(d, mfn, order);
     if ( !pg )
         return 0;
+    /* The guest gives the frames back, whoever allocated them. */
+    heap_set_chunk_flags(pg, 0, PGF_reserved);
     p2m_write_entry(p2m, it, 0);
-    p2m_flush_and_release(p2m, true);
-    spin_lock(&p2m->pod.lock);
-    if ( p2m->stats.pod_entries > p2m->pod.count )
-    {
-        cache_add_locked(&p2m->pod, pg);
-        cache_trim(d);
-    }
-    else
-        free_domheap_range(d, mfn, order);
-    spin_unlock(&p2m->pod.lock);
+    /* To the cache or the heap after the one flush of the whole request. */
+    heap_move_chunk(pg, &p2m->released);
     return 1ull << order;
 }
 
@@ -855,6 +876,8 @@ int64_t p2m_pod_decrease_reservation(struct domain *d, gfn_t gfn,
     rc = p2m_pool_reserve(p2m, need.pages);
     for ( g = gfn_x(gfn); !rc && g < end; g += 1ull << chunk_at(g, end) )
         pages += release_chunk(p2m, g, chunk_at(g, end));
+    p2m_flush_and_release(p2m, !list_empty(&p2m->released));
+    p2m_pod_release_frames(p2m);
     spin_unlock(&p2m->lock);
     p2m_debug_audit(p2m, "pod_decrease_reservation");
     return rc ? rc : (int64_t)pages;
@@ -911,6 +934,7 @@ void p2m_pod_get_stats(struct domain *d, struct pod_stats *s)
     s->max_pages = d->max_pages;
     s->populated = populated(d);
     s->remap_retries = pod->remap_retries;
+    s->scanned = pod->scanned;
     spin_unlock(&pod->lock);
     spin_unlock(&p2m->lock);
 }

@@ -48,4 +48,5 @@ void domain_stats_each(struct domain *d, domain_stat_fn fn, void *ctx)
     fn(ctx, "populated_pages", ps.populated, false);
     fn(ctx, "believed_pages", ps.populated + ps.entry_count, false);
     fn(ctx, "remap_retries", ps.remap_retries, false);
+    fn(ctx, "sweep_scanned_pages", ps.scanned, false);
 }
