@@ -205,7 +205,12 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
         if ( __atomic_load_n(&v->paused, __ATOMIC_ACQUIRE) )
             return -EAGAIN;
         if ( p2m_gfn_to_mfn_current(v, gfn, &l) )
+        {
+            /* Beyond the guest-physical space: the fault handler crashes
+             * the domain with its reason, as the hardware path does. */
+            p2m_handle_fault(v, gfn, need);
             return -EFAULT;
+        }
         if ( (l.rights & need) == need )
         {
             if ( access_if_current(v, &l, op) )
