@@ -246,6 +246,14 @@ static uint64_t with_frame(uint64_t e, uint64_t mfn)
  */
 static void test_paddr_audited(void **state)
 {
+    static const struct { const char *name; uint64_t gfn; unsigned int l; }
+    where[] = {
+        { "MMIO 4K leaf past the width", G4, 1 },
+        { "4K leaf with PA bit 51", G4, 1 },
+        { "2M leaf with PA bit 51", G2, 2 },
+        { "1G leaf past the width", G1, 3 },
+        { "L3 table entry with PA bit 40", G2, 3 },
+    };
     static struct p2m_audit_report r;
     const struct p2m_format_ops *ops;
     struct world w;
@@ -253,16 +261,8 @@ static void test_paddr_audited(void **state)
 
     world_up(&w, ENV_FMT(state));
     ops = w.d->p2m.ops;
-    for ( i = 0; i < 5; i++ )
+    for ( i = 0; i < ARRAY_SIZE(where); i++ )
     {
-        static const struct { const char *name; uint64_t gfn; unsigned int l; }
-        where[] = {
-            { "MMIO 4K leaf past the width", G4, 1 },
-            { "4K leaf with PA bit 51", G4, 1 },
-            { "2M leaf with PA bit 51", G2, 2 },
-            { "1G leaf past the width", G1, 3 },
-            { "L3 table entry with PA bit 40", G2, 3 },
-        };
         unsigned int l = where[i].l;
         p2m_pte_t *e = entry_of(w.d, where[i].gfn, l), old = *e;
 
@@ -409,7 +409,8 @@ static void test_exec_only_audited(void **state)    /* EPT only */
 
 /*
  * A record the test writes into the frame table: mfn claims to be mapped at
- * gfn with order.  owner is the domain whose audit must report it.
+ * gfn with order.  who owns mfn: its audit must report the record, the
+ * other domain's must not.
  */
 struct stale {
     const char *name;
