@@ -192,6 +192,45 @@ static void test_balloon_flushes_once(void **state)
     env_finish();
 }
 
+/*
+ * Finding 14: a hot page re-dirtied every log-dirty round faults once per
+ * round on the same gfn; it used to be taken for a fault loop after 17
+ * rounds.  Only faults with no P2M change in between count.
+ */
+static void test_fault_loop_needs_no_progress(void **state)
+{
+    struct domain *d;
+    struct vcpu *v;
+    unsigned int i;
+    mfn_t m;
+
+    env_machine(MACHINE);
+    d = env_domain(1, ENV_FMT(state));
+    v = &d->vcpu[0];
+    assert_int_equal(memory_populate(d, _gfn(0x42), 0, p2m_ram_rw, RWX, &m),
+                     0);
+    assert_int_equal(p2m_logdirty_enable(&d->p2m, true), 0);
+    for ( i = 0; i < 100; i++ )
+    {
+        uint8_t bm[1];
+
+        assert_true(p2m_fault_progress(v, _gfn(0x42)));
+        assert_int_equal(p2m_handle_fault(v, _gfn(0x42), P2M_ACCESS_W), 0);
+        assert_int_equal(p2m_logdirty_read(&d->p2m, _gfn(0x42), 1, bm, true),
+                         1);
+    }
+    assert_false(d->crashed);
+    /* The same fault again and again with nothing changing is a loop. */
+    for ( i = 0; i < P2M_FAULT_LOOP_MAX; i++ )
+        assert_true(p2m_fault_progress(v, _gfn(0x42)));
+    assert_false(p2m_fault_progress(v, _gfn(0x42)));
+    /* Another gfn starts afresh. */
+    assert_true(p2m_fault_progress(v, _gfn(0x43)));
+    assert_int_equal(p2m_logdirty_enable(&d->p2m, false), 0);
+    env_expect_clean(d);
+    env_finish();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +240,7 @@ int main(void)
         ENV_TEST(test_claim_scrubs),
         ENV_TEST(test_emergency_sweep_reads_bounded),
         ENV_TEST(test_balloon_flushes_once),
+        ENV_TEST(test_fault_loop_needs_no_progress),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -270,6 +270,16 @@ uint64_t p2m_logdirty_reach(struct p2m_domain *p2m);
  */
 int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access);
 
+#define P2M_FAULT_LOOP_MAX 16
+/*
+ * The platform saw v fault on gfn (before handling it).  False once gfn
+ * faulted more than P2M_FAULT_LOOP_MAX times in a row with no P2M entry
+ * written in between: a loop without progress (a missing flush), which
+ * the caller ends by crashing the domain.  A page the P2M keeps changing
+ * (re-dirtied every log-dirty round) is never taken for a loop.
+ */
+bool p2m_fault_progress(struct vcpu *v, gfn_t gfn);
+
 void p2m_get_stats(struct p2m_domain *p2m, struct p2m_stats *out);
 
 /*

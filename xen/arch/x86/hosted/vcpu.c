@@ -192,13 +192,11 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
 {
     p2m_access_t need = op->write ? P2M_ACCESS_W : P2M_ACCESS_R;
     struct p2m_lookup l;
-    unsigned int tries;
-    uint64_t gen;
     int rc;
 
     if ( op->off + op->len > PAGE_SIZE || (op->off | op->len) & 7 )
         return -EINVAL;
-    for ( tries = 0; tries < 16; tries++ )
+    for ( ;; )
     {
         if ( __atomic_load_n(&v->domain->crashed, __ATOMIC_ACQUIRE) )
             return -EFAULT;
@@ -221,20 +219,16 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
             continue;           /* flushed meanwhile: translate again */
         }
         tlb_drop(v, gfn);
-        gen = p2m_generation(&v->domain->p2m);
+        if ( !p2m_fault_progress(v, gfn) )
+        {
+            domain_crash(v->domain, "fault loop without progress (missing "
+                         "flush?)", gfn_x(gfn));
+            return -EFAULT;
+        }
         rc = p2m_handle_fault(v, gfn, need);
         if ( rc )
             return rc == -EAGAIN ? -EAGAIN : -EFAULT;
-        /* Only faults that changed nothing count towards the loop limit:
-         * a page that other vCPUs keep changing is not a loop. */
-        if ( p2m_generation(&v->domain->p2m) != gen )
-            tries = 0;
     }
-    printk("d%uv%u: gfn %#llx still faults after %u tries without "
-           "progress\n",
-           v->domain->domain_id, v->vcpu_id, (unsigned long long)gfn_x(gfn),
-           tries);
-    return -EFAULT;
 }
 
 int hosted_guest_read(struct vcpu *v, gfn_t gfn, unsigned int off,

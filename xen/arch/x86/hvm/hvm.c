@@ -13,11 +13,10 @@
 #include <xen/memory.h>
 
 #include "../boot/boot.h"
-#include "../boot/guests/abi.h"
+#include "guest-abi.h"
 #include "hvm.h"
 
 #define SWEEP_EVERY 64          /* exits between budgeted sweeps */
-#define FAULT_REPEATS_MAX 16    /* same gfn faulting again and again */
 
 static struct hvm_vcpu hvm_vcpus[MAX_DOMAINS][MAX_VCPUS];
 /* vCPUs of each domain that must flush before their next entry. */
@@ -223,17 +222,8 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
     int rc;
 
     hv->n.npf++;
-    /* The same gfn faults again and the P2M did not change since: no
-     * progress.  (A hot page re-dirtied every log-dirty round changes the
-     * P2M each time, so it is never taken for a loop.) */
-    if ( gpa >> PAGE_SHIFT == hv->last_fault_gfn &&
-         p2m_generation(&v->domain->p2m) == hv->last_fault_gen &&
-         ++hv->fault_repeats > FAULT_REPEATS_MAX )
+    if ( !p2m_fault_progress(v, _gfn(gpa >> PAGE_SHIFT)) )
         return hvm_guest_error(hv, "nested fault loop (missing flush?)", gpa);
-    if ( gpa >> PAGE_SHIFT != hv->last_fault_gfn ||
-         p2m_generation(&v->domain->p2m) != hv->last_fault_gen )
-        hv->fault_repeats = 0;
-    hv->last_fault_gfn = gpa >> PAGE_SHIFT;
     p2m_pod_access_done(v);     /* this fault: the last access was done */
     sweep(hv, POD_SWEEP_EAGER);
     rc = p2m_handle_fault(v, _gfn(gpa >> PAGE_SHIFT), access);
@@ -242,7 +232,6 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
                v->domain->domain_id, v->vcpu_id, (unsigned long long)gpa);
     else if ( rc )
         return fault_refused(hv, gpa, access);
-    hv->last_fault_gen = p2m_generation(&v->domain->p2m);
     return rc;
 }
 

@@ -44,9 +44,6 @@ struct hvm_vcpu {
     uint32_t result;            /* its code: 0 = all its checks passed */
     bool misconfig;             /* the CPU rejected a P2M entry */
     uint64_t misconfig_gpa;
-    uint64_t last_fault_gfn;    /* fault loop detection */
-    unsigned int fault_repeats;
-    uint64_t last_fault_gen;    /* P2M generation after the last fault */
     struct hvm_counters n;
     char line[160];             /* console output, flushed per line */
     unsigned int line_len;

@@ -569,6 +569,17 @@ static int logdirty_write_fault(struct p2m_domain *p2m, uint64_t gfn)
     return 0;
 }
 
+bool p2m_fault_progress(struct vcpu *v, gfn_t gfn)
+{
+    uint64_t gen = p2m_generation(&v->domain->p2m);
+
+    if ( gfn_x(gfn) != v->fault_gfn || gen != v->fault_gen )
+        v->fault_repeats = 0;
+    v->fault_gfn = gfn_x(gfn);
+    v->fault_gen = gen;
+    return ++v->fault_repeats <= P2M_FAULT_LOOP_MAX;
+}
+
 int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
 {
     struct domain *d = v->domain;
