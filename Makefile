@@ -132,52 +132,43 @@ HV_CFLAGS := -std=gnu11 $(WARN) -g -ffreestanding -nostdinc -isystem $(GCC_INC) 
              -Ixen/include -fno-strict-aliasing -fno-pic -fno-pie \
              -fno-stack-protector -fcf-protection=none -mno-red-zone \
              -mgeneral-regs-only -mcmodel=small -fno-asynchronous-unwind-tables
-# tests/hv/*.c: the hostile-guest scenarios (test code, linked in).
+# tests/hv/*.c, *.S: the scenarios, hostile-guest cases and embedded guests
+# (test code, linked into the image).
 HV_SRCS := $(MOD_SRCS) $(wildcard xen/arch/x86/boot/*.c xen/arch/x86/hvm/*.c \
                                   xen/arch/x86/hvm/*/*.c tests/hv/*.c)
 HV_ASMS := $(wildcard xen/arch/x86/boot/*.S xen/arch/x86/hvm/*/*.S tests/hv/*.S)
 HV_OBJS := $(HV_SRCS:.c=.o) $(HV_ASMS:.S=.o)
 HV_HDRS := $(wildcard xen/include/*/*.h xen/arch/x86/*/*.h \
-                      xen/arch/x86/hvm/*/*.h xen/arch/x86/boot/guests/*.h \
-                      tests/hv/guests/*.h)
+                      xen/arch/x86/hvm/*/*.h tests/hv/guests/*.h)
 HV_LDS := xen/arch/x86/boot/hv.lds
 # A Bochs disk image is a whole number of 16-head, 63-sector cylinders.
 HV_SECTOR := 516096
 
-# Guests: 32-bit flat binaries, one per guests/<name>.c, embedded in the image.
-GUEST_DIR := xen/arch/x86/boot/guests
+# Guests: 32-bit flat binaries, one per tests/hv/guests/<name>.c, with the
+# library (entry, glib; the hostile guest also its exception entry points),
+# embedded in the image.
+# The ABI they share with the hypervisor is xen/arch/x86/hvm/guest-abi.h.
+GUEST_DIR := tests/hv/guests
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -m32 -ffreestanding -nostdinc \
-                -isystem $(GCC_INC) -I$(GUEST_DIR) -fno-pic -fno-pie \
-                -fno-stack-protector -fcf-protection=none -mgeneral-regs-only \
-                -fno-asynchronous-unwind-tables
+                -isystem $(GCC_INC) -I$(GUEST_DIR) -Ixen/arch/x86/hvm \
+                -fno-pic -fno-pie -fno-stack-protector -fcf-protection=none \
+                -mgeneral-regs-only -fno-asynchronous-unwind-tables
 GUEST_LIB := $(GUEST_DIR)/start.S $(GUEST_DIR)/glib.c
 GUEST_NAMES := $(filter-out glib,$(basename $(notdir $(wildcard $(GUEST_DIR)/*.c))))
-# Test guests under tests/hv/guests: <name>.c with the same library plus
-# that directory's assembly (exception entry points).
-TGUEST_DIR := tests/hv/guests
-TGUEST_NAMES := $(basename $(notdir $(wildcard $(TGUEST_DIR)/*.c)))
-GUEST_BINS := $(GUEST_NAMES:%=$(HV_O)/guests/%.bin) \
-              $(TGUEST_NAMES:%=$(HV_O)/guests/%.bin)
+GUEST_BINS := $(GUEST_NAMES:%=$(HV_O)/guests/%.bin)
 
 .PHONY: hv hv-test hv-test-debug
 hv: $(HV_O)/xen.elf32 $(HV_O)/bochs.img $(HV_O)/debug/xen.elf32 \
     $(HV_O)/debug/bochs.img
 
+$(HV_O)/guests/hostile.elf: GUEST_EXTRA := $(GUEST_DIR)/idt.S
 $(HV_O)/guests/%.elf: $(GUEST_DIR)/%.c $(GUEST_LIB) $(GUEST_DIR)/guest.lds \
-                      $(wildcard $(GUEST_DIR)/*.h)
+                      $(wildcard $(GUEST_DIR)/*.h $(GUEST_DIR)/*.S) \
+                      xen/arch/x86/hvm/guest-abi.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -nostdlib -static -Wl,--build-id=none \
 	    -Wl,--no-warn-rwx-segments -Wl,-T,$(GUEST_DIR)/guest.lds \
-	    -o $@ $(GUEST_LIB) $<
-
-$(HV_O)/guests/%.elf: $(TGUEST_DIR)/%.c $(GUEST_LIB) $(GUEST_DIR)/guest.lds \
-                      $(wildcard $(TGUEST_DIR)/*.S $(TGUEST_DIR)/*.h \
-                                 $(GUEST_DIR)/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) -I$(TGUEST_DIR) -nostdlib -static \
-	    -Wl,--build-id=none -Wl,--no-warn-rwx-segments \
-	    -Wl,-T,$(GUEST_DIR)/guest.lds -o $@ $(GUEST_LIB) \
-	    $(wildcard $(TGUEST_DIR)/*.S) $<
+	    -o $@ $(GUEST_LIB) $(GUEST_EXTRA) $<
 
 $(HV_O)/guests/%.bin: $(HV_O)/guests/%.elf
 	objcopy -O binary $< $@

@@ -201,9 +201,13 @@ static void hostile_check(struct scenario_run *run)
     if ( c->test == HT_LOOP )
         expect(run, hv->n.preempts >= 1, "no host timer exit stopped it");
     ok = ok && run->state[0] && !run->failures;
-    if ( c->expect == CRASH )
+    if ( c->expect == CRASH && !run->d->crashed )
+        printk("HV-HOSTILE %s: FAIL the domain did not crash (%s)\n", name,
+               hv->done ? "the guest reached HC_EXIT" : "the vCPU stopped");
+    else if ( c->expect == CRASH )
         printk("HV-HOSTILE %s: %s domain crashed: %s%s\n", name,
-               ok ? "PASS" : "FAIL", hv->crash, loop_note(c, hv));
+               ok ? "PASS" : "FAIL", hv->crash[0] ? hv->crash :
+               "(no reason recorded by hvm)", loop_note(c, hv));
     else
         printk("HV-HOSTILE %s: %s %s (%llu exceptions injected, %llu "
                "instructions emulated)\n", name, ok ? "PASS" : "FAIL",

@@ -133,8 +133,13 @@ def test_logdirty_splits_superpages(runs, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_hostile_guests(runs, name):
     """Every hostile case of the vendor ran and passed, with its outcome
-    in the line: the crash reason, or the injected exception."""
+    in the line: the crash reason, or the injected exception.  The debug
+    images run none (main.c: they test exits, and the audit after every
+    P2M change makes each domain cost seconds)."""
     res = runs[name]
+    if VARIANT == "debug":
+        assert not res.hostile, res.hostile_lines()
+        return
     want = hv.HOSTILE_CASES[hv.RUNS[name]["vendor"]]
     lines = "\n".join(res.hostile_lines())
     assert not res.missing_hostile(), lines + "\n" + explain(res)
@@ -164,6 +169,7 @@ def test_each_domain_has_its_own_tlb_tag(runs, name):
     """ASIDs (SVM) and VPIDs (VMX): one per domain, a new one for each new
     domain (QEMU offers 16 ASIDs, so they wrap after 15 domains)."""
     tags = [st["tlb_tag"] for st in runs[name].stats.values()]
-    assert len(tags) >= 19 and 0 not in tags, tags
+    assert len(tags) >= (4 if VARIANT == "debug" else 19), tags
+    assert 0 not in tags, tags
     assert all(a != b for a, b in zip(tags, tags[1:])), tags
-    assert len(set(tags)) >= 15, tags
+    assert len(set(tags)) >= min(15, len(tags)), tags

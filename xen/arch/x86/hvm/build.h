@@ -5,7 +5,7 @@
 #ifndef HVM_BUILD_H
 #define HVM_BUILD_H
 
-#include "../boot/guests/abi.h"
+#include "guest-abi.h"
 #include "hvm.h"
 
 struct hvm_guest {

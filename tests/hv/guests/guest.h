@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "abi.h"
+#include "guest-abi.h"
 
 #define PAGE_SIZE 4096u
 

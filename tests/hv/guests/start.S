@@ -3,7 +3,7 @@
  * sets CS/DS/SS flat and ESP.  Clears .bss, runs guest_main(info) and
  * reports its return value with HC_EXIT.
  */
-#include "abi.h"
+#include "guest-abi.h"
 
         .section .text.start, "ax"
         .code32

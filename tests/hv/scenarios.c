@@ -10,7 +10,7 @@
 #include <xen/lib.h>
 #include <xen/mm.h>
 
-#include "scenario.h"
+#include "../../xen/arch/x86/hvm/scenario.h"
 
 #define MB(x) ((uint64_t)(x) << 8)      /* pages in x MiB */
 #define GB(x) ((uint64_t)(x) << 18)     /* pages in x GiB */
