@@ -206,8 +206,9 @@ static const char *map_region(const struct region *r)
 
 /*
  * Beyond the populated regions: a page removed from the split 2M, the frame
- * that the 4K populated inside it displaced, mapped read-only elsewhere with
- * p2m_set_entry, and a populate-on-demand entry (not present to hardware).
+ * that the 4K populated inside it displaced (given back to the heap, so it
+ * is claimed again by an explicit map), mapped read-only elsewhere, and a
+ * populate-on-demand entry (not present to hardware).
  */
 static const char *map_extras(void)
 {
@@ -219,10 +220,10 @@ static const char *map_extras(void)
     if ( rc )
         return why_fmt("p2m_remove: %d", rc);
     record(GFN_SPLIT + SPLIT_HOLE, PAGE_ORDER_4K, INVALID_MFN, K_SPLIT);
-    rc = p2m_set_entry(p2m, _gfn(GFN_ORPHAN), orphan, PAGE_ORDER_4K,
-                       p2m_ram_ro, A_R);
+    rc = memory_map_frames(w.d, _gfn(GFN_ORPHAN), orphan, PAGE_ORDER_4K,
+                           p2m_ram_ro, A_R);
     if ( rc )
-        return why_fmt("p2m_set_entry(ram_ro): %d", rc);
+        return why_fmt("memory_map_frames(ram_ro): %d", rc);
     record(GFN_ORPHAN, PAGE_ORDER_4K, orphan, K_RO);
     rc = p2m_set_entry(p2m, _gfn(GFN_POD), INVALID_MFN, PAGE_ORDER_4K,
                        p2m_populate_on_demand, A_RWX);
