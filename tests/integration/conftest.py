@@ -14,6 +14,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+def slow_factor(p2mctl_bin):
+    """Debug builds audit the whole P2M (m2p records and chunks included)
+    after many operations: give their runs four times as long."""
+    return 4 if "/debug/" in str(p2mctl_bin) else 1
+
+
 class Result:
     def __init__(self, proc):
         self.rc = proc.returncode

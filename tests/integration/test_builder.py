@@ -11,6 +11,8 @@ import subprocess
 
 import pytest
 
+from conftest import slow_factor
+
 FORMATS = ["npt", "ept"]
 G = 1 << 18                          # pages in 1 GiB
 M2 = 1 << 9                          # pages in 2 MiB
@@ -20,7 +22,7 @@ VGA = (0xA0, 0xC0)
 
 def run(p2mctl_bin, cfg_path, *args, timeout=60):
     p = subprocess.run([p2mctl_bin, "run", str(cfg_path), *args],
-                       capture_output=True, text=True, timeout=timeout)
+                       capture_output=True, text=True, timeout=timeout * slow_factor(p2mctl_bin))
     return p.returncode, p.stdout, p.stderr
 
 

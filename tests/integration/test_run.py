@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import slow_factor
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.cfg"))
 PY = "/usr/bin/python3"
@@ -20,7 +22,7 @@ PY = "/usr/bin/python3"
 
 def run(p2mctl_bin, *args, env=None, timeout=180):
     p = subprocess.run([p2mctl_bin, "run", *map(str, args)],
-                       capture_output=True, text=True, timeout=timeout,
+                       capture_output=True, text=True, timeout=timeout * slow_factor(p2mctl_bin),
                        cwd=REPO, env=env)
     return p.returncode, p.stdout, p.stderr
 

@@ -18,6 +18,7 @@ struct audit {
     struct p2m_stats seen;
     uint64_t ram_pages;        /* 4K pages under RAM leaves: P, counted */
     uint64_t ram_reserved;     /* of those, in PGF_reserved chunks */
+    uint64_t reserved;         /* pages of the domain's PGF_reserved chunks */
 };
 
 static void report(struct audit *a, enum p2m_audit_code code,
@@ -140,9 +141,10 @@ static void check_leaf(struct audit *a, p2m_pte_t e, unsigned int level,
         /* Only frames the domain owns count as held (others are reported
          * by check_frames already). */
         a->ram_pages += 1ull << p2m_level_order(level);
-        a->ram_reserved += heap_range_pages_with(a->p2m->ops->mfn(e, level),
-                                                 p2m_level_order(level),
-                                                 PGF_reserved);
+        if ( a->reserved )      /* none in product domains: no lookup */
+            a->ram_reserved +=
+                heap_range_pages_with(a->p2m->ops->mfn(e, level),
+                                      p2m_level_order(level), PGF_reserved);
     }
 }
 
@@ -247,7 +249,7 @@ static void check_pod(struct audit *a)
     listed = p2m_pod_cache_listed(p2m);
     spin_unlock(&p2m->pod.lock);
     /* Toolstack-held (PGF_reserved) pages may sit unmapped: not held. */
-    t = t - heap_domain_pages_with(d, PGF_reserved) + a->ram_reserved;
+    t = t - a->reserved + a->ram_reserved;
     b = p + a->seen.pod_entries;
     if ( listed != count )
         report(a, AUDIT_POD, 0, listed, count, 0);
@@ -264,6 +266,7 @@ unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
 
     r->nr_errors = r->nr_recorded = 0;
     spin_lock(&p2m->lock);
+    a.reserved = heap_domain_pages_with(p2m->domain, PGF_reserved);
     audit_table(&a, p2m->root, P2M_LEVELS, 0);
     m2p_for_each_record(check_record, &a);
     for ( i = 0; i < 3; i++ )
