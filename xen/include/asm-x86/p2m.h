@@ -155,7 +155,8 @@ struct p2m_domain {
 
     uint64_t generation;       /* entry writes so far (progress check) */
     bool test_skip_flush;      /* test hook: omit TLB flushes */
-    uint64_t debug_ops;        /* debug builds: operations since creation */
+    uint64_t debug_skip;       /* debug builds: operations until the next
+                                  audit */
 
     struct p2m_pod pod;
 };

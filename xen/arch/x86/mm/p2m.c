@@ -19,23 +19,31 @@
 #ifdef P2M_DEBUG
 /*
  * Trees of up to DEBUG_AUDIT_TABLES table pages (4096 entries: nearly every
- * test) are audited after every operation.  A bigger tree is audited after
- * every n-th operation, n = 32 * (table pages - DEBUG_AUDIT_TABLES), so the
- * audit costs about 16 entries per operation on average and debug builds
- * can still build and run guests of many GiB.
+ * test) are audited after every operation.  After auditing a bigger tree the
+ * next 32 * (table pages - DEBUG_AUDIT_TABLES) operations go unaudited, so
+ * the audit costs about 16 entries per operation on average and debug builds
+ * can still build and run guests of many GiB.  (A countdown, not a modulus
+ * of the operation count: the period grows with the tree at the same rate as
+ * the operations, and a modulus can then hit on every table page.)
  */
 #define DEBUG_AUDIT_TABLES 8
 
 void p2m_debug_audit(struct p2m_domain *p2m, const char *op)
 {
-    uint64_t t = p2m->stats.table_pages, period;
+    uint64_t t = p2m->stats.table_pages, left;
     struct p2m_audit_report r;
     unsigned int i;
 
-    period = t > DEBUG_AUDIT_TABLES ? 32 * (t - DEBUG_AUDIT_TABLES) : 1;
-    if ( period > 1 &&
-         __atomic_add_fetch(&p2m->debug_ops, 1, __ATOMIC_RELAXED) % period )
+    left = __atomic_load_n(&p2m->debug_skip, __ATOMIC_RELAXED);
+    if ( left )
+    {
+        /* Racing callers may both audit or both skip: either is fine. */
+        __atomic_store_n(&p2m->debug_skip, left - 1, __ATOMIC_RELAXED);
         return;
+    }
+    __atomic_store_n(&p2m->debug_skip,
+                     t > DEBUG_AUDIT_TABLES ? 32 * (t - DEBUG_AUDIT_TABLES) : 0,
+                     __ATOMIC_RELAXED);
     if ( !p2m_audit(p2m, &r) )
         return;
     for ( i = 0; i < r.nr_recorded; i++ )
@@ -64,6 +72,7 @@ int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt)
     p2m->logdirty = p2m->test_skip_flush = false;
     p2m->dirty_map = NULL;
     p2m->dirty_top = 0;
+    p2m->debug_skip = 0;
     p2m->max_order = PAGE_ORDER_1G;
     p2m_pod_init(p2m);
     root = alloc_p2m_page(d);
