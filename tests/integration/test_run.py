@@ -142,10 +142,17 @@ def test_exhaustion_pauses_and_toolstack_raises(example_runs):
 
 def test_toolstack_gives_up_when_the_host_is_full(p2mctl_bin, tmp_path):
     """The host cannot back a higher target: the guest is crashed (it
-    cannot go on), the run fails, and still every page comes back."""
+    cannot go on), the run fails, and still every page comes back.
+
+    Deterministic by size, not by timing: 200000 random accesses write
+    about 100000 distinct pages (390 MiB that are not zero, so no sweep
+    can take them back) into a 256 MiB target, and the first raise (to
+    768 MiB) does not fit a 512 MiB host.  (The earlier 20000 accesses
+    into 512 MiB on a 1 GiB host could finish once the sweeper kept up.)"""
     cfg = tmp_path / "full.cfg"
-    cfg.write_text('memory = 512\nmaxmem = 4096\nvcpus = 2\nhost = "1G"\n'
-                   'workload = "random"\naccesses = 20000\n')
+    cfg.write_text('memory = 256\nmaxmem = 4096\nvcpus = 2\nhost = "512M"\n'
+                   'workload = "random"\naccesses = 100000\n'
+                   'oom_step = 512\nseed = 1\n')
     rc, out, err = run(p2mctl_bin, cfg, "--json")
     assert rc == 1
     r = json.loads(out)
