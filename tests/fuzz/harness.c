@@ -1464,10 +1464,14 @@ static enum access_plan plan_access(struct slot *s, uint64_t g, bool write,
     l->type = p2m_invalid;
     if ( g >= P2M_MAX_GFN && avoid(16 + 1, force) )
         return SKIP;
-    if ( s->d->crashed || g >= P2M_MAX_GFN )
+    if ( s->d->crashed )
         return force ? MUST_FAULT : SKIP;
+    /* A vCPU paused for memory runs nothing, wherever it would access:
+     * the platform says -EAGAIN before it looks at the gfn. */
     if ( v->paused )
         return SKIP;
+    if ( g >= P2M_MAX_GFN )
+        return force ? MUST_FAULT : SKIP;
     *l = lookup(s, g);
     if ( l->type == p2m_mmio_direct )
         return SKIP;                /* device memory: not modelled */
