@@ -36,5 +36,9 @@ void panic(const char *fmt, ...)
 void *memset(void *s, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+int strncmp(const char *a, const char *b, size_t n);
+char *strstr(const char *hay, const char *needle);
+void *memchr(const void *s, int c, size_t n);
 
 #endif /* XEN_LIB_H */

@@ -86,6 +86,11 @@ uint64_t boot_tss_base(void);   /* the host TSS (VMX host state needs it) */
  * the frame table and firmware areas lie below). */
 extern uint64_t boot_reserved_end;
 
+/* A guest payload the loader brought (multiboot module 0) or setup read
+ * from the boot disk: boot-reserved memory, never heap. size 0: none. */
+struct boot_payload { uint64_t addr, size; };
+extern struct boot_payload boot_payload;
+
 /* timer.c */
 extern uint64_t tsc_khz;        /* TSC ticks per millisecond (measured) */
 /* Measure the TSC and the local APIC timer against the PIT. */

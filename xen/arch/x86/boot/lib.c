@@ -48,3 +48,40 @@ int memcmp(const void *a, const void *b, size_t n)
             return *x < *y ? -1 : 1;
     return 0;
 }
+
+size_t strlen(const char *s)
+{
+    size_t n = 0;
+
+    while ( s[n] )
+        n++;
+    return n;
+}
+
+int strncmp(const char *a, const char *b, size_t n)
+{
+    for ( ; n; n--, a++, b++ )
+        if ( *a != *b || !*a )
+            return (unsigned char)*a - (unsigned char)*b;
+    return 0;
+}
+
+char *strstr(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+
+    for ( ; *hay; hay++ )
+        if ( !strncmp(hay, needle, n) )
+            return (char *)hay;
+    return n ? NULL : (char *)hay;
+}
+
+void *memchr(const void *s, int c, size_t n)
+{
+    const unsigned char *p = s;
+
+    for ( ; n; n--, p++ )
+        if ( *p == (unsigned char)c )
+            return (void *)p;
+    return NULL;
+}

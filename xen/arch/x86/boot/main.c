@@ -5,6 +5,7 @@
  */
 #include <xen/lib.h>
 
+#include "../hvm/linux.h"
 #include "../hvm/scenario.h"
 #include "boot.h"
 
@@ -59,6 +60,9 @@ void boot_main(uint32_t mb_magic, uint32_t mb_info)
         printk("HV-RESULT: FAIL (no usable SVM+NPT or VMX+EPT)\n");
         boot_exit(1);
     }
+    /* A guest payload came with us: that guest is the whole run. */
+    if ( boot_payload.size )
+        boot_exit(linux_run(hw, boot_payload.addr, boot_payload.size));
     skipped = run_table(hw, scenarios, nr_scenarios, &failed, &index);
 #ifdef P2M_DEBUG
     /* The debug images audit every P2M change, which costs each hostile

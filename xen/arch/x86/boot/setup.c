@@ -5,7 +5,10 @@
  * Physical memory at boot:
  *   [0, 1 MiB)              firmware, real-mode structures: never used
  *   [1 MiB, image end)      this image (.text .data .bss)
- *   then                    the multiboot info (QEMU puts it after us)
+ *   then                    the multiboot info and modules (QEMU puts them
+ *                           after us)
+ *   [pl, pl + size)         a Linux guest's payload read from the disk
+ *                           (Bochs), 2 MiB aligned, when there is one
  *   [ft, ft + ft_size)      the frame table, 2 MiB aligned
  *   [boot_reserved_end, ..) heap: every RAM range the map reports
  */
@@ -13,6 +16,7 @@
 #include <xen/mm.h>
 #include <xen/sched.h>
 
+#include "../hvm/linux-abi.h"
 #include "boot.h"
 
 extern char __image_start[], __image_end[];
@@ -20,9 +24,11 @@ extern char trap_stubs[], irq_timer[], irq_spurious[];
 extern uint64_t boot_gdt[];
 
 uint64_t boot_reserved_end;
+struct boot_payload boot_payload;
 
 #define E820_RAM         1
 #define E820_ACPI        3      /* ACPI tables; reclaimable once read */
+#define MB_INFO_MODS     (1u << 3)
 #define MB_INFO_MMAP     (1u << 6)
 #define IDMAP_LIMIT      ((uint64_t)IDMAP_GB << 30)
 
@@ -30,6 +36,10 @@ struct mb_info {
     uint32_t flags, mem_lower, mem_upper, boot_device, cmdline;
     uint32_t mods_count, mods_addr, syms[4], mmap_length, mmap_addr;
 } __attribute__((packed));
+
+struct mb_module {
+    uint32_t start, end, string, reserved;
+};
 
 struct mb_mmap {
     uint32_t size;              /* of the rest of the entry */
@@ -167,12 +177,151 @@ static unsigned int cpu_paddr_bits(void)
     return MIN(cpuid(0x80000008, 0).a & 0xff, 52u);
 }
 
-/* The end of the multiboot structures we read (they must stay intact). */
+/* The end of the multiboot structures we read (they must stay intact),
+ * the modules included. */
 static uint64_t mbi_end(const struct mb_info *mbi, uint64_t mbi_addr)
 {
+    const struct mb_module *m = (const void *)(uintptr_t)mbi->mods_addr;
     uint64_t e = mbi_addr + sizeof(*mbi);
+    unsigned int i;
 
-    return MAX(e, (uint64_t)mbi->mmap_addr + mbi->mmap_length);
+    e = MAX(e, (uint64_t)mbi->mmap_addr + mbi->mmap_length);
+    if ( !(mbi->flags & MB_INFO_MODS) )
+        return e;
+    e = MAX(e, (uint64_t)mbi->mods_addr + mbi->mods_count * sizeof(*m));
+    for ( i = 0; i < mbi->mods_count; i++ )
+        e = MAX(e, (uint64_t)m[i].end);
+    return e;
+}
+
+/* A payload must say what it is and fit where it says. */
+static bool payload_ok(const void *p, uint64_t avail)
+{
+    const struct linux_payload_hdr *h = p;
+
+    return avail >= LINUX_PAYLOAD_HDR &&
+           !memcmp(h->magic, LINUX_PAYLOAD_MAGIC, sizeof(h->magic)) &&
+           h->total_size <= avail && h->hdr_size == LINUX_PAYLOAD_HDR;
+}
+
+/* Multiboot module 0 (QEMU -initrd) is the guest payload. */
+static void payload_from_module(const struct mb_info *mbi)
+{
+    const struct mb_module *m = (const void *)(uintptr_t)mbi->mods_addr;
+
+    if ( !(mbi->flags & MB_INFO_MODS) || !mbi->mods_count )
+        return;
+    if ( !payload_ok((void *)(uintptr_t)m[0].start, m[0].end - m[0].start) )
+    {
+        printk("payload: module 0 (%u bytes) is not a guest payload\n",
+               m[0].end - m[0].start);
+        return;
+    }
+    boot_payload.addr = m[0].start;
+    boot_payload.size = m[0].end - m[0].start;
+    printk("payload: %llu KiB from multiboot module 0\n",
+           (unsigned long long)(boot_payload.size >> 10));
+}
+
+/* --- the boot disk (Bochs): ATA PIO, primary channel, master --- */
+
+#define ATA_DATA        0x1f0
+#define ATA_COUNT       0x1f2
+#define ATA_LBA0        0x1f3
+#define ATA_LBA1        0x1f4
+#define ATA_LBA2        0x1f5
+#define ATA_DRIVE       0x1f6
+#define ATA_CMD         0x1f7   /* status on reads */
+#define ATA_BSY         0x80
+#define ATA_DRQ         0x08
+#define ATA_ERR         0x01
+#define ATA_READ        0x20    /* READ SECTORS, LBA28 */
+#define ATA_SPIN        10000000u
+
+static int ata_wait(uint8_t want)
+{
+    unsigned int i;
+    uint8_t st;
+
+    for ( i = 0; i < ATA_SPIN; i++ )
+    {
+        st = inb(ATA_CMD);
+        if ( st == 0xff || st == 0 )
+            return -1;          /* no drive: the bus floats, or nothing */
+        if ( st & ATA_BSY )
+            continue;
+        if ( st & ATA_ERR )
+            return -1;
+        if ( (st & want) == want )
+            return 0;
+    }
+    return -1;
+}
+
+/* Read n (1..256) sectors from lba to dst; 0 or -1. */
+static int ata_read(uint32_t lba, unsigned int n, void *dst)
+{
+    uint16_t *w = dst;
+    unsigned int i;
+
+    if ( ata_wait(0) )
+        return -1;
+    outb(ATA_DRIVE, 0xe0 | ((lba >> 24) & 0xf));
+    outb(ATA_COUNT, n & 0xff);
+    outb(ATA_LBA0, lba);
+    outb(ATA_LBA1, lba >> 8);
+    outb(ATA_LBA2, lba >> 16);
+    outb(ATA_CMD, ATA_READ);
+    for ( i = 0; i < n; i++, w += 256 )
+    {
+        unsigned int c = 256;
+        uint16_t *p = w;
+
+        if ( ata_wait(ATA_DRQ) )
+            return -1;
+        asm volatile ( "rep insw" : "+D" (p), "+c" (c) : "d" (ATA_DATA)
+                       : "memory" );
+    }
+    return 0;
+}
+
+/*
+ * No module: the payload may be on the boot disk at LINUX_PAYLOAD_LBA.
+ * Its header is read first; the whole is then read to dst, which
+ * becomes boot-reserved memory.  Returns the bytes reserved.
+ */
+static uint64_t payload_from_disk(uint64_t dst)
+{
+    static uint8_t hdr[LINUX_PAYLOAD_HDR] __attribute__((aligned(16)));
+    const struct linux_payload_hdr *h = (const void *)hdr;
+    uint64_t sectors, done;
+    uint64_t t0 = rdtsc();
+
+    if ( (inb(ATA_CMD) & ~ATA_BSY) == 0x7f ||
+         ata_read(LINUX_PAYLOAD_LBA, LINUX_PAYLOAD_HDR / 512, hdr) ||
+         memcmp(h->magic, LINUX_PAYLOAD_MAGIC, sizeof(h->magic)) ||
+         h->hdr_size != LINUX_PAYLOAD_HDR || h->total_size < h->hdr_size )
+        return 0;
+    sectors = ((uint64_t)h->total_size + 511) / 512;
+    for ( done = 0; done < sectors; )
+    {
+        unsigned int n = MIN(sectors - done, (uint64_t)128);
+
+        if ( ata_read(LINUX_PAYLOAD_LBA + done, n,
+                      (void *)(uintptr_t)(dst + done * 512)) )
+        {
+            printk("payload: disk read failed at sector %llu\n",
+                   (unsigned long long)(LINUX_PAYLOAD_LBA + done));
+            return 0;
+        }
+        done += n;
+    }
+    boot_payload.addr = dst;
+    boot_payload.size = h->total_size;
+    printk("payload: %llu KiB from the disk (sector %u on), %llu Mcycles\n",
+           (unsigned long long)(boot_payload.size >> 10), LINUX_PAYLOAD_LBA,
+           (unsigned long long)((rdtsc() - t0) >> 20));
+    return sectors * 512;
 }
 
 /* Free RAM is expected to be zero (emulators start with zeroed memory):
@@ -203,6 +352,9 @@ void setup_memory(uint32_t mb_magic, uint32_t mb_info)
             top = MAX(top, map[i].end);
     lo = align_up(MAX((uint64_t)(uintptr_t)__image_end,
                       mbi_end(mbi, mb_info)), 2ull << 20);
+    payload_from_module(mbi);
+    if ( !boot_payload.size )
+        lo = align_up(lo + payload_from_disk(lo), 2ull << 20);
     ft_size = align_up((top >> PAGE_SHIFT) * sizeof(struct page_info),
                        2ull << 20);
     boot_reserved_end = lo + ft_size;

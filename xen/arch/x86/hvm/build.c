@@ -90,16 +90,33 @@ static int pin_region(struct domain *d, const struct guest_region *r)
     return rc;
 }
 
-/* Copy len bytes to guest-physical gpa (RAM the builder mapped). */
-static int copy_to_guest(struct domain *d, uint64_t gpa, const void *src,
-                         size_t len)
+/*
+ * The page at gpa for the builder to write: RAM, or a PoD entry filled
+ * now from the cache (as a toolstack's foreign mapping populates it).
+ */
+static void *builder_page(struct domain *d, uint64_t gpa, size_t n)
+{
+    struct p2m_lookup l;
+    void *p = hvm_guest_ptr(d, gpa, n);
+
+    if ( p || p2m_get_entry(&d->p2m, _gfn(gpa >> PAGE_SHIFT), &l) ||
+         l.type != p2m_populate_on_demand )
+        return p;
+    if ( p2m_handle_fault(&d->vcpu[0], _gfn(gpa >> PAGE_SHIFT),
+                          P2M_ACCESS_W) )
+        return NULL;
+    return hvm_guest_ptr(d, gpa, n);
+}
+
+int hvm_copy_to_guest(struct domain *d, uint64_t gpa, const void *src,
+                      size_t len)
 {
     const uint8_t *s = src;
 
     while ( len )
     {
         size_t n = MIN(len, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)));
-        void *p = hvm_guest_ptr(d, gpa, n);
+        void *p = builder_page(d, gpa, n);
 
         if ( !p )
             return -EFAULT;
@@ -119,7 +136,7 @@ static int load_guest(const struct hvm_vendor *hw, struct domain *d,
 
     if ( g->image_size > (GUEST_BASE_PAGES << PAGE_SHIFT) - GUEST_LOAD_GPA )
         return -E2BIG;
-    rc = copy_to_guest(d, GUEST_LOAD_GPA, g->image, g->image_size);
+    rc = hvm_copy_to_guest(d, GUEST_LOAD_GPA, g->image, g->image_size);
     if ( rc )
         return rc;
     memset(&info, 0, sizeof(info));
@@ -129,11 +146,11 @@ static int load_guest(const struct hvm_vendor *hw, struct domain *d,
     info.seed = seed;
     info.test = g->test;
     memcpy(info.region, g->region, g->nr * sizeof(g->region[0]));
-    return copy_to_guest(d, GUEST_INFO_GPA, &info, sizeof(info));
+    return hvm_copy_to_guest(d, GUEST_INFO_GPA, &info, sizeof(info));
 }
 
-struct domain *hvm_build(const struct hvm_vendor *hw, domid_t domid,
-                         struct hvm_guest *g, uint32_t seed, int *err)
+struct domain *hvm_build_memory(const struct hvm_vendor *hw, domid_t domid,
+                                struct hvm_guest *g, int *err)
 {
     struct domain *d;
     struct hvm_vcpu *hv;
@@ -154,20 +171,41 @@ struct domain *hvm_build(const struct hvm_vendor *hw, domid_t domid,
             rc = pin_region(d, &g->region[i]);
     }
     if ( !rc )
-        rc = load_guest(hw, d, g, seed);
-    if ( !rc )
         rc = memory_set_pod_target(d, g->target);
     hv = hvm_vcpu_of(&d->vcpu[0]);
     hvm_vcpu_reset(hv, &d->vcpu[0]);
     hv->exc_crash = g->own_exceptions ? 0 : ~0u;
     hv->time_limit = (g->time_limit_ms ? g->time_limit_ms
                                        : HVM_TIME_LIMIT_DEFAULT_MS) * tsc_khz;
-    if ( !rc )
-        rc = hw->vcpu_init(hv, GUEST_LOAD_GPA, GUEST_STACK_TOP);
     if ( rc )
     {
         printk("build %s: region %u of %u: error %d\n", g->name, i, g->nr,
                rc);
+        domain_destroy(d);
+        *err = rc;
+        return NULL;
+    }
+    return d;
+}
+
+struct domain *hvm_build(const struct hvm_vendor *hw, domid_t domid,
+                         struct hvm_guest *g, uint32_t seed, int *err)
+{
+    struct domain *d = hvm_build_memory(hw, domid, g, err);
+    struct hvm_entry e = {
+        .rip = GUEST_LOAD_GPA, .rsp = GUEST_STACK_TOP,
+        .cs = 0x08, .ds = 0x10,
+    };
+    int rc;
+
+    if ( !d )
+        return NULL;
+    rc = load_guest(hw, d, g, seed);
+    if ( !rc )
+        rc = hw->vcpu_init(hvm_vcpu_of(&d->vcpu[0]), &e);
+    if ( rc )
+    {
+        printk("build %s: loading the guest: error %d\n", g->name, rc);
         domain_destroy(d);
         *err = rc;
         return NULL;

@@ -40,4 +40,18 @@ uint64_t hvm_guest_pages(const struct hvm_guest *g, bool populated);
 struct domain *hvm_build(const struct hvm_vendor *hw, domid_t domid,
                          struct hvm_guest *g, uint32_t seed, int *err);
 
+/*
+ * The memory part of hvm_build, for any guest: the domain, its regions
+ * and its PoD target (set before anything is loaded, so that loading into
+ * PoD memory fills it from the cache), and the vCPU reset, not yet
+ * initialised by the vendor.
+ */
+struct domain *hvm_build_memory(const struct hvm_vendor *hw, domid_t domid,
+                                struct hvm_guest *g, int *err);
+
+/* Copy len bytes to guest-physical gpa: RAM, or PoD entries the copy
+ * fills.  -EFAULT for anything else (or when the cache is empty). */
+int hvm_copy_to_guest(struct domain *d, uint64_t gpa, const void *src,
+                      size_t len);
+
 #endif /* HVM_BUILD_H */

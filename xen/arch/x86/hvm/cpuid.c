@@ -7,7 +7,7 @@
  * leaves (their MSRs are not on the allow-list, msr.c), no MONITOR/MWAIT
  * (they give #UD), no RDTSCP/TSC_AUX, PCID/INVPCID, AVX or any extended
  * state beyond x87/SSE (XCR0 is limited to those, msr.c), one CPU with one
- * core and thread.  Leaves not listed read as zeros.
+ * core and thread.  Guests with the platform (platform.c) see its xAPIC.  Leaves not listed read as zeros.
  */
 #include <xen/lib.h>
 
@@ -25,6 +25,7 @@
 #define L1_ECX_KEEP     (B(0) | B(1) | B(9) | B(13) | B(19) | B(20) | B(22) | \
                          B(23) | B(25) | B(30))
 #define L1_ECX_XSAVE    B(26)
+#define L1_EDX_APIC     B(9)
 #define L1_ECX_OSXSAVE  B(27)
 #define L1_ECX_HV       B(31)
 /* Leaf 1 EDX: FPU, VME, DE, PSE, TSC, MSR, PAE, CX8, SEP, PGE, CMOV, PAT,
@@ -62,6 +63,9 @@ static void leaf1(struct hvm_vcpu *hv, struct cpuid_regs *r)
         r->c |= L1_ECX_XSAVE |
                 (hv->hw->get_cr(hv, 4) & CR4_OSXSAVE ? L1_ECX_OSXSAVE : 0);
     r->d &= L1_EDX_KEEP;
+    /* A platform guest has a local APIC (xAPIC, MMIO; platform.c). */
+    if ( hv->platform )
+        r->d |= L1_EDX_APIC;
 }
 
 static void leaf_xsave(uint32_t sub, struct cpuid_regs *r)

@@ -159,9 +159,16 @@ static bool pod_pressure(struct domain *d)
 static void sweep(struct hvm_vcpu *hv, enum pod_sweep_mode mode)
 {
     struct domain *d = hv->v->domain;
+    struct memory_pod_info pi;
     int64_t n;
 
     if ( !pod_pressure(d) )
+        return;
+    /* A real guest believes far more than its target from the start (that
+     * is what PoD is for): sweep only once its cache runs low, an eighth
+     * of the target, or every fill would scan populated memory. */
+    if ( hv->platform && !memory_get_pod_target(d, &pi) &&
+         pi.pod_cache > pi.target / 8 )
         return;
     n = p2m_pod_sweep(d, mode);
     hv->n.sweeps++;
@@ -221,7 +228,13 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
     struct vcpu *v = hv->v;
     int rc;
 
+    if ( hv->platform && (gpa >> PAGE_SHIFT) == (LAPIC_GPA >> PAGE_SHIFT) )
+    {
+        hv->n.kind[HVM_EXIT_MMIO]++;
+        return hvm_lapic_mmio(hv, gpa, access);
+    }
     hv->n.npf++;
+    hv->n.kind[HVM_EXIT_NPF]++;
     if ( !p2m_fault_progress(v, _gfn(gpa >> PAGE_SHIFT)) )
         return hvm_guest_error(hv, "nested fault loop (missing flush?)", gpa);
     p2m_pod_access_done(v);     /* this fault: the last access was done */
@@ -247,15 +260,20 @@ void *hvm_guest_ptr(struct domain *d, uint64_t gpa, uint32_t len)
 }
 
 /* One character of guest console output, printed a line at a time. */
-static void console_char(struct hvm_vcpu *hv, char c)
+void hvm_console_char(struct hvm_vcpu *hv, char c)
 {
+    if ( c == '\r' )
+        return;
     if ( c != '\n' && hv->line_len < sizeof(hv->line) - 1 )
     {
         hv->line[hv->line_len++] = c;
         return;
     }
     hv->line[hv->line_len] = '\0';
-    printk("[d%u] %s\n", hv->v->domain->domain_id, hv->line);
+    if ( hv->platform )
+        hvm_console_line(hv, hv->line);
+    else
+        printk("[d%u] %s\n", hv->v->domain->domain_id, hv->line);
     hv->line_len = 0;
 }
 
@@ -272,7 +290,7 @@ static int hc_console(struct hvm_vcpu *hv, uint64_t gpa, uint32_t len)
         if ( !p )
             return -EFAULT;
         for ( uint32_t i = 0; i < n; i++ )
-            console_char(hv, p[i]);
+            hvm_console_char(hv, p[i]);
         gpa += n;
         len -= n;
     }
@@ -329,12 +347,18 @@ int hvm_port_out(struct hvm_vcpu *hv, uint16_t port, uint32_t val,
 {
     hv->n.io++;
     if ( port == PORT_E9_CONSOLE && bytes == 1 )
-        console_char(hv, (char)val);
+        hvm_console_char(hv, (char)val);
+    else if ( hv->platform )
+        hvm_platform_out(hv, port, val, bytes);
     return 0;                   /* other ports: writes are ignored */
 }
 
 uint32_t hvm_port_in(struct hvm_vcpu *hv, uint16_t port, unsigned int bytes)
 {
+    uint32_t v;
+
     hv->n.io++;
+    if ( hv->platform && hvm_platform_in(hv, port, bytes, &v) )
+        return v;
     return bytes >= 4 ? ~0u : (1u << (8 * bytes)) - 1;
 }

@@ -16,8 +16,19 @@ struct hvm_regs {
     uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
 };
 
+/* Exits by what they were, for the reports (vendor-neutral). */
+enum hvm_exit_kind {
+    HVM_EXIT_NPF, HVM_EXIT_MMIO, HVM_EXIT_IO, HVM_EXIT_MSR, HVM_EXIT_CPUID,
+    HVM_EXIT_HLT, HVM_EXIT_INTR, HVM_EXIT_IRQ_WINDOW, HVM_EXIT_EXCEPTION,
+    HVM_EXIT_HYPERCALL, HVM_EXIT_XSETBV, HVM_EXIT_CACHE, HVM_EXIT_OTHER,
+    HVM_EXIT_NR
+};
+
 struct hvm_counters {
     uint64_t exits, npf, hypercalls, io, sweeps, flushes, swept_pages;
+    uint64_t irqs;              /* interrupts injected (platform guests) */
+    uint64_t halts;             /* HLTs that waited for an interrupt */
+    uint64_t kind[HVM_EXIT_NR];
     uint64_t preempts;          /* host timer exits */
     uint64_t injected;          /* exceptions given to the guest */
     uint64_t emulated;          /* instructions emulated (CPUID, MSR, ...) */
@@ -35,6 +46,30 @@ enum hvm_msr {
 };
 
 struct hvm_vendor;
+struct vlapic;
+
+/* The 8250 UART at 0x3f8 (polled: it never interrupts). */
+struct hvm_uart {
+    uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
+};
+
+/* What the vendor code reads at an exit for the emulation of an access. */
+struct hvm_cpu_state {
+    uint64_t rip, rsp, rflags, cs_base;
+    uint64_t cr0, cr3, cr4, efer;
+    unsigned int mode;          /* 16, 32 or 64 (CS.L in long mode) */
+    uint8_t cpl;
+};
+
+/* Where a vCPU starts: 32-bit protected mode with flat 4 GiB segments
+ * (code selector cs, the others ds, as the GDT at gdt_base describes
+ * them), paging and interrupts off. */
+struct hvm_entry {
+    uint32_t rip, rsp, rsi;
+    uint16_t cs, ds;
+    uint32_t gdt_base;
+    uint16_t gdt_limit;
+};
 
 struct hvm_vcpu {
     struct vcpu *v;
@@ -56,14 +91,26 @@ struct hvm_vcpu {
     uint64_t xcr0;              /* the guest's XCR0 (loaded on entry) */
     uint32_t tlb_tag;           /* this domain's ASID (SVM) or VPID (VMX) */
     uint64_t msr[HVM_MSR_NR];   /* MSRs the vendor keeps here */
+    /* The platform of a real guest (hvm_platform_init): the UART, the
+     * local APIC with its timer, PCI configuration ports. */
+    bool platform;
+    struct hvm_uart uart;
+    uint32_t pci_addr;          /* the last dword written to 0xcf8 */
+    struct vlapic *lapic;
+    uint64_t start_tsc;         /* when the guest first ran */
+    uint64_t init_ms;           /* when it said "P2M: init" (0: not yet) */
+    bool marker_failed;         /* a "P2M:" line said FAIL */
+    const char *end_reason;     /* how a platform guest ended (done) */
 };
+
+#define LAPIC_GPA        0xfee00000ull
 
 struct hvm_vendor {
     const char *name;           /* "SVM" or "VMX" */
     enum p2m_format format;
     bool leaf_1g;               /* the P2M may use 1 GiB leaves */
-    /* Make v ready to enter at entry with stack sp (32-bit flat). */
-    int (*vcpu_init)(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp);
+    /* Make v ready to enter as e says. */
+    int (*vcpu_init)(struct hvm_vcpu *hv, const struct hvm_entry *e);
     /* Run until the guest is done, the domain crashed or v is paused. */
     void (*run)(struct hvm_vcpu *hv);
     /* Deliver exception vec to the guest on the next entry (the error
@@ -74,7 +121,33 @@ struct hvm_vendor {
     uint64_t (*get_cr)(struct hvm_vcpu *hv, unsigned int cr);
     uint64_t (*get_msr)(struct hvm_vcpu *hv, enum hvm_msr m);
     void (*set_msr)(struct hvm_vcpu *hv, enum hvm_msr m, uint64_t val);
+    void (*get_state)(struct hvm_vcpu *hv, struct hvm_cpu_state *s);
+    void (*set_rip)(struct hvm_vcpu *hv, uint64_t rip);
+    void (*set_rsp)(struct hvm_vcpu *hv, uint64_t rsp);
 };
+
+/* platform.c: the devices of a real guest. */
+void hvm_platform_init(struct hvm_vcpu *hv);
+/* Port I/O to the platform's devices: true when one answered. */
+bool hvm_platform_out(struct hvm_vcpu *hv, uint16_t port, uint32_t val,
+                      unsigned int bytes);
+bool hvm_platform_in(struct hvm_vcpu *hv, uint16_t port, unsigned int bytes,
+                     uint32_t *val);
+/* A nested fault on the local APIC page: the access decoded and done. */
+int hvm_lapic_mmio(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access);
+/* The interrupt to deliver next (the timer brought up to date), or -1. */
+int hvm_irq_next(struct hvm_vcpu *hv);
+/* The vendor delivered vector vec to the guest. */
+void hvm_irq_delivered(struct hvm_vcpu *hv, uint8_t vec);
+/* HLT with the guest's RFLAGS.IF: 1 when done (RIP moves on), < 0 when
+ * the domain was crashed. */
+int hvm_hlt(struct hvm_vcpu *hv, bool intr_on);
+/* The exit counts by kind, as JSON members. */
+void hvm_print_exit_reasons(const struct hvm_vcpu *hv);
+/* One character of guest console output (printed a line at a time). */
+void hvm_console_char(struct hvm_vcpu *hv, char c);
+/* A guest console line (port 0xE9 or the UART) of a platform guest. */
+void hvm_console_line(struct hvm_vcpu *hv, const char *line);
 
 /* The host CPU has XSAVE (and CR4.OSXSAVE is on): XCR0 can be set. */
 extern bool hvm_host_xsave;

@@ -17,7 +17,9 @@
 #define EFER_SCE        (1ull << 0)
 #define EFER_LMA        (1ull << 10)   /* EFER_LME, EFER_NXE: boot-defs.h */
 
-enum msr_kind { RW, RO_TSC, RO_MISC_ENABLE };
+enum msr_kind { RW, RO_TSC, RO_MISC_ENABLE, APIC_BASE };
+#define APIC_BASE_BSP    (1ull << 8)
+#define APIC_BASE_ENABLE (1ull << 11)
 
 struct msr_rule {
     uint32_t msr;
@@ -72,6 +74,7 @@ static int check_efer(struct hvm_vcpu *hv, uint64_t *val)
 
 static const struct msr_rule rules[] = {
     { 0x00000010, RO_TSC, 0, NULL },
+    { 0x0000001b, APIC_BASE, 0, NULL },
     { 0x000001a0, RO_MISC_ENABLE, 0, NULL },
     { 0x00000174, RW, HVM_MSR_SYSENTER_CS, NULL },
     { 0x00000175, RW, HVM_MSR_SYSENTER_ESP, check_canonical },
@@ -115,6 +118,9 @@ static int msr_read(struct hvm_vcpu *hv, const struct msr_rule *r,
     case RW:
         *val = hv->hw->get_msr(hv, r->slot);
         return 0;
+    case APIC_BASE:             /* only where there is a local APIC */
+        *val = LAPIC_GPA | APIC_BASE_BSP | APIC_BASE_ENABLE;
+        return hv->platform ? 0 : -EPERM;
     }
     return -EPERM;
 }
@@ -122,6 +128,11 @@ static int msr_read(struct hvm_vcpu *hv, const struct msr_rule *r,
 static int msr_write(struct hvm_vcpu *hv, const struct msr_rule *r,
                      uint64_t val)
 {
+    /* The APIC stays where it is, enabled, in xAPIC mode. */
+    if ( r->kind == APIC_BASE )
+        return hv->platform &&
+               val == (LAPIC_GPA | APIC_BASE_BSP | APIC_BASE_ENABLE) ?
+               0 : -EPERM;
     if ( r->kind != RW || (r->check && r->check(hv, &val)) )
         return -EPERM;
     hv->hw->set_msr(hv, r->slot, val);

@@ -78,6 +78,7 @@ BUILD_BUG_ON(sizeof(struct vmcb) != 4096);
 
 /* intercepts1 (VMCB 0x00C) and intercepts2 (0x010) bits. */
 #define INT1_INTR        (1u << 0)
+#define INT1_VINTR       (1u << 4)
 #define INT1_CPUID       (1u << 18)
 #define INT1_INVD        (1u << 22)
 #define INT1_HLT         (1u << 24)
@@ -96,6 +97,10 @@ BUILD_BUG_ON(sizeof(struct vmcb) != 4096);
 #define INT2_RDPRU       (1u << 14)
 
 #define V_INTR_MASKING   (1ull << 24)   /* VMCB 0x060 */
+#define V_IRQ            (1ull << 8)
+#define V_IGN_TPR        (1ull << 20)
+#define INT_SHADOW       1ull           /* VMCB 0x068 */
+#define RFLAGS_IF        (1ull << 9)
 #define EVENT_VALID      (1u << 31)
 #define EVENT_ERROR      (1u << 11)
 #define EVENT_EXCEPTION  (3u << 8)
@@ -104,6 +109,7 @@ BUILD_BUG_ON(sizeof(struct vmcb) != 4096);
 #define VMEXIT_EXCP0     0x40
 #define VMEXIT_EXCP31    0x5f
 #define VMEXIT_INTR      0x60
+#define VMEXIT_VINTR     0x64
 #define VMEXIT_CPUID     0x72
 #define VMEXIT_INVD      0x76
 #define VMEXIT_HLT       0x78
@@ -171,7 +177,7 @@ static void set_seg(struct vmcb_seg *s, uint16_t sel, uint16_t attr,
     *s = (struct vmcb_seg){ sel, attr, limit, 0 };
 }
 
-static int svm_vcpu_init(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp)
+static int svm_vcpu_init(struct hvm_vcpu *hv, const struct hvm_entry *e)
 {
     struct vmcb *vmcb = vmcb_of(hv);
 
@@ -197,10 +203,11 @@ static int svm_vcpu_init(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp)
     vmcb->n_cr3 = p2m_root_pointer(&hv->v->domain->p2m);
     vmcb->g_pat = GUEST_PAT;
     /* 32-bit flat protected mode, paging off. */
-    set_seg(&vmcb->cs, 0x08, 0xc9b, 0xffffffff);
-    set_seg(&vmcb->ds, 0x10, 0xc93, 0xffffffff);
+    set_seg(&vmcb->cs, e->cs, 0xc9b, 0xffffffff);
+    set_seg(&vmcb->ds, e->ds, 0xc93, 0xffffffff);
     vmcb->es = vmcb->ss = vmcb->fs = vmcb->gs = vmcb->ds;
-    set_seg(&vmcb->gdtr, 0, 0, 0xffff);
+    set_seg(&vmcb->gdtr, 0, 0, e->gdt_limit ? e->gdt_limit : 0xffff);
+    vmcb->gdtr.base = e->gdt_base;
     set_seg(&vmcb->idtr, 0, 0, 0xffff);
     set_seg(&vmcb->ldtr, 0, 0x82, 0xffff);
     set_seg(&vmcb->tr, 0, 0x8b, 0xffff);
@@ -209,8 +216,9 @@ static int svm_vcpu_init(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp)
     vmcb->dr6 = 0xffff0ff0;
     vmcb->dr7 = 0x400;
     vmcb->rflags = 2;
-    vmcb->rip = entry;
-    vmcb->rsp = sp;
+    vmcb->rip = e->rip;
+    vmcb->rsp = e->rsp;
+    hv->regs.rsi = e->rsi;
     return 0;
 }
 
@@ -270,6 +278,77 @@ static uint64_t svm_get_msr(struct hvm_vcpu *hv, enum hvm_msr m)
 static void svm_set_msr(struct hvm_vcpu *hv, enum hvm_msr m, uint64_t val)
 {
     *svm_msr_slot(vmcb_of(hv), m) = m == HVM_MSR_EFER ? val | EFER_SVME : val;
+}
+
+static void svm_get_state(struct hvm_vcpu *hv, struct hvm_cpu_state *st)
+{
+    struct vmcb *vmcb = vmcb_of(hv);
+
+    *st = (struct hvm_cpu_state){
+        .rip = vmcb->rip, .rsp = vmcb->rsp, .rflags = vmcb->rflags,
+        .cs_base = vmcb->cs.base, .cr0 = vmcb->cr0, .cr3 = vmcb->cr3,
+        .cr4 = vmcb->cr4, .efer = vmcb->efer & ~EFER_SVME, .cpl = vmcb->cpl,
+    };
+    if ( (vmcb->efer & EFER_LMA) && (vmcb->cs.attr & SEG_ATTR_L) )
+        st->mode = 64;
+    else
+        st->mode = vmcb->cs.attr & SEG_ATTR_DB ? 32 : 16;
+}
+
+static void svm_set_rip(struct hvm_vcpu *hv, uint64_t rip)
+{
+    vmcb_of(hv)->rip = rip;
+}
+
+static void svm_set_rsp(struct hvm_vcpu *hv, uint64_t rsp)
+{
+    vmcb_of(hv)->rsp = rsp;
+}
+
+/*
+ * Before an entry: the platform's next interrupt goes in now if the guest
+ * can take it (IF on, no interrupt shadow, no other event going in);
+ * otherwise a virtual interrupt request with the VINTR intercept makes
+ * the CPU exit as soon as it could.
+ */
+static void svm_irq_prepare(struct hvm_vcpu *hv, struct vmcb *vmcb)
+{
+    int vec = hvm_irq_next(hv);
+
+    vmcb->vintr &= ~(V_IRQ | V_IGN_TPR | (0xffull << 32));
+    vmcb->intercepts1 &= ~INT1_VINTR;
+    if ( vec < 0 )
+        return;
+    if ( !(vmcb->eventinj & EVENT_VALID) && (vmcb->rflags & RFLAGS_IF) &&
+         !(vmcb->int_state & INT_SHADOW) )
+    {
+        vmcb->eventinj = (uint8_t)vec | EVENT_VALID;   /* type 0: INTR */
+        hvm_irq_delivered(hv, vec);
+        return;
+    }
+    vmcb->vintr |= V_IRQ | V_IGN_TPR | ((uint64_t)vec << 32);
+    vmcb->intercepts1 |= INT1_VINTR;
+}
+
+static unsigned int svm_exit_kind(uint32_t code)
+{
+    switch ( code )
+    {
+    case VMEXIT_NPF:     return HVM_EXIT_OTHER;    /* counted by hvm.c */
+    case VMEXIT_IOIO:    return HVM_EXIT_IO;
+    case VMEXIT_MSR:     return HVM_EXIT_MSR;
+    case VMEXIT_CPUID:   return HVM_EXIT_CPUID;
+    case VMEXIT_HLT:     return HVM_EXIT_HLT;
+    case VMEXIT_INTR:    return HVM_EXIT_INTR;
+    case VMEXIT_VINTR:   return HVM_EXIT_IRQ_WINDOW;
+    case VMEXIT_VMMCALL: return HVM_EXIT_HYPERCALL;
+    case VMEXIT_XSETBV:  return HVM_EXIT_XSETBV;
+    case VMEXIT_INVD:
+    case VMEXIT_WBINVD:  return HVM_EXIT_CACHE;
+    }
+    if ( code >= VMEXIT_EXCP0 && code <= VMEXIT_EXCP31 )
+        return HVM_EXIT_EXCEPTION;
+    return HVM_EXIT_OTHER;
 }
 
 /* Past an intercepted instruction of len bytes (without NRIPS, QEMU). */
@@ -379,8 +458,16 @@ static int svm_handle_exit(struct hvm_vcpu *hv, struct vmcb *vmcb)
 {
     uint32_t code = vmcb->exitcode;
 
+    if ( code != VMEXIT_NPF )
+        hv->n.kind[svm_exit_kind(code)]++;
     switch ( code )
     {
+    case VMEXIT_VINTR:          /* the guest can take an interrupt now */
+        return 0;
+    case VMEXIT_HLT:
+        if ( !hv->platform )
+            break;
+        return svm_done(vmcb, hvm_hlt(hv, vmcb->rflags & RFLAGS_IF), 1);
     case VMEXIT_NPF:
         if ( vmcb->exitinfo1 & NPF_RSVD )
             return hvm_rejected_entry(hv, vmcb->exitinfo2);
@@ -424,6 +511,8 @@ static void svm_run(struct hvm_vcpu *hv)
     while ( !hvm_should_stop(hv) )
     {
         vmcb->rax = hv->regs.rax;
+        if ( hv->platform )
+            svm_irq_prepare(hv, vmcb);
         if ( hvm_take_flush(hv) )
             vmcb->tlb_control = TLB_FLUSH_ALL;
         hvm_load_xcr0(hv);
@@ -454,6 +543,9 @@ static struct hvm_vendor svm_vendor = {
     .get_cr = svm_get_cr,
     .get_msr = svm_get_msr,
     .set_msr = svm_set_msr,
+    .get_state = svm_get_state,
+    .set_rip = svm_set_rip,
+    .set_rsp = svm_set_rsp,
 };
 
 const struct hvm_vendor *svm_detect(void)

@@ -293,10 +293,10 @@ static void write_host_state(void)
 }
 
 /* 32-bit flat protected mode, paging off (unrestricted guest). */
-static void write_guest_state(uint32_t entry, uint32_t sp)
+static void write_guest_state(const struct hvm_entry *e)
 {
-    static const uint16_t sel[8] = { 0x10, 0x08, 0x10, 0x10, 0x10, 0x10,
-                                     0, 0 };
+    const uint16_t sel[8] = { e->ds, e->cs, e->ds, e->ds, e->ds, e->ds,
+                              0, 0 };
     static const uint32_t ar[8] = { 0xc093, 0xc09b, 0xc093, 0xc093, 0xc093,
                                     0xc093, 0x10000 /* unusable */, 0x8b };
     unsigned int i;
@@ -308,8 +308,8 @@ static void write_guest_state(uint32_t entry, uint32_t sp)
         vmwrite(G_ES_LIMIT + 2 * i, i == SEG_TR ? 0x67 : 0xffffffff);
         vmwrite(G_ES_AR + 2 * i, ar[i]);
     }
-    vmwrite(G_GDTR_BASE, 0);
-    vmwrite(G_GDTR_LIMIT, 0xffff);
+    vmwrite(G_GDTR_BASE, e->gdt_base);
+    vmwrite(G_GDTR_LIMIT, e->gdt_limit ? e->gdt_limit : 0xffff);
     vmwrite(G_IDTR_BASE, 0);
     vmwrite(G_IDTR_LIMIT, 0xffff);
     vmwrite(G_CR0, fixed_cr(0x11, MSR_VMX_CR0_FIXED0, MSR_VMX_CR0_FIXED1) &
@@ -319,8 +319,8 @@ static void write_guest_state(uint32_t entry, uint32_t sp)
     vmwrite(CR4_SHADOW, 0);
     vmwrite(G_CR3, 0);
     vmwrite(G_DR7, 0x400);
-    vmwrite(G_RSP, sp);
-    vmwrite(G_RIP, entry);
+    vmwrite(G_RSP, e->rsp);
+    vmwrite(G_RIP, e->rip);
     vmwrite(G_RFLAGS, 2);
     vmwrite(G_INTERRUPTIBILITY, 0);
     vmwrite(G_ACTIVITY, 0);
@@ -351,7 +351,7 @@ static void invvpid(uint16_t vpid)
                    : "cc", "memory" );
 }
 
-static int vmx_vcpu_init(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp)
+static int vmx_vcpu_init(struct hvm_vcpu *hv, const struct hvm_entry *e)
 {
     unsigned int id = hv->v->domain->domain_id;
     uint8_t *v = vmcs[id];
@@ -374,7 +374,8 @@ static int vmx_vcpu_init(struct hvm_vcpu *hv, uint32_t entry, uint32_t sp)
     vmwrite(CR4_MASK, 0);
     vmwrite(EPT_POINTER, p2m_root_pointer(&hv->v->domain->p2m));
     write_host_state();
-    write_guest_state(entry, sp);
+    write_guest_state(e);
+    hv->regs.rsi = e->rsi;
     /* The root may be a page a destroyed domain's tables used: translations
      * cached under this EPTP (and VPID) are dropped before the first run. */
     invept(p2m_root_pointer(&hv->v->domain->p2m));
@@ -521,6 +522,32 @@ static p2m_access_t eptv_access(uint64_t qual)
     return qual & EPTV_FETCH ? P2M_ACCESS_X : P2M_ACCESS_R;
 }
 
+static void vmx_get_state(struct hvm_vcpu *hv, struct hvm_cpu_state *st)
+{
+    uint32_t cs_ar = vmread(G_ES_AR + 2 * SEG_CS);
+
+    *st = (struct hvm_cpu_state){
+        .rip = vmread(G_RIP), .rsp = vmread(G_RSP),
+        .rflags = vmread(G_RFLAGS), .cs_base = vmread(G_ES_BASE + 2 * SEG_CS),
+        .cr0 = vmread(G_CR0), .cr3 = vmread(G_CR3), .cr4 = vmread(G_CR4),
+        .efer = vmx_get_msr(hv, HVM_MSR_EFER), .cpl = (cs_ar >> 5) & 3,
+    };
+    if ( (st->efer & (1ull << 10)) && (cs_ar & (1u << 13)) )
+        st->mode = 64;
+    else
+        st->mode = cs_ar & (1u << 14) ? 32 : 16;
+}
+
+static void vmx_set_rip(struct hvm_vcpu *hv, uint64_t rip)
+{
+    vmwrite(G_RIP, rip);
+}
+
+static void vmx_set_rsp(struct hvm_vcpu *hv, uint64_t rsp)
+{
+    vmwrite(G_RSP, rsp);
+}
+
 static void skip_insn(void)
 {
     vmwrite(G_RIP, vmread(G_RIP) + vmread(EXIT_INSN_LEN));
@@ -580,6 +607,10 @@ static int vmx_handle_exit(struct hvm_vcpu *hv)
     vmx_reinject();
     switch ( reason & 0xffff )
     {
+    case EXIT_HLT:
+        if ( !hv->platform )
+            break;
+        return vmx_done(hvm_hlt(hv, vmread(G_RFLAGS) & (1u << 9)));
     case EXIT_EPT_VIOLATION:
         return hvm_nested_fault(hv, vmread(GUEST_PHYS_ADDR),
                                 eptv_access(qual));
@@ -674,6 +705,9 @@ static struct hvm_vendor vmx_vendor = {
     .get_cr = vmx_get_cr,
     .get_msr = vmx_get_msr,
     .set_msr = vmx_set_msr,
+    .get_state = vmx_get_state,
+    .set_rip = vmx_set_rip,
+    .set_rsp = vmx_set_rsp,
 };
 
 /* Feature control: VMX outside SMX allowed (lock it so if the BIOS did not). */

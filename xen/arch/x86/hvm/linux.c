@@ -1,0 +1,499 @@
+/*
+ * A real guest: an unmodified Linux bzImage, booted by the 32-bit boot
+ * protocol (Documentation/x86/boot.rst: boot_params with the setup header,
+ * an e820 map, the command line and the initramfs), on populate-on-demand
+ * memory.  The guest believes it has maxmem (the e820 map says so); the
+ * PoD target is memory.  What it finds besides RAM: a BIOS area with an
+ * MP table (one CPU, its local APIC, no I/O APIC), an 8250 UART, a local
+ * APIC with its timer, PCI configuration ports with no device behind them.
+ *
+ * Guest-physical layout:
+ *   [0, 0xa0000)              RAM (PoD, 4K entries); boot_params, GDT, cmdline
+ *   [0xa0000, 0xc0000)        the VGA hole: nothing (an access crashes)
+ *   [0xc0000, 0x100000)       BIOS area: pinned RAM, reserved in e820;
+ *                             the MP table at 0xf0000
+ *   [1 MiB, low end)          RAM (PoD: 4K up to 2 MiB, then 2M and 1G
+ *                             entries); the kernel at its preferred address,
+ *                             the initramfs at the top
+ *   [3 GiB, 4 GiB)            the MMIO hole (local APIC at 0xfee00000)
+ *   [4 GiB, ...)              the rest of maxmem, if any
+ */
+#include <asm-x86/p2m-pod.h>
+#include <xen/errno.h>
+#include <xen/lib.h>
+#include <xen/memory.h>
+#include <xen/mm.h>
+
+#include "../boot/boot.h"
+#include "build.h"
+#include "linux.h"
+#include "linux-abi.h"
+
+#define LINUX_DOMID        1
+#define GDT_GPA            0x6000
+#define BOOT_PARAMS_GPA    0x7000
+#define CMDLINE_GPA        0x8000
+#define STACK_GPA          0x6000      /* grows down from the GDT */
+#define BIOS_GFN           0xc0
+#define BIOS_END_GFN       0x100
+#define MPTABLE_GPA        0xf0000
+#define LOW_RAM_END        0x9fc00     /* then the EBDA, as on a PC */
+#define HOLE_START         (3ull << 30)
+#define GIB                (1ull << 30)
+#define MIB                (1ull << 20)
+
+/* boot_params (the "zero page") offsets. */
+#define BP_EXT_RAMDISK     0x0c0
+#define BP_E820_ENTRIES    0x1e8
+#define BP_SETUP_SECTS     0x1f1
+#define BP_HDR             0x1f1
+#define BP_JUMP            0x200       /* the header ends at 0x202 + [0x201] */
+#define BP_MAGIC           0x202       /* "HdrS" */
+#define BP_VERSION         0x206
+#define BP_LOADER          0x210
+#define BP_LOADFLAGS       0x211
+#define BP_CODE32          0x214
+#define BP_RAMDISK         0x218
+#define BP_RAMDISK_SIZE    0x21c
+#define BP_CMDLINE         0x228
+#define BP_INITRD_MAX      0x22c
+#define BP_ALIGN           0x230
+#define BP_RELOCATABLE     0x234
+#define BP_CMDLINE_SIZE    0x238
+#define BP_PREF_ADDR       0x258
+#define BP_INIT_SIZE       0x260
+#define BP_E820            0x2d0
+#define LOADED_HIGH        0x01
+#define E820_MAX           128
+
+#define E820_RAM           1
+#define E820_RESERVED      2
+
+struct e820_entry {
+    uint64_t addr, size;
+    uint32_t type;
+} __attribute__((packed));
+
+static uint8_t zero_page[PAGE_SIZE];
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = v;
+    p[1] = v >> 8;
+    p[2] = v >> 16;
+    p[3] = v >> 24;
+}
+
+/* What the bzImage says about itself. */
+struct bzimage {
+    const uint8_t *file;
+    uint32_t size;
+    uint32_t pm_off;            /* the protected-mode kernel in the file */
+    uint32_t hdr_end;           /* the setup header is [0x1f1, hdr_end) */
+    uint64_t load;              /* where it goes (its preferred address) */
+    uint32_t init_size;         /* memory it needs from load on */
+    uint32_t initrd_max;
+    uint32_t cmdline_size;
+    uint16_t version;
+};
+
+static int bzimage_parse(const uint8_t *f, uint32_t size, struct bzimage *b,
+                         const char **why)
+{
+    unsigned int sects;
+
+    *why = "too small for a setup header";
+    if ( size < 0x268 )
+        return -EINVAL;
+    *why = "no \"HdrS\" magic: not a bzImage";
+    if ( memcmp(f + BP_MAGIC, "HdrS", 4) )
+        return -EINVAL;
+    b->file = f;
+    b->size = size;
+    b->version = f[BP_VERSION] | f[BP_VERSION + 1] << 8;
+    *why = "boot protocol older than 2.10";
+    if ( b->version < 0x020a )
+        return -EINVAL;
+    *why = "not loaded high (zImage)";
+    if ( !(f[BP_LOADFLAGS] & LOADED_HIGH) )
+        return -EINVAL;
+    sects = f[BP_SETUP_SECTS] ? f[BP_SETUP_SECTS] : 4;
+    b->pm_off = (sects + 1) * 512;
+    b->hdr_end = BP_JUMP + 2 + f[BP_JUMP + 1];
+    b->load = rd64(f + BP_PREF_ADDR);
+    b->init_size = rd32(f + BP_INIT_SIZE);
+    b->initrd_max = rd32(f + BP_INITRD_MAX);
+    b->cmdline_size = rd32(f + BP_CMDLINE_SIZE);
+    *why = "setup sectors beyond the file";
+    if ( b->pm_off >= size || b->hdr_end > b->pm_off || b->hdr_end > 0x290 )
+        return -EINVAL;
+    *why = "bad preferred address or init size";
+    if ( b->load < MIB || (b->load & (PAGE_SIZE - 1)) ||
+         b->init_size < size - b->pm_off || b->load + b->init_size > GIB )
+        return -EINVAL;
+    return 0;
+}
+
+/* --- memory --- */
+
+/* PoD regions for [s, e) (pages): the largest aligned entries that fit. */
+static void add_pod_range(struct hvm_guest *g, uint64_t s, uint64_t e)
+{
+    static const unsigned int orders[] = { PAGE_ORDER_1G, PAGE_ORDER_2M,
+                                           PAGE_ORDER_4K };
+
+    while ( s < e )
+    {
+        unsigned int i, o = 0;
+        uint64_t n;
+
+        for ( i = 0; i < ARRAY_SIZE(orders); i++ )
+        {
+            o = orders[i];
+            if ( !(s & ((1ull << o) - 1)) && s + (1ull << o) <= e )
+                break;
+        }
+        /* As many of that order as fit, or 4K up to the next boundary. */
+        n = (e - s) & ~((1ull << o) - 1);
+        if ( o == PAGE_ORDER_4K )
+        {
+            uint64_t next = (s | ((1ull << PAGE_ORDER_2M) - 1)) + 1;
+
+            n = MIN(e, next) - s;
+        }
+        hvm_guest_add(g, GR_POD, s, n, o, GR_TOUCH_ALL);
+        s += n;
+    }
+}
+
+static void layout(struct hvm_guest *g, const struct linux_payload_hdr *h,
+                   uint64_t *low_end, uint64_t *high_end)
+{
+    uint64_t maxmem = (uint64_t)h->maxmem_mib << (20 - PAGE_SHIFT);
+    uint64_t hole = HOLE_START >> PAGE_SHIFT;
+
+    memset(g, 0, sizeof(*g));
+    g->name = "linux";
+    g->own_exceptions = true;
+    g->time_limit_ms = (uint64_t)h->timeout_s * 1000;
+    g->target = (uint64_t)h->memory_mib << (20 - PAGE_SHIFT);
+    add_pod_range(g, 0, BIOS_GFN - 0x20);   /* [0, 0xa0000) */
+    hvm_guest_add(g, GR_BASE, BIOS_GFN, BIOS_END_GFN - BIOS_GFN, 0,
+                  GR_TOUCH_ALL);
+    /* maxmem counts the low 640 KiB and the BIOS area as well. */
+    *low_end = MIN(maxmem, hole);
+    add_pod_range(g, BIOS_END_GFN, *low_end);
+    *high_end = 0;
+    if ( maxmem > hole )
+    {
+        *high_end = (4 * GIB >> PAGE_SHIFT) + (maxmem - hole);
+        add_pod_range(g, 4 * GIB >> PAGE_SHIFT, *high_end);
+    }
+}
+
+static unsigned int build_e820(struct e820_entry *e, uint64_t low_end,
+                               uint64_t high_end)
+{
+    unsigned int n = 0;
+
+    e[n++] = (struct e820_entry){ 0, LOW_RAM_END, E820_RAM };
+    e[n++] = (struct e820_entry){ LOW_RAM_END, 0xa0000 - LOW_RAM_END,
+                                  E820_RESERVED };
+    e[n++] = (struct e820_entry){ BIOS_GFN << PAGE_SHIFT,
+                                  (BIOS_END_GFN - BIOS_GFN) << PAGE_SHIFT,
+                                  E820_RESERVED };
+    e[n++] = (struct e820_entry){ MIB, (low_end << PAGE_SHIFT) - MIB,
+                                  E820_RAM };
+    if ( high_end )
+        e[n++] = (struct e820_entry){ 4 * GIB,
+                                      (high_end << PAGE_SHIFT) - 4 * GIB,
+                                      E820_RAM };
+    return n;
+}
+
+/* --- the MP table: one CPU with its local APIC, an ISA bus --- */
+
+static uint8_t checksum(const uint8_t *p, unsigned int n)
+{
+    uint8_t s = 0;
+
+    while ( n-- )
+        s += *p++;
+    return -s;
+}
+
+static int write_mptable(struct domain *d, uint32_t apic_base)
+{
+    static uint8_t t[16 + 44 + 20 + 8];
+    uint8_t *fp = t, *ct = t + 16, *cpu = ct + 44, *bus = cpu + 20;
+    struct cpuid_regs id = cpuid(1, 0);
+
+    memset(t, 0, sizeof(t));
+    memcpy(fp, "_MP_", 4);
+    wr32(fp + 4, MPTABLE_GPA + 16);
+    fp[8] = 1;                  /* length in 16-byte units */
+    fp[9] = 4;                  /* spec revision 1.4 */
+    memcpy(ct, "PCMP", 4);
+    ct[4] = sizeof(t) - 16;     /* base table length */
+    ct[6] = 4;
+    memcpy(ct + 8, "P2M     ", 8);
+    memcpy(ct + 16, "HVM GUEST   ", 12);
+    ct[34] = 2;                 /* entries */
+    wr32(ct + 36, apic_base);
+    cpu[0] = 0;                 /* processor */
+    cpu[1] = 0;                 /* local APIC id */
+    cpu[2] = 0x14;              /* its version */
+    cpu[3] = 3;                 /* enabled, bootstrap processor */
+    wr32(cpu + 4, id.a);        /* signature: family, model, stepping */
+    wr32(cpu + 8, id.d & ((1u << 9) | 1u));     /* FPU, APIC */
+    bus[0] = 1;                 /* bus */
+    bus[1] = 0;
+    memcpy(bus + 2, "ISA   ", 6);
+    ct[7] = checksum(ct, sizeof(t) - 16);
+    fp[10] = checksum(fp, 16);
+    return hvm_copy_to_guest(d, MPTABLE_GPA, t, sizeof(t));
+}
+
+/* --- loading --- */
+
+struct linux_run {
+    const struct linux_payload_hdr *h;
+    struct bzimage k;
+    uint64_t low_end, high_end; /* pages */
+    uint64_t initrd_gpa;
+};
+
+static int load(struct domain *d, struct linux_run *r, const char *cmdline)
+{
+    static const uint64_t gdt[4] = {
+        0, 0,
+        0x00cf9a000000ffffull,  /* 0x10: flat 32-bit code */
+        0x00cf92000000ffffull,  /* 0x18: flat data */
+    };
+    static struct e820_entry e820[E820_MAX];
+    const uint8_t *blob = (const void *)r->h;
+    uint8_t *bp = zero_page;
+    uint64_t top = MIN(r->low_end << PAGE_SHIFT,
+                       (uint64_t)r->k.initrd_max + 1);
+    size_t len = strlen(cmdline) + 1;
+    unsigned int n;
+    int rc;
+
+    if ( len > r->k.cmdline_size + 1 || len > PAGE_SIZE * 2 )
+        return -E2BIG;
+    r->initrd_gpa = (top - r->h->initrd_size) & ~(uint64_t)(2 * MIB - 1);
+    if ( r->initrd_gpa < r->k.load + r->k.init_size )
+        return -ENOSPC;         /* maxmem too small for kernel + initrd */
+    memset(bp, 0, PAGE_SIZE);
+    memcpy(bp + BP_HDR, r->k.file + BP_HDR, r->k.hdr_end - BP_HDR);
+    bp[BP_LOADER] = 0xff;       /* a boot loader with no assigned id */
+    wr32(bp + BP_CODE32, r->k.load);
+    wr32(bp + BP_RAMDISK, r->initrd_gpa);
+    wr32(bp + BP_RAMDISK_SIZE, r->h->initrd_size);
+    wr32(bp + BP_CMDLINE, CMDLINE_GPA);
+    n = build_e820(e820, r->low_end, r->high_end);
+    bp[BP_E820_ENTRIES] = n;
+    memcpy(bp + BP_E820, e820, n * sizeof(e820[0]));
+
+    rc = hvm_copy_to_guest(d, GDT_GPA, gdt, sizeof(gdt));
+    if ( !rc )
+        rc = hvm_copy_to_guest(d, BOOT_PARAMS_GPA, bp, PAGE_SIZE);
+    if ( !rc )
+        rc = hvm_copy_to_guest(d, CMDLINE_GPA, cmdline, len);
+    if ( !rc )
+        rc = hvm_copy_to_guest(d, r->k.load, r->k.file + r->k.pm_off,
+                               r->k.size - r->k.pm_off);
+    if ( !rc )
+        rc = hvm_copy_to_guest(d, r->initrd_gpa, blob + r->h->initrd_off,
+                               r->h->initrd_size);
+    if ( !rc )
+        rc = write_mptable(d, LAPIC_GPA);
+    return rc;
+}
+
+/* The payload header must describe itself: everything inside the blob. */
+static const char *payload_check(const struct linux_payload_hdr *h,
+                                 uint64_t size)
+{
+    if ( h->total_size > size )
+        return "total size beyond what was loaded";
+    if ( (uint64_t)h->kernel_off + h->kernel_size > h->total_size ||
+         (uint64_t)h->initrd_off + h->initrd_size > h->total_size ||
+         h->kernel_off < h->hdr_size || h->initrd_off < h->hdr_size )
+        return "kernel or initramfs outside the payload";
+    if ( (h->kernel_off | h->initrd_off) & (PAGE_SIZE - 1) )
+        return "kernel or initramfs not 4 KiB aligned";
+    if ( !h->memory_mib || h->memory_mib > h->maxmem_mib ||
+         h->maxmem_mib > 64 * 1024 || h->maxmem_mib < 32 )
+        return "memory/maxmem out of range (32 MiB .. 64 GiB, memory <= "
+               "maxmem)";
+    if ( !memchr(h->cmdline, '\0', sizeof(h->cmdline)) )
+        return "command line not terminated";
+    return NULL;
+}
+
+/* --- the run --- */
+
+static void print_order_triple(const char *name, const uint64_t v[3])
+{
+    printk("\"%s\": {\"1g\": %llu, \"2m\": %llu, \"4k\": %llu}", name,
+           (unsigned long long)v[2], (unsigned long long)v[1],
+           (unsigned long long)v[0]);
+}
+
+static void report(struct linux_run *r, struct hvm_vcpu *hv,
+                   const struct p2m_stats *stp, const struct pod_stats *psp,
+                   uint64_t tot_pages, unsigned int audit_errors, bool pod_ok,
+                   const struct heap_stats *before,
+                   const struct heap_stats *after)
+{
+    const struct p2m_stats st = *stp;
+    const struct pod_stats ps = *psp;
+    uint64_t leaves[3];
+    unsigned int i;
+
+    for ( i = 0; i < 3; i++ )
+        leaves[i] = st.pages[i];
+    printk("HV-LINUX-STATS {\"boot_to_init\": %llu.%03llu, ",
+           (unsigned long long)(hv->init_ms / 1000),
+           (unsigned long long)(hv->init_ms % 1000));
+    print_order_triple("leaves", leaves);
+    printk(", ");
+    print_order_triple("populated", ps.filled);
+    printk(", ");
+    print_order_triple("swept", ps.swept);
+    printk(", \"npf\": %llu, \"exits\": %llu, \"exits_by_reason\": {",
+           (unsigned long long)hv->n.npf, (unsigned long long)hv->n.exits);
+    hvm_print_exit_reasons(hv);
+    printk("}, \"audit_errors\": %u, \"pod\": {\"P\": %llu, \"T\": %llu, "
+           "\"B\": %llu, \"M\": %llu, \"cache\": %llu, \"entries\": %llu, "
+           "\"ok\": %s}, ", audit_errors, (unsigned long long)ps.populated,
+           (unsigned long long)ps.target,
+           (unsigned long long)(ps.populated + ps.entry_count),
+           (unsigned long long)ps.max_pages, (unsigned long long)ps.count,
+           (unsigned long long)ps.entry_count, pod_ok ? "true" : "false");
+    printk("\"heap\": {\"free_before\": %llu, \"free_after\": %llu}, "
+           "\"guest_mem\": {\"memory_mib\": %u, \"maxmem_mib\": %u}, "
+           "\"guest_ms\": %llu, \"splits\": %llu, \"table_pages\": %llu, "
+           "\"tot_pages\": %llu, \"sweeps\": %llu, \"preempts\": %llu, "
+           "\"injected_irqs\": %llu}\n",
+           (unsigned long long)before->free_pages,
+           (unsigned long long)after->free_pages, r->h->memory_mib,
+           r->h->maxmem_mib,
+           (unsigned long long)(hv->guest_cycles / tsc_khz),
+           (unsigned long long)st.splits,
+           (unsigned long long)st.table_pages,
+           (unsigned long long)tot_pages, (unsigned long long)hv->n.sweeps,
+           (unsigned long long)hv->n.preempts,
+           (unsigned long long)hv->n.irqs);
+}
+
+int linux_run(const struct hvm_vendor *hw, uint64_t payload, uint64_t size)
+{
+    static struct linux_run r;
+    static struct hvm_guest g;
+    static struct p2m_audit_report ar;
+    static char cmdline[LINUX_CMDLINE_MAX + 64];
+    struct heap_stats before, after;
+    struct p2m_stats st;
+    struct pod_stats ps;
+    uint64_t tot;
+    struct hvm_entry e = { .rsp = STACK_GPA, .rsi = BOOT_PARAMS_GPA,
+                           .cs = 0x10, .ds = 0x18, .gdt_base = GDT_GPA,
+                           .gdt_limit = 4 * 8 - 1 };
+    struct hvm_vcpu *hv;
+    struct domain *d;
+    const char *why;
+    unsigned int audit_errors;
+    bool pod_ok, ok;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    r.h = (const void *)(uintptr_t)payload;
+    why = payload_check(r.h, size);
+    if ( !why && !bzimage_parse((const uint8_t *)r.h + r.h->kernel_off,
+                                r.h->kernel_size, &r.k, &why) )
+        why = NULL;
+    if ( why )
+    {
+        printk("HV-RESULT: FAIL linux payload refused: %s\n", why);
+        return 1;
+    }
+    /* The host's TSC rate, which the guest cannot measure without a PIT
+     * (a later tsc_early_khz= on the command line wins). */
+    snprintf(cmdline, sizeof(cmdline), "tsc_early_khz=%llu %s",
+             (unsigned long long)tsc_khz, r.h->cmdline);
+    layout(&g, r.h, &r.low_end, &r.high_end);
+    printk("linux: bzImage protocol %u.%02u, %u KiB at %#llx (init size "
+           "%u KiB), initramfs %u KiB; memory %u MiB, maxmem %u MiB on %s\n",
+           r.k.version >> 8, r.k.version & 0xff, r.h->kernel_size >> 10,
+           (unsigned long long)r.k.load, r.k.init_size >> 10,
+           r.h->initrd_size >> 10, r.h->memory_mib, r.h->maxmem_mib,
+           hw->name);
+    printk("linux: command line: %s\n", cmdline);
+    heap_get_stats(&before);
+    d = hvm_build_memory(hw, LINUX_DOMID, &g, &rc);
+    if ( !d )
+    {
+        printk("HV-RESULT: FAIL linux: domain build error %d\n", rc);
+        return 1;
+    }
+    hv = hvm_vcpu_of(&d->vcpu[0]);
+    rc = load(d, &r, cmdline);
+    e.rip = r.k.load;
+    if ( !rc )
+        rc = hw->vcpu_init(hv, &e);
+    if ( rc )
+    {
+        printk("HV-RESULT: FAIL linux: loading the kernel: error %d\n", rc);
+        domain_destroy(d);
+        return 1;
+    }
+    p2m_pod_get_stats(d, &ps);
+    printk("linux: initramfs at %#llx, %llu PoD entries, target %llu "
+           "pages\n", (unsigned long long)r.initrd_gpa,
+           (unsigned long long)ps.entry_count,
+           (unsigned long long)g.target);
+    hvm_platform_init(hv);
+    hv->start_tsc = rdtsc();
+    hw->run(hv);
+
+    if ( d->crashed )
+        printk("HV-LINUX end domain crashed: %s\n", hv->crash);
+    else if ( d->vcpu[0].paused )
+        printk("HV-LINUX end vCPU paused for memory (PoD target reached)\n");
+    else
+        printk("HV-LINUX end %s\n", hv->end_reason ? hv->end_reason : "?");
+    audit_errors = p2m_audit(&d->p2m, &ar);
+    pod_ok = p2m_pod_check(d) == 0;
+    ok = !d->crashed && hv->done && audit_errors == 0 && pod_ok &&
+         hv->init_ms && !hv->marker_failed;
+    /* The leaves as the guest left them, taken before destroy. */
+    p2m_get_stats(&d->p2m, &st);
+    p2m_pod_get_stats(d, &ps);
+    tot = d->tot_pages;
+    domain_destroy(d);
+    heap_get_stats(&after);
+    ok &= after.free_pages == before.free_pages &&
+          heap_check_accounting() == 0;
+    report(&r, hv, &st, &ps, tot, audit_errors, pod_ok, &before, &after);
+    printk("HV-LINUX heap free %llu before, %llu after destroy\n",
+           (unsigned long long)before.free_pages,
+           (unsigned long long)after.free_pages);
+    printk("HV-RESULT: %s linux on %s (%s, 1G leaves %s), %llu Mcycles\n",
+           ok ? "PASS" : "FAIL", hw->name,
+           hw->format == P2M_FORMAT_NPT ? "NPT" : "EPT",
+           hw->leaf_1g ? "yes" : "no",
+           (unsigned long long)((rdtsc() - hv->start_tsc) >> 20));
+    return !ok;
+}

@@ -1,0 +1,312 @@
+/*
+ * The platform a real guest finds besides RAM: an 8250 UART at 0x3f8
+ * (polled: its interrupt is never raised, the kernel's console polls the
+ * line status), PCI configuration mechanism 1 with no device behind it,
+ * and a local APIC at 0xfee00000 whose MMIO accesses are decoded from the
+ * guest's instruction (vlapic.c keeps its registers and timer, emulate.c
+ * decodes).  Every other port reads all ones and ignores writes; an
+ * access to guest-physical space that is neither RAM nor this APIC page
+ * crashes the domain (hvm_nested_fault).  HLT with interrupts on sleeps
+ * until the next timer interrupt; with them off, the guest has ended.
+ */
+#include <xen/errno.h>
+#include <xen/lib.h>
+
+#include "../boot/boot.h"
+#include "emulate.h"
+#include "hvm.h"
+#include "vlapic.h"
+
+#define UART_BASE       0x3f8
+#define UART_LCR_DLAB   0x80
+#define UART_MCR_LOOP   0x10
+#define UART_LSR_IDLE   0x60    /* THR empty, transmitter empty */
+#define UART_MSR_LINES  0xb0    /* DCD, DSR, CTS */
+#define PCI_ADDR        0xcf8
+#define PCI_DATA        0xcfc
+#define RFLAGS_IF       (1ull << 9)
+#define SPIN_BELOW_MS   10      /* closer deadlines: spin, not HLT */
+
+static struct vlapic lapics[MAX_DOMAINS];
+
+void hvm_platform_init(struct hvm_vcpu *hv)
+{
+    hv->platform = true;
+    hv->lapic = &lapics[hv->v->domain->domain_id];
+    vlapic_init(hv->lapic, 0, tsc_khz);
+    memset(&hv->uart, 0, sizeof(hv->uart));
+}
+
+/* --- the UART --- */
+
+static void uart_out(struct hvm_vcpu *hv, unsigned int reg, uint8_t v)
+{
+    struct hvm_uart *u = &hv->uart;
+    bool dlab = u->lcr & UART_LCR_DLAB;
+
+    switch ( reg )
+    {
+    case 0:
+        if ( dlab )
+            u->dll = v;
+        else if ( !(u->mcr & UART_MCR_LOOP) )
+            hvm_console_char(hv, (char)v);
+        break;
+    case 1:
+        if ( dlab )
+            u->dlm = v;
+        else
+            u->ier = v & 0x0f;
+        break;
+    case 2:
+        u->fcr = v & 0xc9;      /* FIFO enable and trigger level kept */
+        break;
+    case 3:
+        u->lcr = v;
+        break;
+    case 4:
+        u->mcr = v & 0x1f;
+        break;
+    case 7:
+        u->scr = v;
+        break;
+    }
+}
+
+static uint8_t uart_in(struct hvm_vcpu *hv, unsigned int reg)
+{
+    struct hvm_uart *u = &hv->uart;
+    bool dlab = u->lcr & UART_LCR_DLAB;
+
+    switch ( reg )
+    {
+    case 0:
+        return dlab ? u->dll : 0;           /* nothing is ever received */
+    case 1:
+        return dlab ? u->dlm : u->ier;
+    case 2:                                 /* no interrupt pending */
+        return 0x01 | (u->fcr & 1 ? 0xc0 : 0);
+    case 3:
+        return u->lcr;
+    case 4:
+        return u->mcr;
+    case 5:
+        return UART_LSR_IDLE;
+    case 6:
+        if ( u->mcr & UART_MCR_LOOP )       /* RTS->CTS DTR->DSR OUT1->RI
+                                               OUT2->DCD */
+            return ((u->mcr & 2) << 3) | ((u->mcr & 1) << 5) |
+                   ((u->mcr & 4) << 4) | ((u->mcr & 8) << 4);
+        return UART_MSR_LINES;
+    default:
+        return u->scr;
+    }
+}
+
+bool hvm_platform_out(struct hvm_vcpu *hv, uint16_t port, uint32_t val,
+                      unsigned int bytes)
+{
+    if ( port >= UART_BASE && port < UART_BASE + 8 && bytes == 1 )
+        uart_out(hv, port - UART_BASE, val);
+    else if ( port == PCI_ADDR && bytes == 4 )
+        hv->pci_addr = val;
+    else
+        return false;
+    return true;
+}
+
+bool hvm_platform_in(struct hvm_vcpu *hv, uint16_t port, unsigned int bytes,
+                     uint32_t *val)
+{
+    if ( port >= UART_BASE && port < UART_BASE + 8 && bytes == 1 )
+        *val = uart_in(hv, port - UART_BASE);
+    else if ( port == PCI_ADDR && bytes == 4 )
+        *val = hv->pci_addr;
+    else
+        return false;           /* PCI data included: no device, all ones */
+    return true;
+}
+
+/* --- the local APIC page --- */
+
+static int read_gpa(void *ctx, uint64_t gpa, void *buf, unsigned int len)
+{
+    struct hvm_vcpu *hv = ctx;
+    void *p = hvm_guest_ptr(hv->v->domain, gpa, len);
+
+    if ( !p )
+        return -EFAULT;
+    memcpy(buf, p, len);
+    return 0;
+}
+
+/* The guest's registers in the decoder's order, and back. */
+static void gpr_get(const struct hvm_vcpu *hv, uint64_t rsp, uint64_t *g)
+{
+    const struct hvm_regs *r = &hv->regs;
+
+    g[0] = r->rax; g[1] = r->rcx; g[2] = r->rdx; g[3] = r->rbx;
+    g[4] = rsp; g[5] = r->rbp; g[6] = r->rsi; g[7] = r->rdi;
+    g[8] = r->r8; g[9] = r->r9; g[10] = r->r10; g[11] = r->r11;
+    g[12] = r->r12; g[13] = r->r13; g[14] = r->r14; g[15] = r->r15;
+}
+
+static void gpr_put(struct hvm_vcpu *hv, const uint64_t *g)
+{
+    struct hvm_regs *r = &hv->regs;
+
+    r->rax = g[0]; r->rcx = g[1]; r->rdx = g[2]; r->rbx = g[3];
+    r->rbp = g[5]; r->rsi = g[6]; r->rdi = g[7];
+    r->r8 = g[8]; r->r9 = g[9]; r->r10 = g[10]; r->r11 = g[11];
+    r->r12 = g[12]; r->r13 = g[13]; r->r14 = g[14]; r->r15 = g[15];
+}
+
+int hvm_lapic_mmio(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
+{
+    struct hvm_cpu_state s;
+    struct hvm_paging pg;
+    struct hvm_mmio_insn in;
+    uint64_t gpr[HVM_GPR_NR];
+    uint8_t buf[15];
+    unsigned int got = 0;
+    uint32_t pfec, val, off = gpa & (PAGE_SIZE - 1);
+    int rc;
+
+    hv->hw->get_state(hv, &s);
+    pg = (struct hvm_paging){ .cr0 = s.cr0, .cr3 = s.cr3, .cr4 = s.cr4,
+                              .efer = s.efer, .cpl = s.cpl,
+                              .maxphyaddr = machine.paddr_bits,
+                              .gbpages = true };
+    rc = hvm_fetch_insn(&pg, s.mode == 64 ? 0 : s.cs_base, s.rip, buf,
+                        sizeof(buf), read_gpa, hv, &got, &pfec);
+    if ( rc )
+        return hvm_crash(hv, "local APIC access at rip %#llx: the "
+                         "instruction cannot be fetched (%d)",
+                         (unsigned long long)s.rip, rc);
+    rc = hvm_decode_mmio(buf, got, s.mode, &in);
+    if ( rc || in.size != 4 || (off & 3) || in.op == MMIO_XCHG )
+    {
+        if ( !rc && in.op == MMIO_XCHG && in.size == 4 && !(off & 3) )
+            ;                   /* a locked write: handled below */
+        else
+            return hvm_crash(hv, "local APIC access at rip %#llx offset "
+                             "%#x: not a 32-bit aligned MOV (decode %d, "
+                             "size %u)", (unsigned long long)s.rip, off, rc,
+                             rc ? 0 : in.size);
+    }
+    gpr_get(hv, s.rsp, gpr);
+    if ( in.read )
+    {
+        if ( vlapic_read(hv->lapic, off, &val, rdtsc()) )
+            return hvm_crash(hv, "local APIC read of offset %#x", off);
+        if ( in.write )
+        {
+            uint64_t w = hvm_mmio_store_value(&in, gpr);
+
+            if ( vlapic_write(hv->lapic, off, w, rdtsc()) )
+                return hvm_crash(hv, "local APIC write of offset %#x", off);
+        }
+        if ( in.reg == 4 && !in.has_imm )
+            return hvm_crash(hv, "local APIC read into RSP");
+        hvm_mmio_load_result(&in, gpr, val);
+        gpr_put(hv, gpr);
+    }
+    else if ( vlapic_write(hv->lapic, off, hvm_mmio_store_value(&in, gpr),
+                           rdtsc()) )
+        return hvm_crash(hv, "local APIC write of offset %#x", off);
+    (void)access;
+    hv->n.emulated++;
+    hv->hw->set_rip(hv, s.rip + in.len);
+    return 0;
+}
+
+/* --- interrupts, HLT --- */
+
+int hvm_irq_next(struct hvm_vcpu *hv)
+{
+    if ( !hv->platform )
+        return -1;
+    vlapic_timer_update(hv->lapic, rdtsc());
+    return vlapic_pending(hv->lapic);
+}
+
+void hvm_irq_delivered(struct hvm_vcpu *hv, uint8_t vec)
+{
+    vlapic_ack(hv->lapic, vec);
+    hv->n.irqs++;
+}
+
+int hvm_hlt(struct hvm_vcpu *hv, bool intr_on)
+{
+    uint64_t deadline, now;
+
+    if ( !hv->platform )
+        return hvm_guest_error(hv, "HLT before HC_EXIT", 0);
+    if ( !intr_on )
+    {
+        hv->done = true;
+        hv->end_reason = "halted with interrupts off";
+        return 1;
+    }
+    hv->n.halts++;
+    for ( ;; )
+    {
+        now = rdtsc();
+        vlapic_timer_update(hv->lapic, now);
+        if ( vlapic_pending(hv->lapic) >= 0 )
+            return 1;
+        deadline = vlapic_timer_deadline(hv->lapic);
+        if ( deadline == UINT64_MAX )
+        {
+            /* The timer is the only source of interrupts: nothing can
+             * ever wake it (Linux halts so with its APIC off). */
+            hv->done = true;
+            hv->end_reason = "halted for good (interrupts on, no timer "
+                             "armed)";
+            return 1;
+        }
+        if ( deadline - now > SPIN_BELOW_MS * tsc_khz )
+            asm volatile ( "sti; hlt; cli" ::: "memory" );
+        else
+            asm volatile ( "pause" );
+    }
+}
+
+static const char *const exit_names[HVM_EXIT_NR] = {
+    "npf", "mmio", "io", "msr", "cpuid", "hlt", "intr", "irq_window",
+    "exception", "hypercall", "xsetbv", "cache", "other",
+};
+
+void hvm_print_exit_reasons(const struct hvm_vcpu *hv)
+{
+    unsigned int i;
+    const char *sep = "";
+
+    for ( i = 0; i < HVM_EXIT_NR; i++ )
+    {
+        printk("%s\"%s\": %llu", sep, exit_names[i],
+               (unsigned long long)hv->n.kind[i]);
+        sep = ", ";
+    }
+}
+
+/* Guest console lines, with the markers the Linux run looks for. */
+void hvm_console_line(struct hvm_vcpu *hv, const char *line)
+{
+    const char *m = strstr(line, "P2M: ");
+
+    printk("HV-GUEST %s\n", line);
+    if ( !m )
+        return;
+    if ( !strncmp(m, "P2M: init", 9) && !hv->init_ms )
+    {
+        hv->init_ms = (rdtsc() - hv->start_tsc) / tsc_khz;
+        if ( !hv->init_ms )
+            hv->init_ms = 1;
+        printk("HV-LINUX init %llu.%03llu\n",
+               (unsigned long long)(hv->init_ms / 1000),
+               (unsigned long long)(hv->init_ms % 1000));
+    }
+    if ( strstr(m, "FAIL") )
+        hv->marker_failed = true;
+}
