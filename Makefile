@@ -67,7 +67,13 @@ $(O)/p2mctl: $(wildcard tools/p2mctl/*.c) $(LIB)
 
 $(O)/tests/%: tests/unit/%.c $(TEST_COMMON) $(LIB) $(wildcard tests/unit/common/*.h) | deps-build
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -Itests/unit/common $< $(TEST_COMMON) $(LIB) $(LDFLAGS) -lcmocka -o $@
+	$(CC) $(HOST_CFLAGS) -Itests/unit/common $< $(filter %.o,$^) $(TEST_COMMON) $(LIB) $(LDFLAGS) -lcmocka -o $@
+
+# Pure-logic hvm/ sources (not in libp2m): module flags, each linked into
+# its own unit test.
+$(O)/obj/xen/arch/x86/hvm/%.o: MODULE := y
+$(O)/tests/test_emulate: $(O)/obj/xen/arch/x86/hvm/emulate.o
+$(O)/tests/test_vlapic: $(O)/obj/xen/arch/x86/hvm/vlapic.o
 
 $(O)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
