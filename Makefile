@@ -131,6 +131,8 @@ clean:
 #   make hv-test   boot them: QEMU SVM+NPT, Bochs VMX+EPT (with and without
 #                  1G pages) and Bochs NPT (tests/hv/run.py)
 #   make hv-test-debug   the debug images on QEMU (NPT) and Bochs (EPT)
+#   make linux-test      Debian's kernel as an HVM guest, QEMU SVM and Bochs
+#                  VMX (tests/hv/linux.py; fetches it into build/linux)
 # The module sources (xen/common, xen/arch/x86/mm) are compiled again with
 # bare-metal flags; xen/arch/x86/boot and hvm replace the hosted platform.
 HV_O := build/hv
@@ -163,7 +165,7 @@ GUEST_LIB := $(GUEST_DIR)/start.S $(GUEST_DIR)/glib.c
 GUEST_NAMES := $(filter-out glib,$(basename $(notdir $(wildcard $(GUEST_DIR)/*.c))))
 GUEST_BINS := $(GUEST_NAMES:%=$(HV_O)/guests/%.bin)
 
-.PHONY: hv hv-test hv-test-debug
+.PHONY: hv hv-test hv-test-debug linux-test
 hv: $(HV_O)/xen.elf32 $(HV_O)/bochs.img $(HV_O)/debug/xen.elf32 \
     $(HV_O)/debug/bochs.img
 
@@ -218,3 +220,7 @@ hv-test: deps
 hv-test-debug: deps
 	@$(MAKE) -s hv
 	@$(PY) tests/hv/run.py --build $(HV_O) --debug --only qemu-svm bochs-vmx-1g
+
+linux-test: deps
+	@$(MAKE) -s hv
+	@$(PY) tests/hv/linux.py --build $(HV_O)

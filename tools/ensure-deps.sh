@@ -1,13 +1,15 @@
 #!/bin/sh
 # Install the Debian packages a target needs, when they are missing and we
-# can (root with apt-get).  Usage: ensure-deps.sh build|test|run
+# can (root with apt-get).  Usage: ensure-deps.sh build|test|run|linux
 #   build: what `make` (all: p2mctl, the cmocka unit tests, benchmarks) needs
+#   linux: the Linux guest runs (tests/hv/linux.py)
 set -e
 case "$1" in
   build) pkgs="gcc make libcmocka-dev" ;;
-  test) pkgs="gcc make libcmocka-dev python3-pytest qemu-system-x86 bochs bochsbios vgabios nasm" ;;
+  test) pkgs="gcc make libcmocka-dev python3-pytest qemu-system-x86 bochs bochsbios vgabios nasm libc6-dev busybox-static" ;;
   run)  pkgs="gcc make python3-matplotlib" ;;
-  *) echo "usage: $0 build|test|run" >&2; exit 2 ;;
+  linux) pkgs="gcc libc6-dev busybox-static qemu-system-x86 bochs bochsbios vgabios" ;;
+  *) echo "usage: $0 build|test|run|linux" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do

@@ -162,6 +162,31 @@ def bochs_setup(spec, image, tmp):
     return ["bochs", "-q", "-f", rc, "-rc", cont], env
 
 
+def boot(res, cmd, env, cwd, timeout, stop=None):
+    """Run one emulator, feeding its console to res.feed(), killed after
+    timeout seconds, or as soon as stop(res) says so (tests/hv/linux.py's
+    bare runs: Linux halts with acpi=off instead of powering off)."""
+    start = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env=env, cwd=cwd)
+    timer = threading.Timer(timeout, p.kill)
+    timer.start()
+    try:
+        for raw in p.stdout:
+            res.feed(time.monotonic() - start,
+                     raw.decode("utf-8", "replace").rstrip("\r\n"))
+            if stop is not None and stop(res):
+                p.kill()
+        res.status = p.wait()
+    finally:
+        timer.cancel()
+    res.wall = time.monotonic() - start
+    if not timer.is_alive() and res.result is None and \
+            res.wall >= timeout:
+        res.error = f"timed out after {res.wall:.0f} s"
+
+
 def run_one(name, build, timeout=None):
     """Boot one configuration; returns a Result."""
     spec = RUNS[name]
@@ -187,23 +212,7 @@ def run_one(name, build, timeout=None):
             cmd, env = qemu_cmd(spec, image), None
         else:
             cmd, env = bochs_setup(spec, image, tmp)
-        start = time.monotonic()
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             env=env, cwd=tmp)
-        timer = threading.Timer(timeout, p.kill)
-        timer.start()
-        try:
-            for raw in p.stdout:
-                res.feed(time.monotonic() - start,
-                         raw.decode("utf-8", "replace").rstrip("\r\n"))
-            res.status = p.wait()
-        finally:
-            timer.cancel()
-        res.wall = time.monotonic() - start
-        if not timer.is_alive() and res.result is None and \
-                res.wall >= timeout:
-            res.error = f"timed out after {res.wall:.0f} s"
+        boot(res, cmd, env, tmp, timeout)
     if res.result is None and not res.error:
         res.error = f"no HV-RESULT line (exit status {res.status})"
     return res
