@@ -671,16 +671,8 @@ def run_one(name, build, guest, timeout=None, extra=""):
         res.error = guest.error
         return res
     emu = hvspec["emu"]
-    exe = "qemu-system-x86_64" if emu == "qemu" else "bochs"
-    if not shutil.which(exe):
-        pkgs = "qemu-system-x86" if emu == "qemu" else \
-            "bochs bochsbios vgabios"
-        res.error = f"{exe} is not installed (apt-get install {pkgs})"
-        return res
-    image = os.path.abspath(os.path.join(
-        build, "xen.elf32" if emu == "qemu" else "bochs.img"))
-    if not os.path.exists(image):
-        res.error = f"{image} missing (make hv)"
+    image, res.error = hv.emulator_image(emu, build)
+    if not image:
         return res
     if timeout is None:
         timeout = spec["timeout_s"] + MARGIN[emu]

@@ -187,6 +187,20 @@ def boot(res, cmd, env, cwd, timeout, stop=None):
         res.error = f"timed out after {res.wall:.0f} s"
 
 
+def emulator_image(emu, build):
+    """The image an emulator boots from build, or (None, why not)."""
+    exe = "qemu-system-x86_64" if emu == "qemu" else "bochs"
+    if not shutil.which(exe):
+        pkgs = "qemu-system-x86" if emu == "qemu" else \
+            "bochs bochsbios vgabios"
+        return None, f"{exe} is not installed (apt-get install {pkgs})"
+    image = os.path.abspath(os.path.join(
+        build, "xen.elf32" if emu == "qemu" else "bochs.img"))
+    if not os.path.exists(image):
+        return None, f"{image} missing (make hv)"
+    return image, None
+
+
 def run_one(name, build, timeout=None):
     """Boot one configuration; returns a Result."""
     spec = RUNS[name]
@@ -194,16 +208,8 @@ def run_one(name, build, timeout=None):
     res = Result(name, spec,
                  debug=os.path.basename(os.path.normpath(build)) == "debug")
     emu = spec["emu"]
-    exe = "qemu-system-x86_64" if emu == "qemu" else "bochs"
-    if not shutil.which(exe):
-        pkgs = "qemu-system-x86" if emu == "qemu" else \
-            "bochs bochsbios vgabios"
-        res.error = f"{exe} is not installed (apt-get install {pkgs})"
-        return res
-    image = os.path.abspath(os.path.join(
-        build, "xen.elf32" if emu == "qemu" else "bochs.img"))
-    if not os.path.exists(image):
-        res.error = f"{image} missing (make hv)"
+    image, res.error = emulator_image(emu, build)
+    if not image:
         return res
     if timeout is None:
         timeout = TIMEOUT[emu] * (DEBUG_TIMEOUT if res.debug else 1)
