@@ -73,14 +73,18 @@ TSC_KHZ = 2000000
 HV_TSC_KHZ = None
 
 # memory_mib is the PoD target, maxmem_mib what the guest's e820 says;
-# the workload maps mib MiB, rounds times; timeout_s is guest time.
+# the workload maps mib MiB, rounds times; timeout_s is guest time (the
+# hypervisor's CPU time limit, in the emulated machine's TSC time).  Bochs
+# runs its 10 MHz virtual clock about ten times faster than the wall clock
+# (a boot to init is about 640 s of it, about 65 s of wall time), so its
+# wall limit wall_s is set on its own.
 RUNS = {
     "qemu-svm": dict(hv="qemu-svm", memory_mib=256, maxmem_mib=512,
                      mib=64, rounds=2, timeout_s=120),
     "bochs-vmx-1g": dict(hv="bochs-vmx-1g", memory_mib=96, maxmem_mib=160,
-                         mib=16, rounds=1, timeout_s=600),
+                         mib=16, rounds=1, timeout_s=2400, wall_s=480),
     "bochs-vmx-2m": dict(hv="bochs-vmx-2m", memory_mib=96, maxmem_mib=160,
-                         mib=16, rounds=1, timeout_s=600),
+                         mib=16, rounds=1, timeout_s=2400, wall_s=480),
 }
 DEFAULT_RUNS = ["qemu-svm", "bochs-vmx-1g"]
 # Wall time on top of timeout_s: the hypervisor's boot, the payload load
@@ -583,6 +587,13 @@ def summary(res, verbose=False, tail=60):
     if res.bare:
         if res.init_uptime is not None:
             out.append(f"  guest uptime at P2M: init {res.init_uptime:.2f} s")
+    elif res.init_wall is not None:
+        # The line's figure is the hypervisor's clock (the emulated TSC);
+        # under Bochs that runs apart from the wall clock.
+        up = (f", guest uptime {res.init_uptime:.2f} s"
+              if res.init_uptime is not None else "")
+        out.append(f"  boot-to-init: {b:.2f} s on the hypervisor's clock, "
+                   f"{res.init_wall:.2f} s wall{up}")
     st = res.stats
     if st is not None:
         ex = {k: v for k, v in (st.get("exits_by_reason") or {}).items()
@@ -675,7 +686,7 @@ def run_one(name, build, guest, timeout=None, extra=""):
     if not image:
         return res
     if timeout is None:
-        timeout = spec["timeout_s"] + MARGIN[emu]
+        timeout = spec.get("wall_s", spec["timeout_s"] + MARGIN[emu])
     try:
         payload = guest.payload(name, extra)
         with tempfile.TemporaryDirectory() as tmp:

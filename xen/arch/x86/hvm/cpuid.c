@@ -2,12 +2,13 @@
  * The guest's CPUID: the host's values, minus every feature this
  * hypervisor does not virtualize, plus the hypervisor bit and a
  * hypervisor leaf.  What a Linux guest looks at decides the list: no
- * SVM/VMX (no nested virtualization), no local APIC, x2APIC or TSC
- * deadline (not emulated yet), no MTRR, MCE/MCA, PMU, thermal or power
+ * SVM/VMX (no nested virtualization), no local APIC, no x2APIC, no MTRR, MCE/MCA, PMU, thermal or power
  * leaves (their MSRs are not on the allow-list, msr.c), no MONITOR/MWAIT
  * (they give #UD), no RDTSCP/TSC_AUX, PCID/INVPCID, AVX or any extended
  * state beyond x87/SSE (XCR0 is limited to those, msr.c), one CPU with one
- * core and thread.  Guests with the platform (platform.c) see its xAPIC.  Leaves not listed read as zeros.
+ * core and thread.  Guests with the platform (platform.c) see its xAPIC,
+ * whose timer has TSC-deadline mode and always runs (ARAT): Linux then
+ * needs no PIT to calibrate it.  Leaves not listed read as zeros.
  */
 #include <xen/lib.h>
 
@@ -26,6 +27,8 @@
                          B(23) | B(25) | B(30))
 #define L1_ECX_XSAVE    B(26)
 #define L1_EDX_APIC     B(9)
+#define L1_ECX_DEADLINE B(24)
+#define L6_EAX_ARAT     B(2)
 #define L1_ECX_OSXSAVE  B(27)
 #define L1_ECX_HV       B(31)
 /* Leaf 1 EDX: FPU, VME, DE, PSE, TSC, MSR, PAE, CX8, SEP, PGE, CMOV, PAT,
@@ -54,6 +57,29 @@ uint64_t hvm_xcr0_allowed(void)
     return hvm_host_xsave ? XCR0_GUEST & cpuid(0xd, 0).a : 0;
 }
 
+/* CR4 bits. */
+#define CR4_BASE        0x7ffull        /* VME .. OSXMMEXCPT, bits 0-10 */
+#define CR4_FSGSBASE    (1ull << 16)
+#define CR4_SMEP        (1ull << 20)
+#define CR4_SMAP        (1ull << 21)
+
+uint64_t hvm_cr4_allowed(struct hvm_vcpu *hv)
+{
+    uint32_t l7b = cpuid(0, 0).a >= 7 ? cpuid(7, 0).b & L7_EBX_KEEP : 0;
+    uint64_t ok = CR4_BASE;
+
+    if ( hvm_xcr0_allowed() )
+        ok |= CR4_OSXSAVE;
+    if ( l7b & B(0) )
+        ok |= CR4_FSGSBASE;
+    if ( l7b & B(7) )
+        ok |= CR4_SMEP;
+    if ( l7b & B(20) )
+        ok |= CR4_SMAP;
+    (void)hv;
+    return ok;
+}
+
 static void leaf1(struct hvm_vcpu *hv, struct cpuid_regs *r)
 {
     /* APIC ID 0, one logical CPU; brand index and CLFLUSH size kept. */
@@ -65,7 +91,10 @@ static void leaf1(struct hvm_vcpu *hv, struct cpuid_regs *r)
     r->d &= L1_EDX_KEEP;
     /* A platform guest has a local APIC (xAPIC, MMIO; platform.c). */
     if ( hv->platform )
+    {
         r->d |= L1_EDX_APIC;
+        r->c |= L1_ECX_DEADLINE;
+    }
 }
 
 static void leaf_xsave(uint32_t sub, struct cpuid_regs *r)
@@ -94,6 +123,9 @@ static void basic_leaf(struct hvm_vcpu *hv, uint32_t leaf, uint32_t sub,
         return;
     case 4:                     /* caches: one core, one thread */
         r->a &= 0x3fff;
+        return;
+    case 6:                     /* power management: only ARAT */
+        *r = (struct cpuid_regs){ hv->platform ? L6_EAX_ARAT : 0, 0, 0, 0 };
         return;
     case 7:
         r->a = r->c = r->d = 0;

@@ -259,22 +259,30 @@ void *hvm_guest_ptr(struct domain *d, uint64_t gpa, uint32_t len)
     return (char *)plat_map_mfn(l.mfn) + (gpa & (PAGE_SIZE - 1));
 }
 
-/* One character of guest console output, printed a line at a time. */
-void hvm_console_char(struct hvm_vcpu *hv, char c)
+static void console_flush(struct hvm_vcpu *hv)
 {
-    if ( c == '\r' )
-        return;
-    if ( c != '\n' && hv->line_len < sizeof(hv->line) - 1 )
-    {
-        hv->line[hv->line_len++] = c;
-        return;
-    }
     hv->line[hv->line_len] = '\0';
     if ( hv->platform )
         hvm_console_line(hv, hv->line);
     else
         printk("[d%u] %s\n", hv->v->domain->domain_id, hv->line);
     hv->line_len = 0;
+}
+
+/* One character of guest console output, printed a line at a time (a
+ * line longer than the buffer goes out in pieces, nothing dropped). */
+void hvm_console_char(struct hvm_vcpu *hv, char c)
+{
+    if ( c == '\r' )
+        return;
+    if ( c == '\n' )
+    {
+        console_flush(hv);
+        return;
+    }
+    if ( hv->line_len == sizeof(hv->line) - 1 )
+        console_flush(hv);
+    hv->line[hv->line_len++] = c;
 }
 
 /* HC_CONSOLE: print len bytes at gpa, page by page. */

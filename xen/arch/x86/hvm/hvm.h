@@ -20,7 +20,8 @@ struct hvm_regs {
 enum hvm_exit_kind {
     HVM_EXIT_NPF, HVM_EXIT_MMIO, HVM_EXIT_IO, HVM_EXIT_MSR, HVM_EXIT_CPUID,
     HVM_EXIT_HLT, HVM_EXIT_INTR, HVM_EXIT_IRQ_WINDOW, HVM_EXIT_EXCEPTION,
-    HVM_EXIT_HYPERCALL, HVM_EXIT_XSETBV, HVM_EXIT_CACHE, HVM_EXIT_OTHER,
+    HVM_EXIT_HYPERCALL, HVM_EXIT_XSETBV, HVM_EXIT_CACHE, HVM_EXIT_CR,
+    HVM_EXIT_OTHER,
     HVM_EXIT_NR
 };
 
@@ -80,7 +81,7 @@ struct hvm_vcpu {
     bool misconfig;             /* the CPU rejected a P2M entry */
     uint64_t misconfig_gpa;
     struct hvm_counters n;
-    char line[160];             /* console output, flushed per line */
+    char line[512];             /* console output, flushed per line */
     unsigned int line_len;
     int (*phase)(struct hvm_vcpu *hv, uint32_t phase, uint32_t arg);
     void *ctx;                  /* for phase */
@@ -90,6 +91,7 @@ struct hvm_vcpu {
     uint64_t guest_cycles;      /* TSC cycles spent in the guest */
     uint64_t xcr0;              /* the guest's XCR0 (loaded on entry) */
     uint32_t tlb_tag;           /* this domain's ASID (SVM) or VPID (VMX) */
+    uint32_t tpr;               /* CR8 << 4 of a guest without a local APIC */
     uint64_t msr[HVM_MSR_NR];   /* MSRs the vendor keeps here */
     /* The platform of a real guest (hvm_platform_init): the UART, the
      * local APIC with its timer, PCI configuration ports. */
@@ -202,6 +204,9 @@ int hvm_msr_access(struct hvm_vcpu *hv, bool write);
 int hvm_xsetbv(struct hvm_vcpu *hv);
 /* The XCR0 bits the guest may set (0: XSAVE is not offered). */
 uint64_t hvm_xcr0_allowed(void);
+/* The CR4 bits the guest may set: those of the features its CPUID offers
+ * (the vendor also drops what the CPU cannot do). */
+uint64_t hvm_cr4_allowed(struct hvm_vcpu *hv);
 
 /* A decoded INS/OUTS: the vendor fills it from its exit information. */
 struct hvm_string_io {

@@ -10,6 +10,7 @@
 
 #include "../boot/boot.h"
 #include "hvm.h"
+#include "vlapic.h"
 
 #define EXC_UD          6
 #define EXC_GP          13
@@ -17,7 +18,7 @@
 #define EFER_SCE        (1ull << 0)
 #define EFER_LMA        (1ull << 10)   /* EFER_LME, EFER_NXE: boot-defs.h */
 
-enum msr_kind { RW, RO_TSC, RO_MISC_ENABLE, APIC_BASE };
+enum msr_kind { RW, RO_TSC, RO_MISC_ENABLE, APIC_BASE, TSC_DEADLINE };
 #define APIC_BASE_BSP    (1ull << 8)
 #define APIC_BASE_ENABLE (1ull << 11)
 
@@ -75,6 +76,7 @@ static int check_efer(struct hvm_vcpu *hv, uint64_t *val)
 static const struct msr_rule rules[] = {
     { 0x00000010, RO_TSC, 0, NULL },
     { 0x0000001b, APIC_BASE, 0, NULL },
+    { 0x000006e0, TSC_DEADLINE, 0, NULL },
     { 0x000001a0, RO_MISC_ENABLE, 0, NULL },
     { 0x00000174, RW, HVM_MSR_SYSENTER_CS, NULL },
     { 0x00000175, RW, HVM_MSR_SYSENTER_ESP, check_canonical },
@@ -121,6 +123,9 @@ static int msr_read(struct hvm_vcpu *hv, const struct msr_rule *r,
     case APIC_BASE:             /* only where there is a local APIC */
         *val = LAPIC_GPA | APIC_BASE_BSP | APIC_BASE_ENABLE;
         return hv->platform ? 0 : -EPERM;
+    case TSC_DEADLINE:
+        return hv->platform && !vlapic_read_tsc_deadline(hv->lapic, val) ?
+               0 : -EPERM;
     }
     return -EPERM;
 }
@@ -132,6 +137,10 @@ static int msr_write(struct hvm_vcpu *hv, const struct msr_rule *r,
     if ( r->kind == APIC_BASE )
         return hv->platform &&
                val == (LAPIC_GPA | APIC_BASE_BSP | APIC_BASE_ENABLE) ?
+               0 : -EPERM;
+    if ( r->kind == TSC_DEADLINE )
+        return hv->platform &&
+               !vlapic_write_tsc_deadline(hv->lapic, val, rdtsc()) ?
                0 : -EPERM;
     if ( r->kind != RW || (r->check && r->check(hv, &val)) )
         return -EPERM;

@@ -34,6 +34,7 @@ void hvm_platform_init(struct hvm_vcpu *hv)
     hv->platform = true;
     hv->lapic = &lapics[hv->v->domain->domain_id];
     vlapic_init(hv->lapic, 0, tsc_khz);
+    vlapic_enable_tsc_deadline(hv->lapic);
     memset(&hv->uart, 0, sizeof(hv->uart));
 }
 
@@ -274,7 +275,7 @@ int hvm_hlt(struct hvm_vcpu *hv, bool intr_on)
 
 static const char *const exit_names[HVM_EXIT_NR] = {
     "npf", "mmio", "io", "msr", "cpuid", "hlt", "intr", "irq_window",
-    "exception", "hypercall", "xsetbv", "cache", "other",
+    "exception", "hypercall", "xsetbv", "cache", "cr", "other",
 };
 
 void hvm_print_exit_reasons(const struct hvm_vcpu *hv)

@@ -17,6 +17,7 @@
 
 #include "../../boot/boot.h"
 #include "../hvm.h"
+#include "../vlapic.h"
 
 /* MSRs */
 #define MSR_FEATURE_CONTROL  0x03a
@@ -57,9 +58,12 @@
 /* Controls */
 #define PIN_EXT_INTR         (1u << 0)
 #define PIN_PREEMPT          (1u << 6)
+#define PROC_INTR_WINDOW     (1u << 2)
 #define PROC_HLT             (1u << 7)
 #define PROC_MWAIT           (1u << 10)
 #define PROC_RDPMC           (1u << 11)
+#define PROC_CR8_LOAD        (1u << 19)
+#define PROC_CR8_STORE       (1u << 20)
 #define PROC_UNCOND_IO       (1u << 24)
 #define PROC_MONITOR         (1u << 29)
 #define PROC_SECONDARY       (1u << 31)
@@ -73,6 +77,7 @@
 #define EXIT_LOAD_PAT        (1u << 19)
 #define EXIT_SAVE_EFER       (1u << 20)
 #define EXIT_LOAD_EFER       (1u << 21)
+#define ENTRY_IA32E          (1u << 9)
 #define ENTRY_LOAD_PAT       (1u << 14)
 #define ENTRY_LOAD_EFER      (1u << 15)
 
@@ -80,6 +85,10 @@
 #define INTR_ERROR           (1u << 11)
 #define INTR_TYPE_HW_EXC     (3u << 8)
 #define INTR_TYPE_SHIFT      8
+#define RFLAGS_IF            (1u << 9)
+/* Interruptibility state: the shadow of STI and of MOV SS/POP SS. */
+#define BLOCK_STI            (1u << 0)
+#define BLOCK_MOVSS          (1u << 1)
 
 /* VMCS fields */
 enum {
@@ -89,7 +98,9 @@ enum {
     H_FS_SEL = 0xc08, H_GS_SEL = 0xc0a, H_TR_SEL = 0xc0c,
     VPID = 0x0000,
     EPT_POINTER = 0x201a, GUEST_PHYS_ADDR = 0x2400,
-    VMCS_LINK = 0x2800, G_PAT = 0x2804, G_EFER = 0x2806, H_PAT = 0x2c00,
+    VMCS_LINK = 0x2800, G_PAT = 0x2804, G_EFER = 0x2806,
+    G_PDPTE0 = 0x280a,          /* ... G_PDPTE3 = 0x2810 */
+    H_PAT = 0x2c00,
     H_EFER = 0x2c02,
     PIN_CTLS = 0x4000, PROC_CTLS = 0x4002, EXC_BITMAP = 0x4004,
     EXIT_CTLS = 0x400c, ENTRY_CTLS = 0x4012, ENTRY_INTR_INFO = 0x4016,
@@ -120,6 +131,7 @@ enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
 #define EXIT_EXCEPTION       0
 #define EXIT_EXT_INTR        1
 #define EXIT_TRIPLE_FAULT    2
+#define EXIT_INTR_WINDOW     7
 #define EXIT_TASK_SWITCH     9
 #define EXIT_CPUID           10
 #define EXIT_GETSEC          11
@@ -129,6 +141,7 @@ enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
 #define EXIT_VMCALL          18
 #define EXIT_VMCLEAR         19     /* ... 27 VMXON: the VMX instructions */
 #define EXIT_VMXON           27
+#define EXIT_CR_ACCESS       28
 #define EXIT_IO              30
 #define EXIT_RDMSR           31
 #define EXIT_WRMSR           32
@@ -165,7 +178,11 @@ struct vmx_caps {
     bool efer;                                  /* load/save EFER works */
     bool pat;                                   /* load/save PAT works */
     bool io_info;                               /* INS/OUTS insn info */
+    bool ia32e;                                 /* IA-32e mode guests */
     unsigned int preempt_shift;                 /* TSC >> this: timer */
+    /* CR0/CR4 bits VMX operation fixes to 1 (fixed0) or allows (fixed1);
+     * CR0.PE and CR0.PG are free for an unrestricted guest. */
+    uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 };
 
 static uint8_t vmxon_region[4096] __attribute__((aligned(4096)));
@@ -238,13 +255,15 @@ static bool vmx_pick_controls(bool true_ctls)
                 (ent & ENTRY_LOAD_EFER);
     caps.pat = (ext & EXIT_LOAD_PAT) && (ext & EXIT_SAVE_PAT) &&
                (ent & ENTRY_LOAD_PAT);
+    caps.ia32e = ent & ENTRY_IA32E;
     exit_want |= (caps.efer ? EXIT_SAVE_EFER | EXIT_LOAD_EFER : 0) |
                  (caps.pat ? EXIT_SAVE_PAT | EXIT_LOAD_PAT : 0);
     return pick_ctl(ctl_msr(MSR_VMX_PINBASED, true_ctls), pin_want,
                     pin_want, &caps.pin) &&
            pick_ctl(ctl_msr(MSR_VMX_PROCBASED, true_ctls),
                     PROC_HLT | PROC_UNCOND_IO | PROC_SECONDARY | PROC_MWAIT |
-                    PROC_RDPMC | PROC_MONITOR,
+                    PROC_RDPMC | PROC_MONITOR | PROC_CR8_LOAD |
+                    PROC_CR8_STORE,
                     PROC_HLT | PROC_UNCOND_IO | PROC_SECONDARY, &caps.proc) &&
            pick_ctl(MSR_VMX_PROCBASED2, PROC2_EPT | PROC2_UNRESTRICTED |
                     PROC2_VPID | PROC2_WBINVD,
@@ -312,10 +331,9 @@ static void write_guest_state(const struct hvm_entry *e)
     vmwrite(G_GDTR_LIMIT, e->gdt_limit ? e->gdt_limit : 0xffff);
     vmwrite(G_IDTR_BASE, 0);
     vmwrite(G_IDTR_LIMIT, 0xffff);
-    vmwrite(G_CR0, fixed_cr(0x11, MSR_VMX_CR0_FIXED0, MSR_VMX_CR0_FIXED1) &
-                   ~(uint64_t)CR0_PG);
+    vmwrite(G_CR0, (0x11 | caps.cr0_fixed0) & caps.cr0_fixed1);
     vmwrite(CR0_SHADOW, 0x11);
-    vmwrite(G_CR4, fixed_cr(0, MSR_VMX_CR4_FIXED0, MSR_VMX_CR4_FIXED1));
+    vmwrite(G_CR4, caps.cr4_fixed0 & caps.cr4_fixed1);
     vmwrite(CR4_SHADOW, 0);
     vmwrite(G_CR3, 0);
     vmwrite(G_DR7, 0x400);
@@ -370,8 +388,12 @@ static int vmx_vcpu_init(struct hvm_vcpu *hv, const struct hvm_entry *e)
     vmwrite(EXIT_CTLS, caps.exit);
     vmwrite(ENTRY_CTLS, caps.entry);
     vmwrite(EXC_BITMAP, hv->exc_crash | HVM_EXC_ALWAYS);
-    vmwrite(CR0_MASK, 0);
-    vmwrite(CR4_MASK, 0);
+    /* Owned by the hypervisor (read from the shadows, a change exits):
+     * the CR0 bits VMX fixes and CR0.PG, whose changes switch IA-32e mode;
+     * every CR4 bit the guest may not set (VMXE among them). */
+    vmwrite(CR0_MASK, caps.cr0_fixed0 | ~caps.cr0_fixed1 | CR0_PG);
+    vmwrite(CR4_MASK, ~(hvm_cr4_allowed(hv) & caps.cr4_fixed1 &
+                        ~caps.cr4_fixed0));
     vmwrite(EPT_POINTER, p2m_root_pointer(&hv->v->domain->p2m));
     write_host_state();
     write_guest_state(e);
@@ -421,9 +443,16 @@ static void vmx_reinject(void)
         vmwrite(ENTRY_INSN_LEN, vmread(EXIT_INSN_LEN));
 }
 
+/* CR0, CR3 or CR4 as the guest sees it: the owned bits from the shadow. */
 static uint64_t vmx_get_cr(struct hvm_vcpu *hv, unsigned int cr)
 {
-    return vmread(cr == 0 ? G_CR0 : cr == 3 ? G_CR3 : G_CR4);
+    uint64_t mask;
+
+    if ( cr == 3 )
+        return vmread(G_CR3);
+    mask = vmread(cr == 0 ? CR0_MASK : CR4_MASK);
+    return (vmread(cr == 0 ? G_CR0 : G_CR4) & ~mask) |
+           (vmread(cr == 0 ? CR0_SHADOW : CR4_SHADOW) & mask);
 }
 
 /* The VMCS field of an allow-listed MSR, or 0: kept in hv->msr (the
@@ -529,7 +558,8 @@ static void vmx_get_state(struct hvm_vcpu *hv, struct hvm_cpu_state *st)
     *st = (struct hvm_cpu_state){
         .rip = vmread(G_RIP), .rsp = vmread(G_RSP),
         .rflags = vmread(G_RFLAGS), .cs_base = vmread(G_ES_BASE + 2 * SEG_CS),
-        .cr0 = vmread(G_CR0), .cr3 = vmread(G_CR3), .cr4 = vmread(G_CR4),
+        .cr0 = vmx_get_cr(hv, 0), .cr3 = vmread(G_CR3),
+        .cr4 = vmx_get_cr(hv, 4),
         .efer = vmx_get_msr(hv, HVM_MSR_EFER), .cpl = (cs_ar >> 5) & 3,
     };
     if ( (st->efer & (1ull << 10)) && (cs_ar & (1u << 13)) )
@@ -538,9 +568,20 @@ static void vmx_get_state(struct hvm_vcpu *hv, struct hvm_cpu_state *st)
         st->mode = cs_ar & (1u << 14) ? 32 : 16;
 }
 
+/* The instruction at RIP completed: an STI or MOV SS shadow it was in
+ * ends with it. */
+static void end_shadow(void)
+{
+    uint64_t st = vmread(G_INTERRUPTIBILITY);
+
+    if ( st & (BLOCK_STI | BLOCK_MOVSS) )
+        vmwrite(G_INTERRUPTIBILITY, st & ~(uint64_t)(BLOCK_STI | BLOCK_MOVSS));
+}
+
 static void vmx_set_rip(struct hvm_vcpu *hv, uint64_t rip)
 {
     vmwrite(G_RIP, rip);
+    end_shadow();
 }
 
 static void vmx_set_rsp(struct hvm_vcpu *hv, uint64_t rsp)
@@ -551,6 +592,7 @@ static void vmx_set_rsp(struct hvm_vcpu *hv, uint64_t rsp)
 static void skip_insn(void)
 {
     vmwrite(G_RIP, vmread(G_RIP) + vmread(EXIT_INSN_LEN));
+    end_shadow();
 }
 
 /* rc as the shared emulation returns it: 1 = done, move past it. */
@@ -559,6 +601,268 @@ static int vmx_done(int rc)
     if ( rc == 1 )
         skip_insn();
     return rc < 0 ? rc : 0;
+}
+
+/* --- Control registers (exit 28) --- */
+
+#define CRQ_TYPE_TO_CR       0
+#define CRQ_TYPE_FROM_CR     1
+#define CRQ_TYPE_CLTS        2
+#define CRQ_TYPE_LMSW        3
+#define CR0_TS               (1ull << 3)
+#define CR0_WRITE_PROTECT    (1ull << 16)
+#define CR3_PAE_PDPT_MASK    0xffffffe0ull
+#define PDPTE_P              1ull
+#define PDPTE_RSVD           0x1e6ull   /* bits 1, 2 and 5-8 */
+#define CS_AR_L              (1u << 13)
+#define EFER_LMA             (1ull << 10)
+
+static int vmx_gp(struct hvm_vcpu *hv)
+{
+    vmx_inject(hv, 13, 0);
+    hv->n.injected++;
+    return 0;
+}
+
+/* A general-purpose register by its number in the exit qualification
+ * (RAX RCX RDX RBX RSP RBP RSI RDI R8..R15); RSP lives in the VMCS. */
+static uint64_t *gpr_slot(struct hvm_regs *r, unsigned int n)
+{
+    uint64_t *const slot[16] = {
+        &r->rax, &r->rcx, &r->rdx, &r->rbx, NULL, &r->rbp, &r->rsi, &r->rdi,
+        &r->r8, &r->r9, &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15,
+    };
+
+    return slot[n & 15];
+}
+
+static uint64_t gpr_read(struct hvm_vcpu *hv, unsigned int n)
+{
+    uint64_t *p = gpr_slot(&hv->regs, n);
+
+    return p ? *p : vmread(G_RSP);
+}
+
+static void gpr_write(struct hvm_vcpu *hv, unsigned int n, uint64_t v)
+{
+    uint64_t *p = gpr_slot(&hv->regs, n);
+
+    if ( p )
+        *p = v;
+    else
+        vmwrite(G_RSP, v);
+}
+
+/* Guest-linear translations cached under this domain's VPID go (what a
+ * MOV to CR0/CR3/CR4 does natively; without VPIDs every entry does). */
+static void flush_linear(struct hvm_vcpu *hv)
+{
+    if ( caps.proc2 & PROC2_VPID )
+        invvpid(hv->tlb_tag);
+}
+
+/* PAE paging outside IA-32e mode: with EPT, VM entry loads the four
+ * PDPTEs from the VMCS, so a paging change we emulate reads them from the
+ * guest's CR3 as the CPU would (#GP for a reserved bit). */
+static int load_pdptes(struct hvm_vcpu *hv, uint64_t cr3)
+{
+    uint64_t gpa = cr3 & CR3_PAE_PDPT_MASK, rsvd = PDPTE_RSVD;
+    const uint64_t *p = hvm_guest_ptr(hv->v->domain, gpa, 32);
+    unsigned int i;
+
+    if ( machine.paddr_bits < 64 )
+        rsvd |= ~0ull << machine.paddr_bits;
+    if ( !p )
+        return hvm_crash(hv, "PAE paging: the PDPT at %#llx is not guest "
+                         "RAM", (unsigned long long)gpa);
+    for ( i = 0; i < 4; i++ )
+        if ( (p[i] & PDPTE_P) && (p[i] & rsvd) )
+            return vmx_gp(hv);
+    for ( i = 0; i < 4; i++ )
+        vmwrite(G_PDPTE0 + 2 * i, p[i]);
+    return 1;
+}
+
+static bool pae_legacy(uint64_t cr0, uint64_t cr4, uint64_t efer)
+{
+    return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LMA);
+}
+
+/*
+ * MOV to CR0 (or CLTS, LMSW) that changed an owned bit.  Checked as the
+ * CPU checks it (#GP); turning paging on with EFER.LME enters IA-32e mode
+ * (EFER.LMA and the entry control follow), turning it off leaves it.
+ */
+static int vmx_write_cr0(struct hvm_vcpu *hv, uint64_t val)
+{
+    uint64_t old = vmx_get_cr(hv, 0), cr4 = vmx_get_cr(hv, 4);
+    uint64_t efer = vmx_get_msr(hv, HVM_MSR_EFER);
+    uint32_t entry = vmread(ENTRY_CTLS);
+    bool cs_l = vmread(G_ES_AR + 2 * SEG_CS) & CS_AR_L;
+
+    if ( (val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) ||
+         ((val & CR0_NW) && !(val & CR0_CD)) )
+        return vmx_gp(hv);
+    if ( (val & ~old & CR0_PG) && (efer & EFER_LME) )
+    {
+        if ( !(cr4 & CR4_PAE) || cs_l )
+            return vmx_gp(hv);
+        if ( !caps.efer || !caps.ia32e )
+            return hvm_crash(hv, "long mode: this CPU's VMX cannot load "
+                             "the guest's EFER or enter IA-32e mode");
+        efer |= EFER_LMA;
+        entry |= ENTRY_IA32E;
+    }
+    else if ( (old & ~val & CR0_PG) && (efer & EFER_LMA) )
+    {
+        if ( cs_l )
+            return vmx_gp(hv);      /* paging off in 64-bit mode */
+        efer &= ~EFER_LMA;
+        entry &= ~ENTRY_IA32E;
+    }
+    if ( !pae_legacy(old, cr4, efer) && pae_legacy(val, cr4, efer) )
+    {
+        int rc = load_pdptes(hv, vmread(G_CR3));
+
+        if ( rc != 1 )
+            return rc;
+    }
+    vmx_set_msr(hv, HVM_MSR_EFER, efer);
+    vmwrite(ENTRY_CTLS, entry);
+    vmwrite(CR0_SHADOW, val);
+    vmwrite(G_CR0, (val | caps.cr0_fixed0) & caps.cr0_fixed1);
+    if ( (val ^ old) & (CR0_PG | CR0_WRITE_PROTECT) )
+        flush_linear(hv);
+    return 1;
+}
+
+/* MOV to CR3 when the CPU makes it exit (no TRUE controls). */
+static int vmx_write_cr3(struct hvm_vcpu *hv, uint64_t val)
+{
+    uint64_t efer = vmx_get_msr(hv, HVM_MSR_EFER);
+
+    if ( machine.paddr_bits < 64 && (val >> machine.paddr_bits) )
+        return vmx_gp(hv);
+    if ( pae_legacy(vmx_get_cr(hv, 0), vmx_get_cr(hv, 4), efer) )
+    {
+        int rc = load_pdptes(hv, val);
+
+        if ( rc != 1 )
+            return rc;
+    }
+    vmwrite(G_CR3, val);
+    flush_linear(hv);
+    return 1;
+}
+
+/* CR8 is the local APIC's task priority, TPR bits 7:4. */
+static uint64_t vmx_read_cr8(struct hvm_vcpu *hv)
+{
+    uint32_t tpr = 0;
+
+    if ( hv->lapic )
+        vlapic_read(hv->lapic, APIC_TPR, &tpr, rdtsc());
+    else
+        tpr = hv->tpr;
+    return (tpr >> 4) & 0xf;
+}
+
+static int vmx_write_cr8(struct hvm_vcpu *hv, uint64_t val)
+{
+    if ( val >> 4 )
+        return vmx_gp(hv);
+    if ( hv->lapic )
+        vlapic_write(hv->lapic, APIC_TPR, val << 4, rdtsc());
+    else
+        hv->tpr = val << 4;
+    return 1;
+}
+
+static int vmx_cr_access(struct hvm_vcpu *hv, uint64_t qual)
+{
+    unsigned int cr = qual & 15, type = (qual >> 4) & 3, reg = (qual >> 8) & 15;
+    uint64_t cr0 = vmx_get_cr(hv, 0);
+
+    switch ( type )
+    {
+    case CRQ_TYPE_TO_CR:
+        switch ( cr )
+        {
+        case 0: return vmx_write_cr0(hv, gpr_read(hv, reg));
+        case 3: return vmx_write_cr3(hv, gpr_read(hv, reg));
+        case 4:
+            /* Only a bit the guest may not set (CPUID policy, VMXE) makes
+             * this exit; the others are the guest's own. */
+            return vmx_gp(hv);
+        case 8: return vmx_write_cr8(hv, gpr_read(hv, reg));
+        }
+        break;
+    case CRQ_TYPE_FROM_CR:
+        if ( cr == 3 || cr == 8 )
+        {
+            gpr_write(hv, reg, cr == 3 ? vmread(G_CR3) : vmx_read_cr8(hv));
+            return 1;
+        }
+        break;
+    case CRQ_TYPE_CLTS:
+        return vmx_write_cr0(hv, cr0 & ~CR0_TS);
+    case CRQ_TYPE_LMSW:
+        /* The low four bits; LMSW sets PE but never clears it. */
+        return vmx_write_cr0(hv, (cr0 & ~0xeull) | ((qual >> 16) & 0xf) |
+                                 (cr0 & CR0_PE));
+    }
+    return hvm_crash(hv, "control-register access exit the hypervisor "
+                     "never asked for (qualification %#llx)",
+                     (unsigned long long)qual);
+}
+
+/*
+ * Before an entry: the platform's next interrupt goes in now if the guest
+ * can take it (RFLAGS.IF, no STI/MOV SS shadow, no other event going in);
+ * otherwise interrupt-window exiting brings the guest back as soon as it
+ * could.
+ */
+static void vmx_irq_prepare(struct hvm_vcpu *hv)
+{
+    int vec = hvm_irq_next(hv);
+    uint32_t proc = vmread(PROC_CTLS) & ~PROC_INTR_WINDOW;
+
+    if ( vec >= 0 )
+    {
+        if ( !(vmread(ENTRY_INTR_INFO) & INTR_VALID) &&
+             (vmread(G_RFLAGS) & RFLAGS_IF) &&
+             !(vmread(G_INTERRUPTIBILITY) & (BLOCK_STI | BLOCK_MOVSS)) )
+        {
+            vmwrite(ENTRY_INTR_INFO, (uint8_t)vec | INTR_VALID); /* INTR */
+            hvm_irq_delivered(hv, vec);
+        }
+        else
+            proc |= PROC_INTR_WINDOW;
+    }
+    vmwrite(PROC_CTLS, proc);
+}
+
+static unsigned int vmx_exit_kind(uint32_t reason)
+{
+    switch ( reason )
+    {
+    case EXIT_EPT_VIOLATION: return HVM_EXIT_OTHER;    /* counted by hvm.c */
+    case EXIT_IO:            return HVM_EXIT_IO;
+    case EXIT_RDMSR:
+    case EXIT_WRMSR:         return HVM_EXIT_MSR;
+    case EXIT_CPUID:         return HVM_EXIT_CPUID;
+    case EXIT_HLT:           return HVM_EXIT_HLT;
+    case EXIT_EXT_INTR:
+    case EXIT_PREEMPT:       return HVM_EXIT_INTR;
+    case EXIT_INTR_WINDOW:   return HVM_EXIT_IRQ_WINDOW;
+    case EXIT_EXCEPTION:     return HVM_EXIT_EXCEPTION;
+    case EXIT_VMCALL:        return HVM_EXIT_HYPERCALL;
+    case EXIT_XSETBV:        return HVM_EXIT_XSETBV;
+    case EXIT_INVD:
+    case EXIT_WBINVD:        return HVM_EXIT_CACHE;
+    case EXIT_CR_ACCESS:     return HVM_EXIT_CR;
+    }
+    return HVM_EXIT_OTHER;
 }
 
 static const char *const vmx_insn[] = {
@@ -605,8 +909,14 @@ static int vmx_handle_exit(struct hvm_vcpu *hv)
     if ( reason & EXIT_ENTRY_FAILED )
         return vmx_refused(hv, reason, qual);
     vmx_reinject();
+    if ( (reason & 0xffff) != EXIT_EPT_VIOLATION )
+        hv->n.kind[vmx_exit_kind(reason & 0xffff)]++;
     switch ( reason & 0xffff )
     {
+    case EXIT_INTR_WINDOW:      /* the guest can take an interrupt now */
+        return 0;
+    case EXIT_CR_ACCESS:
+        return vmx_done(vmx_cr_access(hv, qual));
     case EXIT_HLT:
         if ( !hv->platform )
             break;
@@ -675,6 +985,8 @@ static void vmx_run(struct hvm_vcpu *hv)
     {
         if ( hvm_take_flush(hv) )
             invept(vmread(EPT_POINTER));
+        if ( hv->platform )
+            vmx_irq_prepare(hv);
         hvm_load_xcr0(hv);
         vmx_arm_timer();
         t0 = rdtsc();
@@ -729,6 +1041,10 @@ static bool vmx_on(void)
     caps.revision = basic & 0x7fffffff;
     caps.io_info = basic & VMX_BASIC_IO_INFO;
     caps.preempt_shift = rdmsr(MSR_VMX_MISC) & 0x1f;
+    caps.cr0_fixed0 = rdmsr(MSR_VMX_CR0_FIXED0) & ~(uint64_t)(CR0_PE | CR0_PG);
+    caps.cr0_fixed1 = rdmsr(MSR_VMX_CR0_FIXED1);
+    caps.cr4_fixed0 = rdmsr(MSR_VMX_CR4_FIXED0);
+    caps.cr4_fixed1 = rdmsr(MSR_VMX_CR4_FIXED1);
     if ( !vmx_pick_controls(basic & VMX_BASIC_TRUE_CTLS) )
     {
         printk("VMX: no EPT with unrestricted guest\n");
