@@ -166,8 +166,8 @@ GUEST_NAMES := $(filter-out glib,$(basename $(notdir $(wildcard $(GUEST_DIR)/*.c
 GUEST_BINS := $(GUEST_NAMES:%=$(HV_O)/guests/%.bin)
 
 .PHONY: hv hv-test hv-test-debug linux-test
-hv: $(HV_O)/xen.elf32 $(HV_O)/bochs.img $(HV_O)/debug/xen.elf32 \
-    $(HV_O)/debug/bochs.img
+hv: $(HV_O)/xen.elf32 $(HV_O)/bochs.img $(HV_O)/efi.img \
+    $(HV_O)/debug/xen.elf32 $(HV_O)/debug/bochs.img $(HV_O)/debug/efi.img
 
 $(HV_O)/guests/hostile.elf: GUEST_EXTRA := $(GUEST_DIR)/idt.S
 $(HV_O)/guests/%.elf: $(GUEST_DIR)/%.c $(GUEST_LIB) $(GUEST_DIR)/guest.lds \
@@ -212,6 +212,57 @@ endef
 
 $(eval $(call hv_image,$(HV_O),-O2))
 $(eval $(call hv_image,$(HV_O)/debug,-O1 -DP2M_DEBUG))
+
+# The UEFI loader (xen/arch/x86/boot/efi): a PE32+ application built with
+# gnu-efi's crt0, linker script and self-relocation, carrying xen.bin, which
+# it copies to the link address; the entry and the image's end come from
+# xen.elf.  efi.img: a FAT disk with it as EFI/BOOT/BOOTX64.EFI (mtools).
+EFI_DIR := xen/arch/x86/boot/efi
+EFI_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -nostdinc \
+              -isystem $(GCC_INC) -isystem /usr/include/efi \
+              -isystem /usr/include/efi/x86_64 -fpic -fshort-wchar \
+              -fno-stack-protector -fcf-protection=none -mno-red-zone \
+              -mgeneral-regs-only -fno-asynchronous-unwind-tables \
+              -DGNU_EFI_USE_MS_ABI
+EFI_CRT0 := /usr/lib/crt0-efi-x86_64.o
+EFI_LDS := /usr/lib/elf_x86_64_efi.lds
+EFI_IMG_KIB := 4096
+
+define efi_image
+$(1)/efi/boot.o: $(EFI_DIR)/boot.c xen/arch/x86/boot/efi-abi.h \
+                 xen/arch/x86/boot/boot-defs.h $(1)/xen.elf
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(EFI_CFLAGS) \
+	    -DHV_EFI_ENTRY=0x$$$$(nm $(1)/xen.elf | \
+	                          awk '$$$$3 == "efi_start64" { print $$$$1 }') \
+	    -DHV_IMAGE_END=0x$$$$(nm $(1)/xen.elf | \
+	                          awk '$$$$3 == "__image_end" { print $$$$1 }') \
+	    -c $$< -o $$@
+
+$(1)/efi/image.o: $(EFI_DIR)/image.S $(1)/xen.bin
+	@mkdir -p $$(dir $$@)
+	$$(CC) -c -Wa,-I$(1) $$< -o $$@
+
+$(1)/efi/bootx64.so: $(1)/efi/boot.o $(1)/efi/image.o
+	ld -nostdlib -znocombreloc -shared -Bsymbolic --no-warn-rwx-segments \
+	    -T $(EFI_LDS) $(EFI_CRT0) $$^ -L/usr/lib -lgnuefi -o $$@
+
+$(1)/BOOTX64.EFI: $(1)/efi/bootx64.so
+	objcopy -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel \
+	    -j .rela -j .rel.* -j .rela.* -j .reloc --target efi-app-x86_64 \
+	    --subsystem=10 $$< $$@
+
+$(1)/efi.img: $(1)/BOOTX64.EFI
+	rm -f $$@.tmp
+	truncate -s $(EFI_IMG_KIB)K $$@.tmp
+	mformat -i $$@.tmp -v P2M ::
+	mmd -i $$@.tmp ::/EFI ::/EFI/BOOT
+	mcopy -i $$@.tmp $$< ::/EFI/BOOT/BOOTX64.EFI
+	mv $$@.tmp $$@
+endef
+
+$(eval $(call efi_image,$(HV_O)))
+$(eval $(call efi_image,$(HV_O)/debug))
 
 hv-test: deps
 	@$(MAKE) -s hv

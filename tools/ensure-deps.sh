@@ -6,9 +6,9 @@
 set -e
 case "$1" in
   build) pkgs="gcc make libcmocka-dev" ;;
-  test) pkgs="gcc make libcmocka-dev python3-pytest qemu-system-x86 bochs bochsbios vgabios nasm libc6-dev busybox-static" ;;
+  test) pkgs="gcc make libcmocka-dev python3-pytest qemu-system-x86 bochs bochsbios vgabios nasm libc6-dev busybox-static ovmf gnu-efi mtools" ;;
   run)  pkgs="gcc make python3-matplotlib" ;;
-  linux) pkgs="gcc libc6-dev busybox-static qemu-system-x86 bochs bochsbios vgabios" ;;
+  linux) pkgs="gcc libc6-dev busybox-static qemu-system-x86 bochs bochsbios vgabios ovmf gnu-efi mtools" ;;
   *) echo "usage: $0 build|test|run|linux" >&2; exit 2 ;;
 esac
 missing=""

@@ -8,6 +8,7 @@
 #define MB_HEADER_MAGIC  0x1BADB002
 #define MB_HEADER_FLAGS  0x00000002     /* bit 1: give us the memory map */
 #define MB_BOOT_MAGIC    0x2BADB002     /* in EAX at entry */
+#define EFI_BOOT_MAGIC   0x55454649     /* boot_main's magic from UEFI */
 
 #define HV_LOAD_ADDR     0x100000       /* image linked and loaded at 1 MiB */
 #define IDMAP_GB         16             /* identity map: first 16 GiB */
@@ -23,6 +24,7 @@
 #define CR0_CD           0x40000000
 #define CR0_PG           0x80000000
 #define CR4_PAE          0x00000020
+#define CR4_PGE          0x00000080
 #define CR4_OSXSAVE      0x00040000
 #define MSR_EFER         0xC0000080
 #define EFER_LME         0x00000100

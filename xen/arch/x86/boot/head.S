@@ -1,10 +1,13 @@
 /*
- * Multiboot1 entry: 32-bit protected mode, paging off, EAX = magic,
- * EBX = multiboot info.  Clears .bss, identity-maps the first 16 GiB with
- * 2 MiB pages, enters long mode and calls boot_main(magic, info).
- * QEMU's -kernel and the Bochs boot sector (bootsect.asm) both enter here.
+ * The two entries.  Multiboot1 (_start): 32-bit protected mode, paging
+ * off, EAX = magic, EBX = multiboot info; QEMU's -kernel and the Bochs boot
+ * sector (bootsect.asm) enter here.  UEFI (efi_start64): long mode, from
+ * the loader in efi/boot.c.  Both clear .bss, identity-map the first
+ * 16 GiB with 2 MiB pages, load the GDT and call boot_main(magic, info).
  */
 #include "boot-defs.h"
+
+#define CR0_WP           0x00010000     /* here only: hvm/ has its own */
 
         .section .multiboot, "a"
         .balign 4
@@ -13,16 +16,13 @@ mb_header:
         .long MB_HEADER_FLAGS
         .long -(MB_HEADER_MAGIC + MB_HEADER_FLAGS)
 
-        .section .text.boot, "ax"
-        .code32
-        .globl _start
-_start:
-        cli
-        cld
-        mov     %eax, %ebp              /* keep magic and info in */
-        mov     %ebx, %esi              /* registers rep stos spares */
-
-        /* .bss holds the page tables and the stack: zero it first. */
+/*
+ * What both entries do, in 32-bit and in 64-bit code alike (addresses
+ * below 4 GiB): clear .bss, which holds the page tables and the stack, and
+ * fill the tables.  PML4[0] -> PDPT; PDPT[i] -> PD page i; each PD maps
+ * 1 GiB with 2 MiB leaves.  Clobbers EAX, ECX, EDI.
+ */
+        .macro  clear_bss_and_map
         mov     $__bss_start, %edi
         mov     $__bss_end, %ecx
         sub     %edi, %ecx
@@ -30,9 +30,6 @@ _start:
         xor     %eax, %eax
         rep stosl
 
-        mov     $boot_stack_top, %esp
-
-        /* PML4[0] -> PDPT; PDPT[i] -> PD page i; each PD maps 1 GiB. */
         mov     $boot_pdpt, %eax
         or      $PTE_TABLE, %eax
         mov     %eax, boot_pml4
@@ -57,13 +54,11 @@ _start:
         inc     %ecx
         cmp     $(IDMAP_GB * 512), %ecx
         jb      2b
+        .endm
 
-        /* PAE on, CR3, then EFER.LME (and NXE, which NPT's bit 63 needs). */
-        mov     %cr4, %eax
-        or      $CR4_PAE, %eax
-        mov     %eax, %cr4
-        mov     $boot_pml4, %eax
-        mov     %eax, %cr3
+/* EFER.LME, and NXE (which NPT's bit 63 needs) when the CPU has NX.
+ * Clobbers EAX, EBX, ECX, EDX. */
+        .macro  set_efer
         mov     $0x80000001, %eax
         cpuid
         mov     %edx, %ebx              /* EDX bit 20: NX supported */
@@ -74,15 +69,68 @@ _start:
         jnc     3f
         or      $EFER_NXE, %eax
 3:      wrmsr
+        .endm
 
-        /* Paging on (long mode), NE for VMX, caches on. */
-        mov     %cr0, %eax
-        and     $~(CR0_CD | CR0_NW), %eax
-        or      $(CR0_PG | CR0_NE | CR0_PE), %eax
-        mov     %eax, %cr0
+/* CR0: paging on, NE for VMX, caches on, and WP, so that a read-only
+ * mapping (the frame table of holes, setup.c) is read-only to us too.
+ * ax/dx: EAX/EDX in 32-bit code, RAX/RDX in 64-bit code. */
+        .macro  set_cr0 ax, dx
+        mov     %cr0, \ax
+        mov     $~(CR0_CD | CR0_NW), %edx
+        and     \dx, \ax
+        mov     $(CR0_PG | CR0_WP | CR0_NE | CR0_PE), %edx
+        or      \dx, \ax
+        mov     \ax, %cr0
+        .endm
+
+        .section .text.boot, "ax"
+        .code32
+        .globl _start
+_start:
+        cli
+        cld
+        mov     %eax, %ebp              /* keep magic and info in */
+        mov     %ebx, %esi              /* registers rep stos spares */
+        clear_bss_and_map
+        mov     $boot_stack_top, %esp
+
+        /* PAE on, CR3, EFER, then paging: long mode. */
+        mov     %cr4, %eax
+        or      $CR4_PAE, %eax
+        mov     %eax, %cr4
+        mov     $boot_pml4, %eax
+        mov     %eax, %cr3
+        set_efer
+        set_cr0 %eax, %edx
 
         lgdt    boot_gdtr
         ljmp    $SEL_CODE64, $start64
+
+/*
+ * UEFI entry (efi/boot.c, after ExitBootServices): 64-bit mode on the
+ * firmware's page tables and stack, interrupts off, RDI = struct
+ * efi_handoff (below 4 GiB).  The same tables, EFER, CR0 and GDT as the
+ * multiboot entry, then boot_main(EFI_BOOT_MAGIC, handoff).
+ */
+        .code64
+        .globl  efi_start64
+efi_start64:
+        cli
+        cld
+        mov     %edi, %esi
+        mov     $EFI_BOOT_MAGIC, %ebp
+        clear_bss_and_map
+        mov     %cr4, %rax
+        and     $~CR4_PGE, %rax         /* drops the firmware's global */
+        mov     %rax, %cr4              /* TLB entries */
+        mov     $boot_pml4, %eax
+        mov     %rax, %cr3
+        set_efer
+        set_cr0 %rax, %rdx
+        lgdt    boot_gdtr
+        pushq   $SEL_CODE64
+        pushq   $start64
+        lretq
 
         .code64
 start64:
@@ -208,6 +256,7 @@ boot_gdtr:
         .globl  boot_pml4
 boot_pml4:
         .skip   4096
+        .globl  boot_pdpt
 boot_pdpt:
         .skip   4096
 boot_pd:

@@ -1,16 +1,18 @@
 /*
- * Bare-metal platform setup: the multiboot memory map, the frame table, the
- * heap, the identity map behind plat_map_mfn, and the GDT/TSS/IDT.
+ * Bare-metal platform setup: the memory map (multiboot or UEFI), the heap,
+ * the identity map behind plat_map_mfn, and the GDT/TSS/IDT.
  *
  * Physical memory at boot:
- *   [0, 1 MiB)              firmware, real-mode structures: never used
+ *   [0, 1 MiB)              firmware, real-mode structures: never heap
  *   [1 MiB, image end)      this image (.text .data .bss)
- *   then                    the multiboot info and modules (QEMU puts them
- *                           after us)
- *   [pl, pl + size)         a Linux guest's payload read from the disk
- *                           (Bochs), 2 MiB aligned, when there is one
- *   [ft, ft + ft_size)      the frame table, 2 MiB aligned
- *   [boot_reserved_end, ..) heap: every RAM range the map reports
+ *   multiboot               then the multiboot info and modules (QEMU puts
+ *                           them after us) and a Linux guest's payload read
+ *                           from the disk (Bochs): all below the boot floor
+ *   UEFI                    the loader, its handoff, map and payload are
+ *                           EfiLoaderCode/Data: holes in the map (efi.c)
+ *   the frame table         its pages taken from the first RAM range above
+ *                           the floor that holds them (frame-table.c)
+ *   heap                    every other RAM page of the map above the floor
  */
 #include <xen/lib.h>
 #include <xen/mm.h>
@@ -18,6 +20,7 @@
 
 #include "../hvm/linux-abi.h"
 #include "boot.h"
+#include "memmap.h"
 
 extern char __image_start[], __image_end[];
 extern char trap_stubs[], irq_timer[], irq_spurious[];
@@ -30,7 +33,6 @@ struct boot_payload boot_payload;
 #define E820_ACPI        3      /* ACPI tables; reclaimable once read */
 #define MB_INFO_MODS     (1u << 3)
 #define MB_INFO_MMAP     (1u << 6)
-#define IDMAP_LIMIT      ((uint64_t)IDMAP_GB << 30)
 
 struct mb_info {
     uint32_t flags, mem_lower, mem_upper, boot_device, cmdline;
@@ -83,41 +85,43 @@ static uint64_t align_up(uint64_t x, uint64_t a)
     return (x + a - 1) & ~(a - 1);
 }
 
-#define MAX_MAP 32
-static struct { uint64_t start, end; uint32_t type; } map[MAX_MAP];
+#define MAX_MAP 256
+static struct map_entry {
+    uint64_t start, end;
+    enum map_kind kind;
+} map[MAX_MAP];
 static unsigned int nr_map;
 
-/* Copy the firmware map out of the multiboot info, sorted by address. */
-static void read_mmap(const struct mb_info *mbi)
+void map_add(uint64_t start, uint64_t end, enum map_kind kind)
 {
-    uint64_t p = mbi->mmap_addr, end = p + mbi->mmap_length;
+    if ( start >= end )
+        return;
+    if ( nr_map == MAX_MAP )
+        panic("memory map: more than %u entries", MAX_MAP);
+    map[nr_map++] = (struct map_entry){ start, end, kind };
+}
+
+/* Sort the map by address.  Entries that overlap make a map nobody can
+ * trust: which of the two would hold? */
+static void map_sort(void)
+{
     unsigned int i, j;
 
-    if ( !(mbi->flags & MB_INFO_MMAP) )
-        panic("multiboot: no memory map (flags %#x)", mbi->flags);
-    for ( ; p < end && nr_map < MAX_MAP; )
-    {
-        const struct mb_mmap *e = (const void *)(uintptr_t)p;
-
-        printk("  e820 0x%012llx-0x%012llx type %u\n",
-               (unsigned long long)e->base,
-               (unsigned long long)(e->base + e->len), e->type);
-        if ( e->len )
-        {
-            map[nr_map].start = e->base;
-            map[nr_map].end = e->base + e->len;
-            map[nr_map++].type = e->type;
-        }
-        p += e->size + 4;
-    }
     for ( i = 1; i < nr_map; i++ )
         for ( j = i; j > 0 && map[j].start < map[j - 1].start; j-- )
         {
-            typeof(map[0]) t = map[j];
+            struct map_entry t = map[j];
 
             map[j] = map[j - 1];
             map[j - 1] = t;
         }
+    for ( i = 1; i < nr_map; i++ )
+        if ( map[i].start < map[i - 1].end )
+            panic("memory map: %#llx-%#llx overlaps %#llx-%#llx",
+                  (unsigned long long)map[i].start,
+                  (unsigned long long)map[i].end,
+                  (unsigned long long)map[i - 1].start,
+                  (unsigned long long)map[i - 1].end);
 }
 
 /* Add RAM [s, e) (bytes) to machine.range[], merging with the last one. */
@@ -140,41 +144,119 @@ static void add_ram(uint64_t s, uint64_t e)
     machine.range[machine.nr_ranges++] = (struct machine_range){ s, e };
 }
 
-/*
- * Machine RAM is every RAM range above boot_reserved_end.  ACPI-reclaimable
- * memory counts too: nothing here reads ACPI tables, and Bochs keeps its
- * tables in the last 64 KiB of RAM, which would otherwise leave a 2 GiB
- * machine without a free 1 GiB-aligned chunk.  Those bytes are zeroed,
- * because heap_init takes every free page to be zero.
- */
-static void build_ranges(void)
+static bool page_is_zero(const uint64_t *w)
 {
+    uint64_t acc = 0;
+    unsigned int i;
+
+    for ( i = 0; i < PAGE_SIZE / 8; i += 8 )
+        acc |= w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] |
+               w[i + 6] | w[i + 7];
+    return !acc;
+}
+
+/*
+ * Zero what is not zero in [s, e): heap_init takes every free page to be
+ * zero.  Only the pages that need it are written, so that memory nobody
+ * touched stays untouched (an emulator need not allocate it).  Returns
+ * the bytes written.
+ */
+static uint64_t zero_dirty(uint64_t s, uint64_t e)
+{
+    uint64_t ps = align_up(s, PAGE_SIZE), pe = e & ~(PAGE_SIZE - 1), p, n;
+
+    if ( ps >= pe )
+    {
+        memset((void *)(uintptr_t)s, 0, e - s);
+        return e - s;
+    }
+    memset((void *)(uintptr_t)s, 0, ps - s);
+    memset((void *)(uintptr_t)pe, 0, e - pe);
+    n = (ps - s) + (e - pe);
+    for ( p = ps; p < pe; p += PAGE_SIZE )
+        if ( !page_is_zero((const uint64_t *)(uintptr_t)p) )
+        {
+            memset((void *)(uintptr_t)p, 0, PAGE_SIZE);
+            n += PAGE_SIZE;
+        }
+    return n;
+}
+
+/*
+ * Machine RAM is every RAM entry of the map above floor.  Dirty RAM (what
+ * a firmware may have used) is made zero first.  Returns the bytes zeroed.
+ */
+static uint64_t build_ranges(uint64_t floor)
+{
+    uint64_t zeroed = 0;
     unsigned int i;
 
     for ( i = 0; i < nr_map; i++ )
     {
-        uint64_t s = MAX(map[i].start, boot_reserved_end), e = map[i].end;
+        uint64_t s = MAX(map[i].start, floor), e = map[i].end;
 
-        if ( (map[i].type != E820_RAM && map[i].type != E820_ACPI) || s >= e )
+        if ( map[i].kind == MAP_HOLE || s >= e )
             continue;
         if ( e > IDMAP_LIMIT )
             panic("RAM above the %u GiB identity map", IDMAP_GB);
-        if ( map[i].type == E820_ACPI )
-            memset((void *)(uintptr_t)s, 0, e - s);
+        if ( map[i].kind == MAP_RAM_DIRTY )
+            zeroed += zero_dirty(s, e);
         add_ram(s, e);
     }
     if ( !machine.nr_ranges )
-        panic("no RAM above %#llx", (unsigned long long)boot_reserved_end);
+        panic("no RAM above %#llx", (unsigned long long)floor);
     machine.max_mfn = machine.range[machine.nr_ranges - 1].end;
+    return zeroed;
 }
 
-/* MAXPHYADDR: CPUID 0x80000008 EAX[7:0] (36 bits when the leaf is absent,
- * at most the 52 bits an entry can hold). */
-static unsigned int cpu_paddr_bits(void)
+unsigned int heap_1g_extents(uint64_t *at, unsigned int max)
 {
-    if ( cpuid(0x80000000, 0).a < 0x80000008 )
-        return 36;
-    return MIN(cpuid(0x80000008, 0).a & 0xff, 52u);
+    unsigned int i, n = 0;
+
+    for ( i = 0; i < machine.nr_ranges; i++ )
+    {
+        uint64_t m;
+
+        for ( m = align_up(machine.range[i].start, 1ull << PAGE_ORDER_1G);
+              m + (1ull << PAGE_ORDER_1G) <= machine.range[i].end;
+              m += 1ull << PAGE_ORDER_1G, n++ )
+            if ( n < max )
+                at[n] = m << PAGE_SHIFT;
+    }
+    return n;
+}
+
+/* --- multiboot --- */
+
+/*
+ * E820 types: RAM is heap.  ACPI-reclaimable memory is heap too, zeroed:
+ * nothing here reads ACPI tables, and Bochs keeps its tables in the last
+ * 64 KiB of RAM, which would otherwise leave a 2 GiB machine without a
+ * free 1 GiB-aligned chunk.
+ */
+static enum map_kind e820_kind(uint32_t type)
+{
+    return type == E820_RAM ? MAP_RAM :
+           type == E820_ACPI ? MAP_RAM_DIRTY : MAP_HOLE;
+}
+
+/* Copy the firmware map out of the multiboot info. */
+static void read_mmap(const struct mb_info *mbi)
+{
+    uint64_t p = mbi->mmap_addr, end = p + mbi->mmap_length;
+
+    if ( !(mbi->flags & MB_INFO_MMAP) )
+        panic("multiboot: no memory map (flags %#x)", mbi->flags);
+    for ( ; p < end; )
+    {
+        const struct mb_mmap *e = (const void *)(uintptr_t)p;
+
+        printk("  e820 0x%012llx-0x%012llx type %u\n",
+               (unsigned long long)e->base,
+               (unsigned long long)(e->base + e->len), e->type);
+        map_add(e->base, e->base + e->len, e820_kind(e->type));
+        p += e->size + 4;
+    }
 }
 
 /* The end of the multiboot structures we read (they must stay intact),
@@ -204,6 +286,21 @@ static bool payload_ok(const void *p, uint64_t avail)
            h->total_size <= avail && h->hdr_size == LINUX_PAYLOAD_HDR;
 }
 
+void payload_offer(uint64_t addr, uint64_t size, const char *from)
+{
+    if ( addr + size > IDMAP_LIMIT || addr + size < addr ||
+         !payload_ok((void *)(uintptr_t)addr, size) )
+    {
+        printk("payload: %s (%llu bytes) is not a guest payload\n", from,
+               (unsigned long long)size);
+        return;
+    }
+    boot_payload.addr = addr;
+    boot_payload.size = size;
+    printk("payload: %llu KiB from %s\n",
+           (unsigned long long)(boot_payload.size >> 10), from);
+}
+
 /* Multiboot module 0 (QEMU -initrd) is the guest payload. */
 static void payload_from_module(const struct mb_info *mbi)
 {
@@ -211,16 +308,7 @@ static void payload_from_module(const struct mb_info *mbi)
 
     if ( !(mbi->flags & MB_INFO_MODS) || !mbi->mods_count )
         return;
-    if ( !payload_ok((void *)(uintptr_t)m[0].start, m[0].end - m[0].start) )
-    {
-        printk("payload: module 0 (%u bytes) is not a guest payload\n",
-               m[0].end - m[0].start);
-        return;
-    }
-    boot_payload.addr = m[0].start;
-    boot_payload.size = m[0].end - m[0].start;
-    printk("payload: %llu KiB from multiboot module 0\n",
-           (unsigned long long)(boot_payload.size >> 10));
+    payload_offer(m[0].start, m[0].end - m[0].start, "multiboot module 0");
 }
 
 /* --- the boot disk (Bochs): ATA PIO, primary channel, master --- */
@@ -324,8 +412,40 @@ static uint64_t payload_from_disk(uint64_t dst)
     return sectors * 512;
 }
 
-/* Free RAM is expected to be zero (emulators start with zeroed memory):
- * spot-check one word per 2 MiB, since heap_init relies on it. */
+/* The map and payload of a multiboot loader; returns the boot floor:
+ * the image, the loader's structures and a disk payload lie below it. */
+static uint64_t multiboot_map(uint32_t mb_info)
+{
+    const struct mb_info *mbi = (const void *)(uintptr_t)mb_info;
+    uint64_t lo;
+    unsigned int i;
+
+    read_mmap(mbi);
+    lo = align_up(MAX((uint64_t)(uintptr_t)__image_end,
+                      mbi_end(mbi, mb_info)), 2ull << 20);
+    payload_from_module(mbi);
+    if ( !boot_payload.size )
+        lo = align_up(lo + payload_from_disk(lo), 2ull << 20);
+    for ( i = 0; i < nr_map; i++ )
+        if ( map[i].kind == MAP_RAM && map[i].start <= HV_LOAD_ADDR &&
+             map[i].end >= lo )
+            return lo;
+    panic("no RAM for the image and the loader's data up to %#llx",
+          (unsigned long long)lo);
+}
+
+/* MAXPHYADDR: CPUID 0x80000008 EAX[7:0] (36 bits when the leaf is absent,
+ * at most the 52 bits an entry can hold). */
+static unsigned int cpu_paddr_bits(void)
+{
+    if ( cpuid(0x80000000, 0).a < 0x80000008 )
+        return 36;
+    return MIN(cpuid(0x80000008, 0).a & 0xff, 52u);
+}
+
+/* Free RAM is expected to be zero (emulators start with zeroed memory,
+ * and firmware memory was zeroed): spot-check one word per 2 MiB, since
+ * heap_init relies on it. */
 static void check_zero(void)
 {
     unsigned int i;
@@ -338,47 +458,40 @@ static void check_zero(void)
                       (unsigned long long)m);
 }
 
-void setup_memory(uint32_t mb_magic, uint32_t mb_info)
+void setup_memory(uint32_t magic, uint32_t info)
 {
-    const struct mb_info *mbi = (const void *)(uintptr_t)mb_info;
-    uint64_t lo, ft_size, top = 0;
-    unsigned int i;
+    uint64_t floor, zeroed, t0 = rdtsc(), ext[8];
+    unsigned int i, n1g;
 
-    if ( mb_magic != MB_BOOT_MAGIC )
-        panic("not started by a multiboot loader (magic %#x)", mb_magic);
-    read_mmap(mbi);
-    for ( i = 0; i < nr_map; i++ )
-        if ( map[i].type == E820_RAM || map[i].type == E820_ACPI )
-            top = MAX(top, map[i].end);
-    lo = align_up(MAX((uint64_t)(uintptr_t)__image_end,
-                      mbi_end(mbi, mb_info)), 2ull << 20);
-    payload_from_module(mbi);
-    if ( !boot_payload.size )
-        lo = align_up(lo + payload_from_disk(lo), 2ull << 20);
-    ft_size = align_up((top >> PAGE_SHIFT) * sizeof(struct page_info),
-                       2ull << 20);
-    boot_reserved_end = lo + ft_size;
-    for ( i = 0; i < nr_map; i++ )
-        if ( map[i].type == E820_RAM && map[i].start <= HV_LOAD_ADDR &&
-             map[i].end >= boot_reserved_end )
-            break;
-    if ( i == nr_map )
-        panic("no RAM for the image and a %llu KiB frame table",
-              (unsigned long long)(ft_size >> 10));
-    machine.frame_table = (struct page_info *)(uintptr_t)lo;
-    memset(machine.frame_table, 0, ft_size);
-    build_ranges();
+    if ( magic == MB_BOOT_MAGIC )
+        floor = multiboot_map(info);
+    else if ( magic == EFI_BOOT_MAGIC )
+        floor = efi_map((const void *)(uintptr_t)info);
+    else
+        panic("not started by a multiboot or UEFI loader (magic %#x)", magic);
+    map_sort();
+    boot_reserved_end = floor;
+    zeroed = build_ranges(floor);
+    frame_table_init();
     machine.paddr_bits = cpu_paddr_bits();
     check_zero();
     heap_init();
-    printk("memory: image %#llx-%#llx, frame table %#llx-%#llx, "
-           "%u RAM ranges up to %#llx\n",
+    printk("memory: image %#llx-%#llx, nothing below %#llx is heap, "
+           "%u RAM ranges up to %#llx, %llu KiB zeroed, %llu Mcycles\n",
            (unsigned long long)(uintptr_t)__image_start,
            (unsigned long long)(uintptr_t)__image_end,
-           (unsigned long long)lo, (unsigned long long)boot_reserved_end,
-           machine.nr_ranges,
-           (unsigned long long)(machine.max_mfn << PAGE_SHIFT));
+           (unsigned long long)floor, machine.nr_ranges,
+           (unsigned long long)(machine.max_mfn << PAGE_SHIFT),
+           (unsigned long long)(zeroed >> 10),
+           (unsigned long long)((rdtsc() - t0) >> 20));
+    n1g = heap_1g_extents(ext, ARRAY_SIZE(ext));
+    printk("memory: %u free 1G extents:", n1g);
+    for ( i = 0; i < MIN(n1g, (unsigned int)ARRAY_SIZE(ext)); i++ )
+        printk(" %#llx", (unsigned long long)ext[i]);
+    printk("\n");
     printk("memory: physical-address width %u bits\n", machine.paddr_bits);
+    if ( magic == EFI_BOOT_MAGIC )
+        efi_report((const void *)(uintptr_t)info, floor);
 }
 
 /* --- GDT, TSS, IDT --- */
