@@ -449,6 +449,14 @@ BAD_LINES = [
     ("peek while off", "", "logdirty 1 peek", "EINVAL"),
     ("maxmem exceeded", "create 2 hap=npt maxmem=1M", "map 2 0 auto 9",
      "ENOSPC"),
+    ("decrease order 19", "", "decrease 1 0 1 19", "EDOM"),
+    ("decrease beyond 2^36", "", f"decrease 1 {GFN_LIMIT - 1:#x} 2 0",
+     "ERANGE"),
+    ("decrease bad nr", "", "decrease 1 0 x 0", "bad nr"),
+    ("fail what", "", "fail disk 1", "usage: fail"),
+    ("fail table no domain", "", "fail table 7 1", "ESRCH"),
+    ("try unknown command", "", "try frob 1", "unknown command"),
+    ("try missing args", "", "try map 1 0 auto", "missing arguments"),
 ]
 
 
@@ -559,3 +567,18 @@ def test_unmap_keeps_frame_for_remap(run_p2mctl, fmt):
     assert r.rc == 0, r
     t, s = r.json
     assert t["mfn"] == M4K and s["tot_pages"] == 1
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_try_reports_failure_and_goes_on(run_p2mctl, fmt):
+    r = run_p2mctl(prologue(fmt) + """
+        try map 1 1 auto 9
+        map 1 0 auto 0
+        try translate 1 0x1000000000
+        translate 1 0
+        """)
+    assert r.rc == 0, r
+    assert [l.split(": ")[:3] for l in r.err_lines] == \
+        [["p2mctl", "line 4", "map"], ["p2mctl", "line 6", "translate"]], r
+    assert "EINVAL" in r.err_lines[0] and "ERANGE" in r.err_lines[1]
+    assert len(r.json) == 1 and r.json[0]["type"] == "ram_rw"

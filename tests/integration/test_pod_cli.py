@@ -321,7 +321,8 @@ def test_balloon_populated_1g_splits_and_keeps_data(run_p2mctl, fmt):
     before, after = stats(r)
     (b,) = of_kind(r, "released")
     assert before["pages_1g"] == 1 and before["pod_entries"] == 0
-    assert b == {"released": P2M + 1, "believed_pages": P1G - P2M - 1,
+    assert b == {"released": P2M + 1, "asked": P2M + 1, "calls": 2,
+                 "believed_pages": P1G - P2M - 1,
                  "tot_pages": P1G - P2M - 1, "pod_entries": 0}
     assert (after["pages_1g"], after["pages_2m"], after["pages_4k"]) == \
         (0, 510, 511)
@@ -340,6 +341,97 @@ def test_balloon_to_current_size_releases_nothing(run_p2mctl, fmt):
     assert r.rc == 0, r
     (b,) = of_kind(r, "released")
     assert (b["released"], b["believed_pages"]) == (0, P2M)
+
+
+# A balloon or decrease_reservation that fails half-way (issue 8 finding 7)
+# prints what it did, then what stopped it, and that is what the tables
+# show.  "fail table 1 1": the next table page the P2M takes fails.
+
+def stopped_line(r):
+    (line,) = [l for l in r.err_lines if "then:" in l]
+    return line
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_balloon_half_way_reports_released_and_error(run_p2mctl, fmt):
+    # 3M -> 1M: the top 2M leaf goes whole, the next 1M needs a split of
+    # the leaf at 0, and no table page comes.
+    r = run_p2mctl(prologue(fmt) + """
+        map 1 0 auto 9
+        map 1 0x200 auto 9
+        stats 1
+        fail table 1 1
+        try balloon 1 1M
+        stats 1
+        audit 1
+        translate 1 0x1ff
+        fail off
+        balloon 1 1M
+        stats 1
+        audit 1
+        """)
+    assert r.rc == 0, r
+    assert stopped_line(r).startswith(
+        "p2mctl: line 8: balloon: d1: 512 of 768 pages released, then: "
+        "ENOMEM"), r
+    b1, b2 = of_kind(r, "released")
+    before, mid, after = stats(r)
+    assert (b1["released"], b1["asked"]) == (512, 768)
+    assert before["believed_pages"] - mid["believed_pages"] == 512
+    assert before["tot_pages"] - mid["tot_pages"] == 512
+    assert mid["believed_pages"] == b1["believed_pages"]
+    assert translates(r)[0]["type"] == "ram_rw"     # the half not given
+    assert (b2["released"], b2["asked"]) == (256, 256)
+    assert after["believed_pages"] == 256
+    assert all(a["ok"] for a in of_kind(r, "pod_invariant_errors"))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_decrease_half_way_reports_nr_done(run_p2mctl, fmt):
+    # Extents of 256 pages from 0: 4K leaves, nothing, half of a 2M leaf.
+    maps = "".join(f"map 1 {g:#x} auto 0\n" for g in range(0x100))
+    r = run_p2mctl(prologue(fmt) + maps + """
+        map 1 0x200 auto 9
+        stats 1
+        fail table 1 1
+        try decrease 1 0 3 8
+        stats 1
+        audit 1
+        """)
+    assert r.rc == 0, r
+    assert " decrease: d1: 2 of 3 extents done, then: ENOMEM" in \
+        stopped_line(r), r
+    (d,) = of_kind(r, "nr_done")
+    assert d == {"nr": 3, "nr_done": 2, "released": 256, "calls": 1}
+    before, after = stats(r)
+    assert before["believed_pages"] - after["believed_pages"] == 256
+    assert (after["pages_4k"], after["pages_2m"]) == (0, 1)
+    assert of_kind(r, "pod_invariant_errors")[0]["ok"] is True
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_decrease_2_32_extents_continues(run_p2mctl, fmt):
+    # 2^32 extents of 4K from gfn 0: the op comes back with continuations
+    # (libxc re-issues it), every mapped page in the range goes, the page
+    # just past it stays.
+    n = 1 << 32
+    maps = "".join(f"map 1 {g:#x} auto 0\n" for g in range(5000))
+    r = run_p2mctl(prologue(fmt) + maps + f"""
+        map 1 {n - 1:#x} auto 0
+        map 1 {n:#x} auto 0
+        decrease 1 0 {n} 0
+        translate 1 {n - 1:#x}
+        translate 1 {n:#x}
+        stats 1
+        audit 1
+        """)
+    assert r.rc == 0, r
+    (d,) = of_kind(r, "nr_done")
+    assert (d["nr"], d["nr_done"], d["released"]) == (n, n, 5001)
+    assert d["calls"] >= 2
+    assert [t["type"] for t in translates(r)] == ["invalid", "ram_rw"]
+    assert stats(r)[0]["tot_pages"] == 1
+    assert of_kind(r, "pod_invariant_errors")[0]["ok"] is True
 
 
 # --- exhaustion: pause, events, target, resume -------------------------------

@@ -31,23 +31,23 @@ static void test_balloon_all_or_nothing(void **state)
     /* [0, 0x201): the 2M leaf at 0, then 4K out of the leaf at 0x200. */
     assert_int_equal(memory_decrease_reservation(d, _gfn(0), 0x201, 0),
                      -ENOMEM);
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(0x100), 19),
+    assert_int_equal(podenv_balloon(d, _gfn(0x100), 19),
                      -EDOM);
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(0x100), 10),
+    assert_int_equal(podenv_balloon(d, _gfn(0x100), 10),
                      -ENOMEM);
     env_snap_take(d, &after);
     env_snap_expect_equal(&before, &after, true);
     env_snap_free(&after);
     /* 2^9 from 0x100 is misaligned: [0x100, 0x200) from the first leaf and
      * [0x200, 0x300) from the second; still no table page: nothing. */
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(0x100), 9),
+    assert_int_equal(podenv_balloon(d, _gfn(0x100), 9),
                      -ENOMEM);
     env_snap_take(d, &again);
     env_snap_expect_equal(&before, &again, true);
     env_snap_free(&again);
     env_snap_free(&before);
     d->p2m.pool_limit = 0;
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(0x100), 9), 512);
+    assert_int_equal(podenv_balloon(d, _gfn(0x100), 9), 512);
     env_expect_clean(d);
     env_finish();
 }

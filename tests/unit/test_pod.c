@@ -498,7 +498,7 @@ static void test_populate_zeroes(void **state)
         assert_int_equal(hosted_guest_fill_page(v, _gfn(dirty[i]), ~0ull), 0);
     old = podenv_lookup(d, 0).mfn;
     /* PoD entries (512) outnumber cache pages (0): it goes to the cache. */
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(0), 9), M2);
+    assert_int_equal(podenv_balloon(d, _gfn(0), 9), M2);
     podenv_expect_chunks(d, 0, 1, 0);
     podenv_check(d, true);
     assert_int_equal(podenv_read(v, M2 + 3, 0), 0);
@@ -845,7 +845,7 @@ static void test_balloon_pod(void **state)
 
         heap_get_stats(&h0);
         tables = d->p2m_pages;
-        assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(c->gfn),
+        assert_int_equal(podenv_balloon(d, _gfn(c->gfn),
                                                       c->order), c->pages);
         entries -= c->pages;
         assert_int_equal(podenv_stats(d).entry_count, entries);
@@ -860,8 +860,8 @@ static void test_balloon_pod(void **state)
                          d->p2m_pages - tables);
         podenv_check(d, true);
     }
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(0), 19), -EDOM);
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(P2M_MAX_GFN - 1),
+    assert_int_equal(podenv_balloon(d, _gfn(0), 19), -EDOM);
+    assert_int_equal(podenv_balloon(d, _gfn(P2M_MAX_GFN - 1),
                                                   9), -ERANGE);
     env_finish();
 }
@@ -873,7 +873,7 @@ static uint64_t balloon_2m(struct domain *d, uint64_t gfn, mfn_t *mfn)
 
     *mfn = podenv_lookup(d, gfn).mfn;
     heap_get_stats(&h0);
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(gfn), 9), M2);
+    assert_int_equal(podenv_balloon(d, _gfn(gfn), 9), M2);
     heap_get_stats(&h1);
     podenv_expect_type(d, gfn, p2m_invalid, 9);
     podenv_check(d, true);
@@ -889,7 +889,7 @@ static void balloon_part_of_1g(struct domain *d, struct vcpu *v)
     for ( i = 0; i < ARRAY_SIZE(kept); i++ )
         podenv_write(v, kept[i], 0, TAG(kept[i]));
     podenv_expect_type(d, 0, p2m_ram_rw, 18);
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(777), 0), 1);
+    assert_int_equal(podenv_balloon(d, _gfn(777), 0), 1);
     podenv_expect_type(d, 777, p2m_invalid, 0);
     podenv_expect_type(d, 776, p2m_ram_rw, 0);
     podenv_expect_type(d, M2, p2m_ram_rw, 0);
@@ -968,7 +968,7 @@ static void test_balloon_misaligned(void **state)
     base = podenv_lookup(d, 0).mfn;
     before = podenv_stats(d).entry_count;
     /* [300, 812): 212 pages of RAM, 300 pages of PoD. */
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(300), 9), M2);
+    assert_int_equal(podenv_balloon(d, _gfn(300), 9), M2);
     assert_int_equal(podenv_stats(d).entry_count, before - 300);
     podenv_expect_type(d, 299, p2m_ram_rw, 0);
     assert_int_equal(mfn_x(podenv_lookup(d, 299).mfn), mfn_x(base) + 299);
@@ -985,7 +985,7 @@ static void test_balloon_misaligned(void **state)
     podenv_check(d, true);
     /* And a 1G request from a 2M-aligned gfn: exactly G pages. */
     before = podenv_stats(d).entry_count;
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(2 * M2), 18),
+    assert_int_equal(podenv_balloon(d, _gfn(2 * M2), 18),
                      G - 2 * M2);
     assert_int_equal(podenv_stats(d).entry_count, before - (G - 2 * M2));
     podenv_check(d, true);
@@ -1384,7 +1384,7 @@ static void step_balloon(struct model *m)
         m->tag[g] = 0;
     }
     m->nvalid -= gone;
-    assert_int_equal(p2m_pod_decrease_reservation(m->d, _gfn(gfn), order),
+    assert_int_equal(podenv_balloon(m->d, _gfn(gfn), order),
                      (int64_t)gone);
 }
 

@@ -317,7 +317,7 @@ static void balloon_step(struct stress *st, unsigned int it)
         gfn = base + p, order = 0;
     else if ( variant == 2 )
         gfn = base + 100;               /* misaligned: into chunk j + 1 */
-    got = p2m_pod_decrease_reservation(st->d, _gfn(gfn), order);
+    got = podenv_balloon(st->d, _gfn(gfn), order);
     if ( got != (int64_t)1 << order )
         stress_fail(st, "balloon %#llx order %u released %lld",
                     (unsigned long long)gfn, order, (long long)got);

@@ -37,7 +37,7 @@ static void test_xsa388_misaligned_balloon(void **state)
     d = env_domain(1, ENV_FMT(state));
     assert_int_equal(memory_populate(d, _gfn(0), 18, p2m_ram_rw, RWX, &m), 0);
     /* 2^9 pages from gfn 0x101: 0x101..0x300, neither end aligned. */
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(0x101), 9), 512);
+    assert_int_equal(podenv_balloon(d, _gfn(0x101), 9), 512);
     env_expect(d, 0x100, mfn_x(m) + 0x100, p2m_ram_rw, RWX, 0);
     env_expect(d, 0x101, INVALID_MFN_RAW, p2m_invalid, 0, 0);
     env_expect(d, 0x300, INVALID_MFN_RAW, p2m_invalid, 0, 0);
@@ -128,7 +128,7 @@ static void test_xsa486_no_entry_to_freed_frame(void **state)
     assert_int_equal(free_domheap_range(d, k, 0), -EBUSY);
     assert_int_equal(p2m_remove(&d->p2m, _gfn(0x10), 0), 0);
     assert_int_equal(mfn_owner(mfn_add(m, 0x10)), -1);
-    assert_int_equal(p2m_pod_decrease_reservation(d, _gfn(0x20), 4), 16);
+    assert_int_equal(podenv_balloon(d, _gfn(0x20), 4), 16);
     podenv_mark(d, GIB_FRAMES, MIB2_FRAMES);
     assert_int_equal(podenv_set_target(d, 600), 0);
     assert_int_equal(p2m_pod_sweep(d, POD_SWEEP_ALL) > 0, 1);

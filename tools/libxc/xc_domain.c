@@ -6,28 +6,42 @@
 
 #include <xen/errno.h>
 
-int64_t xc_domain_populate_physmap(domid_t domid, uint64_t gfn, uint64_t nr,
-                                   unsigned int order, unsigned int flags)
+/* Issue op until it stops asking to be called again; fill out. */
+static int memop(domid_t domid, int (*op)(struct domain *,
+                                          struct memop_range *),
+                 struct memop_range *r, struct xc_memop_result *out)
 {
     struct domain *d = domain_lookup(domid);
-    int64_t done;
+    int rc = -ESRCH;
 
-    if ( !d )
-        return -ESRCH;
-    done = memory_populate_physmap(d, _gfn(gfn), nr, order, flags);
-    /*
-     * The op reports a heap that could not give even the first extent as
-     * -ENOMEM; as a count of extents done (Xen's convention) that is 0.
-     */
-    return done == -ENOMEM ? 0 : done;
+    out->calls = 0;
+    if ( d )
+        do
+        {
+            rc = op(d, r);
+            out->calls++;
+        } while ( rc == -ERESTART );
+    out->nr_done = r->nr_done;
+    out->pages = r->pages;
+    return rc;
 }
 
-int64_t xc_domain_decrease_reservation(domid_t domid, uint64_t gfn,
-                                       uint64_t nr, unsigned int order)
+int xc_domain_populate_physmap(domid_t domid, uint64_t gfn, uint64_t nr,
+                               unsigned int order, unsigned int flags,
+                               struct xc_memop_result *out)
 {
-    struct domain *d = domain_lookup(domid);
+    struct memop_range r = { _gfn(gfn), nr, order, flags, 0, 0 };
 
-    return d ? memory_decrease_reservation(d, _gfn(gfn), nr, order) : -ESRCH;
+    return memop(domid, memory_populate_physmap_op, &r, out);
+}
+
+int xc_domain_decrease_reservation(domid_t domid, uint64_t gfn, uint64_t nr,
+                                   unsigned int order,
+                                   struct xc_memop_result *out)
+{
+    struct memop_range r = { _gfn(gfn), nr, order, 0, 0, 0 };
+
+    return memop(domid, memory_decrease_reservation_op, &r, out);
 }
 
 int xc_domain_set_pod_target(domid_t domid, uint64_t target_pages)

@@ -10,21 +10,39 @@
 #include <xen/sched.h>
 
 /*
- * populate_physmap: nr extents of 2^order pages from gfn (MEMOP_POD in
- * flags marks them populate-on-demand instead of allocating).  Returns the
- * number of extents done; fewer than nr (0 included) only when the heap ran
- * out of extents of that size, so the caller can fall back to smaller ones.
- * Argument errors (nothing done): -EDOM, -EINVAL, -ERANGE, -ENOSPC, ...
+ * What a range memory op did (the convention of xen/memory.h): extents
+ * done from the first, the 4K pages they changed, and how many times the
+ * op was called (once plus once per continuation).
  */
-int64_t xc_domain_populate_physmap(domid_t domid, uint64_t gfn, uint64_t nr,
-                                   unsigned int order, unsigned int flags);
+struct xc_memop_result {
+    uint64_t nr_done;
+    uint64_t pages;
+    unsigned int calls;
+};
+
+/*
+ * populate_physmap: nr extents of 2^order pages from gfn (MEMOP_POD in
+ * flags marks them populate-on-demand instead of allocating).  Returns 0
+ * when all nr are done, else the error that stopped extent out->nr_done:
+ * -ENOMEM when the heap had no extent of that size (the caller can fall
+ * back to smaller ones), argument errors (-EDOM, -EINVAL, -ERANGE,
+ * -ENOSPC, nothing done), -ESRCH.  out is always filled in.
+ */
+int xc_domain_populate_physmap(domid_t domid, uint64_t gfn, uint64_t nr,
+                               unsigned int order, unsigned int flags,
+                               struct xc_memop_result *out);
 
 /*
  * decrease_reservation: give back nr extents of 2^order pages from gfn
- * (the balloon driver's call).  Returns the pages released, or -errno.
+ * (the balloon driver's call).  The op is re-issued at each continuation
+ * (-ERESTART), so the P2M lock is never held for the whole of a large
+ * request.  Returns 0 when all nr are done, else the error that stopped
+ * extent out->nr_done (which changed nothing; the extents before it stay
+ * given back and out->pages says how many pages they released).
  */
-int64_t xc_domain_decrease_reservation(domid_t domid, uint64_t gfn,
-                                       uint64_t nr, unsigned int order);
+int xc_domain_decrease_reservation(domid_t domid, uint64_t gfn, uint64_t nr,
+                                   unsigned int order,
+                                   struct xc_memop_result *out);
 
 /* Set the PoD memory target, in pages.  0, -EINVAL or -ENOMEM. */
 int xc_domain_set_pod_target(domid_t domid, uint64_t target_pages);

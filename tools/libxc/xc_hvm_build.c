@@ -115,23 +115,27 @@ static uint64_t call_extents(const struct build *b, uint64_t n,
     return (b->flags & MEMOP_POD) && order < PAGE_ORDER_1G ? MIN(n, 511) : n;
 }
 
-/* n extents of order at g: the extents done, or -errno. */
+/*
+ * n extents of order at g: the extents done (fewer than n when the heap
+ * ran out of extents that size), or the -errno of any other failure.
+ */
 static int64_t put(struct build *b, uint64_t g, uint64_t n,
                    unsigned int order)
 {
+    struct xc_memop_result res;
     uint64_t done = 0, m;
-    int64_t k;
+    int rc;
 
     do
     {
         m = call_extents(b, n - done, order);
-        k = xc_domain_populate_physmap(b->a->domid, g + (done << order), m,
-                                       order, b->flags);
-        done += k > 0 ? (uint64_t)k : 0;
-    } while ( k == (int64_t)m && done < n );
+        rc = xc_domain_populate_physmap(b->a->domid, g + (done << order), m,
+                                        order, b->flags, &res);
+        done += res.nr_done;
+    } while ( !rc && done < n );
     b->r->extents[order / 9] += done;
     b->done += done << order;
-    return k < 0 ? k : (int64_t)done;
+    return rc && rc != -ENOMEM ? rc : (int64_t)done;
 }
 
 /* [g, e) in 4K extents: all of it, or -ENOMEM (the host is full). */

@@ -39,6 +39,7 @@ static const struct {
     { EBADR, "EBADR", "unknown or unsuitable P2M type or access" },
     { EOPNOTSUPP, "EOPNOTSUPP", "operation not supported" },
     { ECANCELED, "ECANCELED", "operation cancelled" },
+    { ERESTART, "ERESTART", "stopped at a preemption point: call again" },
 };
 
 const char *errno_name(int rc)
@@ -51,7 +52,7 @@ const char *errno_name(int rc)
     return NULL;
 }
 
-static const char *errno_meaning(int rc)
+const char *errno_meaning(int rc)
 {
     unsigned int i, nr = rc < 0 ? -rc : rc;
 

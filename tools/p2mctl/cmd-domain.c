@@ -297,3 +297,40 @@ int cmd_settype(struct cli *c, unsigned int argc, char **argv)
                                        ram[i], t);
     return rc ? cli_errno(c, rc, NULL) : 0;
 }
+
+/*
+ * fail: allocation failure injection, for tests of what an operation that
+ * fails half-way reports.  "fail table <dom> <n>": the n-th table page the
+ * domain's P2M takes from now on fails (1: the next); "fail heap <n>": the
+ * n-th heap allocation from now on fails; "fail off" ends both.
+ */
+int cmd_fail(struct cli *c, unsigned int argc, char **argv)
+{
+    struct domain *d;
+    uint64_t n;
+
+    if ( !strcmp(argv[1], "off") && argc == 2 )
+    {
+        heap_fail_nth(0);
+        for ( n = 0; n < MAX_DOMAINS; n++ )
+            if ( (d = domain_lookup((domid_t)n)) )
+                d->p2m.pool_fail_at = 0;
+        return 0;
+    }
+    if ( !strcmp(argv[1], "heap") && argc == 3 )
+    {
+        if ( arg_u64(c, "n", argv[2], &n) )
+            return -1;
+        heap_fail_nth(n);
+        return 0;
+    }
+    if ( !strcmp(argv[1], "table") && argc == 4 )
+    {
+        if ( arg_domain(c, argv[2], &d) || arg_u64(c, "n", argv[3], &n) )
+            return -1;
+        d->p2m.pool_fail_at = n ? d->p2m.pool_allocs + n : 0;
+        return 0;
+    }
+    return cli_err(c, "usage: fail table <dom> <n> | fail heap <n> | "
+                   "fail off");
+}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <asm-x86/p2m-pod.h>
+#include <xc_domain.h>
 #include <xen/errno.h>
 #include <xen/memory.h>
 
@@ -46,6 +47,7 @@ static uint64_t believed_pages(const struct pod_stats *s)
 /* pod: [gfn, gfn + 2^order) becomes one PoD entry of that order. */
 int cmd_pod(struct cli *c, unsigned int argc, char **argv)
 {
+    struct xc_memop_result res;
     unsigned int order;
     struct domain *d;
     uint64_t gfn;
@@ -54,7 +56,8 @@ int cmd_pod(struct cli *c, unsigned int argc, char **argv)
     if ( arg_domain(c, argv[1], &d) || arg_u64(c, "gfn", argv[2], &gfn) ||
          arg_order(c, argv[3], &order) )
         return -1;
-    rc = memory_populate_physmap(d, _gfn(gfn), 1, order, MEMOP_POD);
+    rc = xc_domain_populate_physmap(d->domain_id, gfn, 1, order, MEMOP_POD,
+                                    &res);
     if ( rc == -EBUSY )
         return cli_errno(c, rc, "the range holds RAM mappings");
     return rc < 0 ? cli_errno(c, (int)rc, NULL) : 0;
@@ -128,16 +131,24 @@ static unsigned int top_chunk_order(uint64_t a, uint64_t b)
     return order;
 }
 
+/* What a balloon gave back so far, and the error that stopped it. */
+struct balloon {
+    domid_t id;
+    uint64_t pages;
+    unsigned int calls;
+    int rc;
+};
+
 /*
  * Give back [a, b) from the top down, in the largest aligned chunks; each
- * run of chunks of one order is one decrease_reservation.  Returns the
- * pages released or -errno.
+ * run of chunks of one order is one decrease_reservation.  Stops at the
+ * first error (b->rc), with b->pages what was released before it.
  */
-static int64_t release_range(struct domain *d, uint64_t a, uint64_t b)
+static void release_range(struct balloon *bl, uint64_t a, uint64_t b)
 {
-    int64_t pages = 0, r;
+    struct xc_memop_result res;
 
-    while ( b > a )
+    while ( b > a && !bl->rc )
     {
         unsigned int order = top_chunk_order(a, b);
         uint64_t n = 0;
@@ -147,41 +158,49 @@ static int64_t release_range(struct domain *d, uint64_t a, uint64_t b)
             b -= 1ull << order;
             n++;
         } while ( b > a && top_chunk_order(a, b) == order );
-        r = memory_decrease_reservation(d, _gfn(b), n, order);
-        if ( r < 0 )
-            return r;
-        pages += r;
+        bl->rc = xc_domain_decrease_reservation(bl->id, b, n, order, &res);
+        bl->pages += res.pages;
+        bl->calls += res.calls;
     }
-    return pages;
 }
 
 /* Release need pages from the top of the guest's memory downward. */
-static int64_t balloon_release(struct domain *d, struct guest_ram *g,
-                               uint64_t need)
+static void balloon_release(struct balloon *bl, const struct guest_ram *g,
+                            uint64_t need)
 {
-    int64_t pages = 0, r;
     size_t i;
 
-    for ( i = g->n; i-- > 0 && need; )
+    for ( i = g->n; i-- > 0 && need && !bl->rc; )
     {
         uint64_t take = MIN(need, g->r[i].e - g->r[i].s);
 
-        r = release_range(d, g->r[i].e - take, g->r[i].e);
-        if ( r < 0 )
-            return r;
-        pages += r;
+        release_range(bl, g->r[i].e - take, g->r[i].e);
         need -= take;
     }
-    return pages;
+}
+
+/* "d1: 256 of 512 pages released, then: ENOMEM (errno 12): ..." */
+static int report_stopped(struct cli *c, domid_t id, uint64_t done,
+                          uint64_t asked, const char *what, int rc)
+{
+    const char *name = errno_name(rc);
+
+    return cli_err(c, "d%u: %llu of %llu %s, then: %s (errno %d): %s", id,
+                   (unsigned long long)done, (unsigned long long)asked, what,
+                   name ? name : "error", rc < 0 ? -rc : rc,
+                   errno_meaning(rc));
 }
 
 /*
  * balloon: the guest's balloon driver gives pages back until it holds
  * <size> (B = P + entry_count); prints what was released and the new B.
+ * A balloon that fails half-way prints the same line (what it did) and
+ * then the error that stopped it.
  */
 int cmd_balloon(struct cli *c, unsigned int argc, char **argv)
 {
     struct guest_ram g = { NULL, 0, 0, 0 };
+    struct balloon bl = { 0, 0, 0, 0 };
     struct pod_stats s;
     struct domain *d;
     uint64_t want = 0, have;
@@ -202,20 +221,60 @@ int cmd_balloon(struct cli *c, unsigned int argc, char **argv)
         return cli_errno(c, -EINVAL, "the guest holds pages it has not "
                          "mapped: the balloon cannot give them back");
     }
+    bl.id = d->domain_id;
     if ( !rc )
-        rc = balloon_release(d, &g, have - want);
+        balloon_release(&bl, &g, have - want);
     free(g.r);
     if ( rc < 0 )
         return cli_errno(c, (int)rc, NULL);
     p2m_pod_get_stats(d, &s);
-    printf("{\"released\": %lld, \"believed_pages\": %llu, "
-           "\"tot_pages\": %llu, \"pod_entries\": %llu}\n", (long long)rc,
+    printf("{\"released\": %llu, \"asked\": %llu, \"calls\": %u, "
+           "\"believed_pages\": %llu, \"tot_pages\": %llu, "
+           "\"pod_entries\": %llu}\n", (unsigned long long)bl.pages,
+           (unsigned long long)(have - want), bl.calls,
            (unsigned long long)believed_pages(&s),
            (unsigned long long)s.tot_pages,
            (unsigned long long)s.entry_count);
-    if ( (uint64_t)rc != have - want )
-        return cli_err(c, "released %lld of the %llu pages asked for",
-                       (long long)rc, (unsigned long long)(have - want));
+    if ( bl.rc )
+        return report_stopped(c, d->domain_id, bl.pages, have - want,
+                              "pages released", bl.rc);
+    if ( bl.pages != have - want )
+        return cli_err(c, "released %llu of the %llu pages asked for",
+                       (unsigned long long)bl.pages,
+                       (unsigned long long)(have - want));
+    return 0;
+}
+
+/*
+ * decrease: one decrease_reservation request as a guest issues it, nr
+ * extents of 2^order pages from gfn, continuations included.  Prints the
+ * extents done, the pages released and the calls it took; a request that
+ * stopped on an error prints the same and then the error.
+ */
+int cmd_decrease(struct cli *c, unsigned int argc, char **argv)
+{
+    struct xc_memop_result res;
+    uint64_t gfn, nr, order;
+    struct domain *d;
+    int rc;
+
+    if ( arg_domain(c, argv[1], &d) || arg_u64(c, "gfn", argv[2], &gfn) ||
+         arg_u64(c, "nr", argv[3], &nr) ||
+         arg_u64(c, "order", argv[4], &order) )
+        return -1;
+    if ( order > PAGE_ORDER_1G )
+        return cli_errno(c, -EDOM, "an extent's order is 0 to 18");
+    rc = xc_domain_decrease_reservation(d->domain_id, gfn, nr,
+                                        (unsigned int)order, &res);
+    if ( rc == -ERANGE || rc == -EDOM || rc == -EINVAL )
+        return cli_errno(c, rc, NULL);      /* refused: nothing done */
+    printf("{\"nr\": %llu, \"nr_done\": %llu, \"released\": %llu, "
+           "\"calls\": %u}\n", (unsigned long long)nr,
+           (unsigned long long)res.nr_done, (unsigned long long)res.pages,
+           res.calls);
+    if ( rc )
+        return report_stopped(c, d->domain_id, res.nr_done, nr,
+                              "extents done", rc);
     return 0;
 }
 

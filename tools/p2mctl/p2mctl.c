@@ -6,7 +6,8 @@
  *
  * One command per line; '#' starts a comment; blank lines are skipped.  The
  * first failing line is reported as "p2mctl: line N: ..." and ends the run
- * (exit status 2).  At exit every domain left is destroyed and the heap
+ * (exit status 2), unless the command is prefixed with "try": then its
+ * error is reported and the run goes on.  At exit every domain left is destroyed and the heap
  * accounting is checked: a leak makes the exit status non-zero.
  */
 #include "p2mctl.h"
@@ -41,12 +42,15 @@ static const struct cmd cmds[] = {
     { "pod", 3, 3, "pod <dom> <gfn> <order>", cmd_pod },
     { "target", 2, 2, "target <dom> <size>", cmd_target },
     { "balloon", 2, 2, "balloon <dom> <size>", cmd_balloon },
+    { "decrease", 4, 4, "decrease <dom> <gfn> <nr> <order>", cmd_decrease },
     { "sweep", 1, 2, "sweep <dom> [all|eager|emergency]", cmd_sweep },
     { "touch", 4, 5, "touch <dom> <gfn-first> <gfn-last> "
       "read|write|zero|verify [vcpus=<n>]", cmd_touch },
     { "resume", 1, 1, "resume <dom>", cmd_resume },
     { "policy", 2, 2, "policy <dom> oom=pause|crash", cmd_policy },
     { "events", 1, 1, "events <dom>", cmd_events },
+    { "fail", 1, 3, "fail table <dom> <n> | fail heap <n> | fail off",
+      cmd_fail },
 };
 
 /* Cut line into words, dropping a '#' comment.  Returns the word count. */
@@ -72,12 +76,20 @@ static int run_line(struct cli *c, char *line)
 {
     char *w[MAX_WORDS];
     unsigned int i, args;
-    int n;
+    bool tolerate = false;
+    int n, rc;
 
     c->cmd = "p2mctl";
     n = split_words(c, line, w);
     if ( n <= 0 )
         return n;
+    if ( n > 1 && !strcmp(w[0], "try") )
+    {
+        /* "try <command>": its failure is reported, and the script goes
+         * on (to look at what a command that failed half-way left). */
+        tolerate = true;
+        memmove(w, w + 1, --n * sizeof(*w));
+    }
     c->cmd = w[0];
     for ( i = 0; i < ARRAY_SIZE(cmds) && strcmp(cmds[i].name, w[0]); i++ )
         ;
@@ -91,7 +103,8 @@ static int run_line(struct cli *c, char *line)
     if ( !c->have_host && cmds[i].run != cmd_host )
         return cli_err(c, "no host yet: the script must start with "
                        "`host <size>`");
-    return cmds[i].run(c, n, w);
+    rc = cmds[i].run(c, n, w);
+    return tolerate ? 0 : rc;
 }
 
 /*

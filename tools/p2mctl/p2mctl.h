@@ -58,6 +58,8 @@ int cmd_dumptables(struct cli *c, unsigned int argc, char **argv);
 int cmd_pod(struct cli *c, unsigned int argc, char **argv);
 int cmd_target(struct cli *c, unsigned int argc, char **argv);
 int cmd_balloon(struct cli *c, unsigned int argc, char **argv);
+int cmd_decrease(struct cli *c, unsigned int argc, char **argv);
+int cmd_fail(struct cli *c, unsigned int argc, char **argv);
 int cmd_sweep(struct cli *c, unsigned int argc, char **argv);
 int cmd_touch(struct cli *c, unsigned int argc, char **argv);
 int cmd_resume(struct cli *c, unsigned int argc, char **argv);
@@ -79,6 +81,8 @@ int cli_errno(struct cli *c, int rc, const char *why);
 
 /* "ENXIO" for -ENXIO or ENXIO; NULL if the value is not in xen/errno.h. */
 const char *errno_name(int rc);
+/* What the error means, in a few words ("unknown error" if not known). */
+const char *errno_meaning(int rc);
 
 /*
  * Argument parsers: 0, or -1 after reporting what is wrong with s.

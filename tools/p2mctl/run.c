@@ -466,8 +466,8 @@ static int balloon_phase(struct run *r)
 {
     const struct xc_hvm_layout *l = &r->build.layout;
     uint64_t held = believed(r->d), g, floor = l->top;
+    struct xc_memop_result res;
     unsigned int i, o;
-    int64_t rel;
     int rc = 0;
 
     phase_begin(r, "balloon");
@@ -476,17 +476,19 @@ static int balloon_phase(struct run *r)
               held > r->target_pages; g -= 1ull << o )
         {
             o = chunk_order(g, l->ram[i].start, held - r->target_pages);
-            rel = xc_domain_decrease_reservation(RUN_GUEST_ID,
-                                                 g - (1ull << o), 1, o);
-            if ( rel < 0 )
+            rc = xc_domain_decrease_reservation(RUN_GUEST_ID,
+                                                g - (1ull << o), 1, o, &res);
+            held -= MIN(held, res.pages);
+            r->balloon_released += res.pages;
+            if ( rc )
             {
-                fprintf(stderr, "p2mctl: balloon: decrease_reservation "
-                        "failed: %s\n", strerror((int)-rel));
+                fprintf(stderr, "p2mctl: balloon: %llu pages released, "
+                        "then decrease_reservation failed: %s\n",
+                        (unsigned long long)r->balloon_released,
+                        strerror(-rc));
                 rc = -1;
                 break;
             }
-            held -= MIN(held, (uint64_t)rel);
-            r->balloon_released += rel;
             r->balloon_chunks[o / 9]++;
             floor = g - (1ull << o);
             run_sample(r, false);

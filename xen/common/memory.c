@@ -28,68 +28,81 @@ int memory_map_frames(struct domain *d, gfn_t gfn, mfn_t mfn,
     return p2m_map_frames(&d->p2m, gfn, mfn, order, t, a);
 }
 
-/* Validate a populate_physmap request before doing any of it. */
-static int check_physmap(struct domain *d, uint64_t g, uint64_t nr,
-                         unsigned int order, unsigned int flags)
+/* Validate what is left of a populate_physmap request before doing it. */
+static int check_physmap(struct domain *d, const struct memop_range *r)
 {
-    uint64_t pages = nr << order;
+    uint64_t g = gfn_x(r->gfn), nr = r->nr, pages;
+    unsigned int order = r->order;
 
     if ( order != PAGE_ORDER_4K && order != PAGE_ORDER_2M &&
          order != PAGE_ORDER_1G )
         return -EDOM;
-    if ( flags & ~MEMOP_POD )
+    if ( r->flags & ~MEMOP_POD )
         return -EINVAL;
-    if ( !is_aligned(g, order) )
+    if ( !is_aligned(g, order) || r->nr_done > nr )
         return -EINVAL;
-    if ( nr > P2M_MAX_GFN || g >= P2M_MAX_GFN || pages > P2M_MAX_GFN - g )
+    if ( nr > P2M_MAX_GFN || g >= P2M_MAX_GFN ||
+         (nr << order) > P2M_MAX_GFN - g )
         return -ERANGE;
-    if ( !(flags & MEMOP_POD) && d->tot_pages + pages > d->max_pages )
+    pages = (nr - r->nr_done) << order;
+    if ( !(r->flags & MEMOP_POD) && d->tot_pages + pages > d->max_pages )
         return -ENOSPC;
     return 0;
+}
+
+int memory_populate_physmap_op(struct domain *d, struct memop_range *r)
+{
+    uint64_t g = gfn_x(r->gfn), done = 0;
+    mfn_t mfn;
+    int rc = check_physmap(d, r);
+
+    if ( rc )
+        return rc;
+    if ( r->flags & MEMOP_POD )
+    {
+        g += r->nr_done << r->order;
+        rc = p2m_pod_mark_extents(d, _gfn(g), r->nr - r->nr_done, r->order,
+                                  &done);
+        r->nr_done += done;
+        r->pages += done << r->order;
+        return rc;
+    }
+    for ( ; r->nr_done < r->nr; r->nr_done++ )
+    {
+        rc = memory_populate(d, _gfn(g + (r->nr_done << r->order)), r->order,
+                             p2m_ram_rw, P2M_ACCESS_RWX, &mfn);
+        if ( rc )
+            return rc;
+        r->pages += 1ull << r->order;
+    }
+    return 0;
+}
+
+int memory_decrease_reservation_op(struct domain *d, struct memop_range *r)
+{
+    return p2m_pod_decrease_reservation(d, r->gfn, r->nr, r->order,
+                                        &r->nr_done, &r->pages);
 }
 
 int64_t memory_populate_physmap(struct domain *d, gfn_t gfn, uint64_t nr,
                                 unsigned int order, unsigned int flags)
 {
-    uint64_t g = gfn_x(gfn), i;
-    mfn_t mfn;
-    int rc = check_physmap(d, g, nr, order, flags);
+    struct memop_range r = { gfn, nr, order, flags, 0, 0 };
+    int rc = memory_populate_physmap_op(d, &r);
 
-    if ( rc )
-        return rc;
-    if ( flags & MEMOP_POD )
-        return p2m_pod_mark_extents(d, gfn, nr, order);
-    for ( i = 0; i < nr; i++ )
-    {
-        rc = memory_populate(d, _gfn(g + (i << order)), order, p2m_ram_rw,
-                             P2M_ACCESS_RWX, &mfn);
-        if ( rc )
-            break;
-    }
-    if ( i == 0 && rc )
-        return rc;
-    return (int64_t)i;
+    return rc && !r.nr_done ? rc : (int64_t)r.nr_done;
 }
 
 int64_t memory_decrease_reservation(struct domain *d, gfn_t gfn, uint64_t nr,
                                     unsigned int order)
 {
-    uint64_t g = gfn_x(gfn), i;
-    int64_t pages = 0, r;
+    struct memop_range r = { gfn, nr, order, 0, 0, 0 };
+    int rc;
 
-    if ( order > PAGE_ORDER_1G )
-        return -EDOM;
-    if ( nr > P2M_MAX_GFN || g >= P2M_MAX_GFN ||
-         (nr << order) > P2M_MAX_GFN - g )
-        return -ERANGE;
-    for ( i = 0; i < nr; i++ )
-    {
-        r = p2m_pod_decrease_reservation(d, _gfn(g + (i << order)), order);
-        if ( r < 0 )
-            return pages ? pages : r;
-        pages += r;
-    }
-    return pages;
+    do
+        rc = memory_decrease_reservation_op(d, &r);
+    while ( rc == -ERESTART );
+    return rc && !r.pages ? rc : (int64_t)r.pages;
 }
 
 int memory_set_pod_target(struct domain *d, uint64_t target)

@@ -129,3 +129,11 @@ void podenv_count_pod(struct domain *d, uint64_t out[POD_ORDERS])
         out[i] = 0;
     assert_int_equal(p2m_for_each_leaf(&d->p2m, count_pod_leaf, out), 0);
 }
+
+int64_t podenv_balloon(struct domain *d, gfn_t gfn, unsigned int order)
+{
+    uint64_t done = 0, pages = 0;
+    int rc = p2m_pod_decrease_reservation(d, gfn, 1, order, &done, &pages);
+
+    return rc ? rc : (int64_t)pages;
+}

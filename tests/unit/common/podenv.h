@@ -45,4 +45,11 @@ uint64_t podenv_read(struct vcpu *v, uint64_t gfn, unsigned int off);
 /* PoD entries per order, counted by walking the leaves. */
 void podenv_count_pod(struct domain *d, uint64_t out[POD_ORDERS]);
 
+/*
+ * One decrease_reservation extent [gfn, gfn + 2^order): the pages
+ * released, or the error (then nothing was done).  No assertion, so
+ * threads may call it.
+ */
+int64_t podenv_balloon(struct domain *d, gfn_t gfn, unsigned int order);
+
 #endif /* TEST_PODENV_H */

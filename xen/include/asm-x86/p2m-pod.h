@@ -30,11 +30,13 @@ void p2m_pod_teardown(struct p2m_domain *p2m);
 int p2m_pod_mark(struct domain *d, gfn_t gfn, uint64_t nr);
 /*
  * Mark nr extents of 2^order pages from gfn (aligned), one PoD entry of
- * that order each, as populate_physmap does.  Checked as a whole first;
- * returns the extents marked (fewer only if table pages ran out).
+ * that order each, as populate_physmap does.  Checked as a whole first
+ * (nothing done on error); then *done counts the extents marked.  0 when
+ * all are, else the error that stopped extent *done (-ENOMEM: table pages
+ * ran out), which changed nothing.
  */
-int64_t p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
-                             unsigned int order);
+int p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
+                         unsigned int order, uint64_t *done);
 
 /*
  * Set the memory target (pages).  The cache grows (1G, then 2M, then 4K
@@ -49,13 +51,22 @@ void p2m_pod_cache_add(struct domain *d, struct page_info *pg);
 struct page_info *p2m_pod_cache_get(struct domain *d, unsigned int order);
 
 /*
- * The guest gives back [gfn, gfn + 2^order) (gfn need not be aligned: the
- * range is cut into aligned chunks).  PoD entries are dropped; populated
- * pages go to the cache while PoD entries outnumber cache pages, else to
- * the heap.  Returns the pages released from the guest, or -errno.
+ * decrease_reservation, one call's share: the guest gives back extents
+ * *done, *done + 1, ... of nr extents of 2^order pages from gfn (gfn need
+ * not be aligned: each extent is cut into aligned chunks).  PoD entries are
+ * dropped; populated pages go to the cache while PoD entries outnumber
+ * cache pages, else to the heap.  Each extent is all or nothing, and the
+ * call holds the P2M lock once and flushes once.  *done counts the extents
+ * done and *pages adds the pages they released, so the caller always
+ * knows what happened.  Returns 0 when all nr are done; -ERESTART when the
+ * call stopped after a bounded amount of work (call again with the same
+ * arguments to go on); or the error of extent *done, which changed
+ * nothing (-ENOMEM: no table page for a split).  Arguments are checked
+ * first: -EDOM (order above 18), -ERANGE, -EINVAL (*done > nr).
  */
-int64_t p2m_pod_decrease_reservation(struct domain *d, gfn_t gfn,
-                                     unsigned int order);
+int p2m_pod_decrease_reservation(struct domain *d, gfn_t gfn, uint64_t nr,
+                                 unsigned int order, uint64_t *done,
+                                 uint64_t *pages);
 
 enum pod_sweep_mode { POD_SWEEP_ALL, POD_SWEEP_EAGER, POD_SWEEP_EMERGENCY };
 /* Reclaim guest pages that are all zero; returns pages reclaimed. */

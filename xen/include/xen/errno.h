@@ -18,6 +18,7 @@
 #define EDEADLK    35
 #define ENOSYS     38
 #define EBADR      53   /* unknown P2M type or access */
+#define ERESTART   85   /* stopped at a preemption point: call again */
 #define EOPNOTSUPP 95   /* leaf larger than the hardware takes */
 #define ESRCH       3   /* no such domain */
 #define ECANCELED 125

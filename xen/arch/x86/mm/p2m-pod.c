@@ -14,6 +14,9 @@
 #include <xen/sched.h>
 
 #define TARGET_WORK 4096       /* allocations or frees per set_target call */
+/* Work one decrease_reservation call does under the P2M lock before it
+ * returns a continuation: extents looked at plus entries written. */
+#define BALLOON_WORK 4096
 #define SWEEP_BATCH_4K 16
 /*
  * What one emergency sweep (run inside a guest's fault, under the P2M lock)
@@ -732,12 +735,13 @@ int p2m_pod_mark(struct domain *d, gfn_t gfn, uint64_t nr)
     return pod_mark(d, gfn_x(gfn), nr);
 }
 
-int64_t p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
-                             unsigned int order)
+int p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
+                         unsigned int order, uint64_t *done)
 {
-    uint64_t g = gfn_x(gfn), i;
+    uint64_t g = gfn_x(gfn);
     int rc;
 
+    *done = 0;
     if ( order > PAGE_ORDER_1G || !is_aligned(g, order) )
         return -EINVAL;
     if ( nr > P2M_MAX_GFN || g >= P2M_MAX_GFN ||
@@ -747,11 +751,13 @@ int64_t p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
     spin_lock(&d->p2m.lock);
     rc = pod_mark_check(&d->p2m, g, nr << order);
     spin_unlock(&d->p2m.lock);
-    for ( i = 0; !rc && i < nr; i++ )
-        rc = pod_mark(d, g + (i << order), 1ull << order);
-    if ( rc && i )
-        i--;                    /* the extent that failed was not marked */
-    return i ? (int64_t)i : rc;
+    while ( !rc && *done < nr )
+    {
+        rc = pod_mark(d, g + (*done << order), 1ull << order);
+        if ( !rc )
+            ++*done;
+    }
+    return rc;
 }
 
 struct pod_count { uint64_t s, e, pages; };
@@ -854,33 +860,87 @@ static unsigned int chunk_at(uint64_t g, uint64_t end)
     return order;
 }
 
-int64_t p2m_pod_decrease_reservation(struct domain *d, gfn_t gfn,
-                                     unsigned int order)
+/*
+ * One extent [g, end) of a balloon request, all or nothing: the table
+ * pages for the splits of every chunk are reserved before anything is
+ * released.  Adds the pages released to *pages; 0 or -ENOMEM.
+ */
+static int release_extent(struct p2m_domain *p2m, uint64_t g, uint64_t end,
+                          uint64_t *pages)
+{
+    struct p2m_need need;
+    uint64_t c;
+    int rc;
+
+    p2m_need_init(&need);
+    for ( c = g; c < end; c += 1ull << chunk_at(c, end) )
+        if ( chunk_covered(p2m, c, chunk_at(c, end)) )
+            p2m_need_add(p2m, &need, c, chunk_at(c, end) / 9 + 1);
+    rc = p2m_pool_reserve(p2m, need.pages);
+    for ( c = g; !rc && c < end; c += 1ull << chunk_at(c, end) )
+        *pages += release_chunk(p2m, c, chunk_at(c, end));
+    return rc;
+}
+
+/*
+ * Extents of 2^order from g (at most left) that lie inside one entry with
+ * nothing to give back (empty, MMIO): a request over a sparse guest skips
+ * them an entry at a time.  0 when the extent at g needs a closer look.
+ */
+static uint64_t extents_to_skip(struct p2m_domain *p2m, uint64_t g,
+                                unsigned int order, uint64_t left)
+{
+    struct p2m_iter it;
+    p2m_type_t t;
+    uint64_t end;
+
+    p2m_descend(p2m, g, 1, false, &it);
+    t = p2m->ops->type(*it.ptep);
+    if ( p2m_type_is_ram(t) || t == p2m_populate_on_demand )
+        return 0;
+    end = it.gfn + (1ull << p2m_level_order(it.level));
+    return MIN((end - g) >> order, left);
+}
+
+int p2m_pod_decrease_reservation(struct domain *d, gfn_t gfn, uint64_t nr,
+                                 unsigned int order, uint64_t *done,
+                                 uint64_t *pages)
 {
     struct p2m_domain *p2m = &d->p2m;
-    uint64_t g = gfn_x(gfn), end, pages = 0;
-    struct p2m_need need;
-    int rc;
+    uint64_t g0 = gfn_x(gfn), gen, steps = 0;
+    int rc = 0;
 
     if ( order > PAGE_ORDER_1G )
         return -EDOM;
-    end = g + (1ull << order);
-    if ( g >= P2M_MAX_GFN || end > P2M_MAX_GFN )
+    if ( nr > P2M_MAX_GFN || g0 >= P2M_MAX_GFN ||
+         (nr << order) > P2M_MAX_GFN - g0 )
         return -ERANGE;
+    if ( *done > nr )
+        return -EINVAL;
     spin_lock(&p2m->lock);
-    /* All or nothing: the splits of every chunk are reserved first. */
-    p2m_need_init(&need);
-    for ( g = gfn_x(gfn); g < end; g += 1ull << chunk_at(g, end) )
-        if ( chunk_covered(p2m, g, chunk_at(g, end)) )
-            p2m_need_add(p2m, &need, g, chunk_at(g, end) / 9 + 1);
-    rc = p2m_pool_reserve(p2m, need.pages);
-    for ( g = gfn_x(gfn); !rc && g < end; g += 1ull << chunk_at(g, end) )
-        pages += release_chunk(p2m, g, chunk_at(g, end));
+    gen = p2m->generation;
+    /* Work: extents and skips, plus every entry written (an extent is
+     * never cut, so one 1G extent of 4K leaves still goes in one hold). */
+    while ( *done < nr && steps + (p2m->generation - gen) < BALLOON_WORK )
+    {
+        uint64_t g = g0 + (*done << order);
+        uint64_t skip = extents_to_skip(p2m, g, order, nr - *done);
+
+        steps++;
+        if ( !skip )
+            rc = release_extent(p2m, g, g + (1ull << order), pages);
+        if ( rc )
+            break;
+        *done += skip ? skip : 1;
+    }
+    /* One flush for every leaf of the call; the frames go after it. */
     p2m_flush_and_release(p2m, !list_empty(&p2m->released));
     p2m_pod_release_frames(p2m);
     spin_unlock(&p2m->lock);
     p2m_debug_audit(p2m, "pod_decrease_reservation");
-    return rc ? rc : (int64_t)pages;
+    if ( rc )
+        return rc;
+    return *done < nr ? -ERESTART : 0;
 }
 
 int p2m_pod_check(struct domain *d)
