@@ -138,6 +138,39 @@ static void test_claim_scrubs(void **state)
     env_finish();
 }
 
+/* Finding 3, the table variant: a P2M table page of a destroyed domain,
+ * claimed by another domain's explicit map, reads zero, not an entry. */
+static void test_claim_scrubs_freed_table_page(void **state)
+{
+    struct domain *d1, *d2;
+    p2m_pte_t *e;
+    mfn_t t;
+
+    env_machine(MACHINE);
+    d1 = env_domain(1, ENV_FMT(state));
+    d2 = env_domain(2, ENV_FMT(state));
+    /* Tables first (4K PoD entries), data far from them: a freed table
+     * page then merges only with clean free frames or sits beside d2's
+     * tables, and nothing but its own scrub cleans it. */
+    podenv_mark(d1, 0, 1);
+    podenv_mark(d2, 0, 1);
+    assert_int_equal(memory_map_frames(d2, _gfn(0), _mfn(0x90000), 0,
+                                       p2m_ram_rw, RWX), 0);
+    assert_int_equal(memory_map_frames(d1, _gfn(0), _mfn(0x80000), 0,
+                                       p2m_ram_rw, RWX), 0);
+    e = env_entry(&d1->p2m, 0, 2);          /* points at d1's L1 table */
+    assert_non_null(e);
+    t = d1->p2m.ops->mfn(*e, 2);
+    assert_true(*(uint64_t *)plat_map_mfn(t) != 0);
+    domain_destroy(d1);
+    assert_int_equal(mfn_owner(t), -1);
+    assert_int_equal(memory_map_frames(d2, _gfn(0x10), t, 0, p2m_ram_rw,
+                                       RWX), 0);
+    assert_int_equal(podenv_read(&d2->vcpu[0], 0x10, 0), 0);
+    env_expect_clean(d2);
+    env_finish();
+}
+
 /*
  * Finding 13: 1G leaves that look zero to the quick check but are not (one
  * word where it does not sample).  One emergency sweep, as a fault that
@@ -238,6 +271,7 @@ int main(void)
         ENV_TEST(test_cache_frames_never_mapped),
         ENV_TEST(test_audit_reports_leak),
         ENV_TEST(test_claim_scrubs),
+        ENV_TEST(test_claim_scrubs_freed_table_page),
         ENV_TEST(test_emergency_sweep_reads_bounded),
         ENV_TEST(test_balloon_flushes_once),
         ENV_TEST(test_fault_loop_needs_no_progress),
