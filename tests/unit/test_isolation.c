@@ -11,6 +11,7 @@
 #include <asm-x86/p2m-pod.h>
 
 #define MACHINE "0-8G"
+#define M2_PAGES MIB2_FRAMES
 #define RWX P2M_ACCESS_RWX
 
 /* Finding 7: the second chunk needs a table page that is not there; the
@@ -171,36 +172,213 @@ static void test_claim_scrubs_freed_table_page(void **state)
     env_finish();
 }
 
+/* What one sweep inside a fault may read: 2 MiB and one 4K batch. */
+#define FAULT_READ_MAX ((1ull << 9) + 16)
+
+/*
+ * Drive vCPU v's access to gfn as the platform does (progress check, then
+ * the fault handler) until it is mapped or v pauses.  Each call reads at
+ * most FAULT_READ_MAX pages; returns the last handler result and the
+ * calls made.
+ */
+static int fault_until_done(struct domain *d, struct vcpu *v, uint64_t gfn,
+                            unsigned int *calls)
+{
+    struct p2m_lookup l;
+    int rc;
+
+    for ( *calls = 0;; )
+    {
+        uint64_t before = podenv_stats(d).scanned;
+
+        assert_true(p2m_fault_progress(v, _gfn(gfn)));
+        rc = p2m_handle_fault(v, _gfn(gfn), P2M_ACCESS_W);
+        ++*calls;
+        if ( podenv_stats(d).scanned - before > FAULT_READ_MAX )
+            fail_msg("fault %u read %llu pages", *calls,
+                     (unsigned long long)(podenv_stats(d).scanned - before));
+        assert_false(spin_is_locked(&d->p2m.lock));
+        if ( rc )
+            return rc;
+        l = podenv_lookup(d, gfn);
+        if ( l.type == p2m_ram_rw )
+            return 0;
+        assert_true(*calls < 100000);
+    }
+}
+
+/* n 1G PoD pages filled, and one 4K PoD page at n GiB to fault on. */
+static struct domain *gib_domain(enum p2m_format fmt, uint64_t n)
+{
+    struct domain *d = podenv_domain(1, fmt, n * GIB_FRAMES + 1, 2);
+
+    podenv_mark(d, 0, n * GIB_FRAMES + 1);
+    assert_int_equal(podenv_set_target(d, n * GIB_FRAMES), 0);
+    return d;
+}
+
 /*
  * Finding 13: 1G leaves that look zero to the quick check but are not (one
- * word where it does not sample).  One emergency sweep, as a fault that
- * ran out of PoD memory does under the P2M lock, reads at most 1 GiB and
- * 4 MiB of them; it used to read every one of them, twice.
+ * word in the last page, where it does not sample).  A 4K fault that finds
+ * the cache empty used to read every one of them in full, twice, under the
+ * P2M lock.  Now each fault's sweep reads at most 2 MiB + 64 KiB and the
+ * next fault goes on where it stopped: the leaves are read once, a budget
+ * per lock hold, and then the vCPU pauses for memory; nothing was lost.
  */
-static void test_emergency_sweep_reads_bounded(void **state)
+static void test_fault_sweep_reads_bounded(void **state)
 {
-    const uint64_t n = 4, budget = (1ull << 18) + (1ull << 10);
+    const uint64_t n = 4;
+    struct pod_stats s0, s1;
+    unsigned int calls;
     struct domain *d;
     struct vcpu *v;
-    uint64_t before, i;
+    uint64_t i;
 
     env_machine(MACHINE);
-    d = podenv_domain(1, ENV_FMT(state), 8 * GIB_FRAMES, 2);
+    d = gib_domain(ENV_FMT(state), n);
     v = &d->vcpu[0];
-    podenv_mark(d, 0, n * GIB_FRAMES);
-    assert_int_equal(podenv_set_target(d, n * GIB_FRAMES), 0);
     for ( i = 0; i < n; i++ )
-        podenv_write(v, i * GIB_FRAMES + 1, 8, 0xd1e7);
+        podenv_write(v, (i + 1) * GIB_FRAMES - 1, 8, 0xd1e7);
     assert_int_equal(podenv_stats(d).filled[POD_1G], n);
     p2m_pod_access_done(v);
-    before = podenv_stats(d).scanned;
-    assert_int_equal(p2m_pod_sweep(d, POD_SWEEP_EMERGENCY), 0);
-    assert_true(podenv_stats(d).scanned - before <= budget);
-    assert_true(podenv_stats(d).scanned - before >= GIB_FRAMES);
+    s0 = podenv_stats(d);
+    assert_int_equal(fault_until_done(d, v, n * GIB_FRAMES, &calls),
+                     -EAGAIN);
+    s1 = podenv_stats(d);
+    assert_true(v->paused);
+    assert_true(calls >= n * GIB_FRAMES / FAULT_READ_MAX);
+    assert_int_equal(s1.probed - s0.probed, n * GIB_FRAMES);   /* once */
+    assert_int_equal(s1.scanned - s0.scanned, n * GIB_FRAMES);
+    assert_int_equal(s1.probe_splits, 0);
     for ( i = 0; i < n; i++ )
-        assert_int_equal(podenv_read(v, i * GIB_FRAMES + 1, 8), 0xd1e7);
+    {
+        podenv_expect_type(d, i * GIB_FRAMES, p2m_ram_rw, 18);
+        assert_int_equal(podenv_read(&d->vcpu[1], (i + 1) * GIB_FRAMES - 1,
+                                     8), 0xd1e7);
+    }
     podenv_check(d, true);
     env_finish();
+}
+
+/*
+ * A 1G page the guest never wrote is zero: the faults' probes read it a
+ * budget at a time, then split it, and the 2M pieces are reclaimed (each
+ * remapped, flushed and checked within one fault's budget): the 4K fault
+ * is filled from them, with no fault reading more than its budget.
+ */
+static void test_fault_sweep_reclaims_zero_1g(void **state)
+{
+    unsigned int calls;
+    struct domain *d;
+    struct vcpu *v;
+
+    env_machine(MACHINE);
+    d = gib_domain(ENV_FMT(state), 1);
+    v = &d->vcpu[0];
+    assert_int_equal(podenv_read(v, 5, 0), 0);
+    p2m_pod_access_done(v);
+    assert_int_equal(fault_until_done(d, v, GIB_FRAMES, &calls), 0);
+    assert_false(v->paused);
+    assert_true(calls >= GIB_FRAMES / FAULT_READ_MAX);
+    assert_int_equal(podenv_stats(d).probe_splits, 1);
+    assert_true(podenv_stats(d).swept[POD_2M] >= 1);
+    podenv_expect_type(d, GIB_FRAMES, p2m_ram_rw, 0);
+    assert_int_equal(podenv_lookup(d, 0).order, 9);
+    podenv_check(d, true);
+    env_finish();
+}
+
+/* A 2M chunk that is not known zero (marker at word 9), into d's cache. */
+static mfn_t cache_dirty_2m(struct domain *d)
+{
+    struct page_info *pg = alloc_domheap_pages(d, PAGE_ORDER_2M, 0);
+    uint64_t *w;
+
+    assert_non_null(pg);
+    assert_false(pg->flags & PGF_zeroed);
+    w = plat_map_mfn(page_to_mfn(pg));
+    w[9] = 0xd1;
+    p2m_pod_cache_add(d, pg);
+    return page_to_mfn(pg);
+}
+
+static int hook_calls;
+static mfn_t hook_chunk;
+
+/* While the fill zeroes: no P2M lock held, and the chunk already zero. */
+static void hook_check(struct p2m_domain *p2m, uint64_t gfn)
+{
+    hook_calls++;
+    if ( spin_is_locked(&p2m->lock) )
+        fail_msg("the P2M lock is held while a fill zeroes");
+    assert_int_equal(((uint64_t *)plat_map_mfn(hook_chunk))[9], 0);
+}
+
+/* ... and meanwhile the guest gives the range back. */
+static void hook_balloon(struct p2m_domain *p2m, uint64_t gfn)
+{
+    hook_check(p2m, gfn);
+    assert_int_equal(podenv_balloon(p2m->domain, _gfn(gfn), 9), M2_PAGES);
+}
+
+/* ... or another vCPU fills the same entry, and writes to it. */
+static void hook_other_vcpu(struct p2m_domain *p2m, uint64_t gfn)
+{
+    struct domain *d = p2m->domain;
+
+    hook_check(p2m, gfn);
+    p2m->pod.test_unlocked = NULL;          /* its fill: no hook */
+    podenv_write(&d->vcpu[1], gfn + 3, 0, 0x7a9);
+}
+
+/*
+ * Finding 13 (and issue 12): a 2M or 1G fill zeroes its chunk with the
+ * P2M lock dropped (the chunk reserved on the busy list, still counted in
+ * the cache), then publishes; if the entry changed meanwhile it backs out
+ * and the chunk goes back to the cache, zeroed.  The accounting holds
+ * throughout, and nothing another vCPU wrote meanwhile is lost.
+ */
+static void test_fill_zeroes_outside_lock(void **state)
+{
+    static void (*const hooks[])(struct p2m_domain *, uint64_t) = {
+        hook_check, hook_balloon, hook_other_vcpu };
+    unsigned int k;
+
+    for ( k = 0; k < ARRAY_SIZE(hooks); k++ )
+    {
+        struct domain *d;
+        struct pod_stats ps;
+
+        env_machine(MACHINE);
+        d = podenv_domain(1, ENV_FMT(state), 4 * M2_PAGES, 2);
+        podenv_mark(d, 0, 2 * M2_PAGES);
+        hook_chunk = cache_dirty_2m(d);         /* the first one taken */
+        if ( hooks[k] == hook_other_vcpu )
+            cache_dirty_2m(d);                  /* the other vCPU's */
+        hook_calls = 0;
+        d->p2m.pod.test_unlocked = hooks[k];
+        assert_int_equal(p2m_handle_fault(&d->vcpu[0], _gfn(5),
+                                          P2M_ACCESS_R), 0);
+        d->p2m.pod.test_unlocked = NULL;
+        assert_int_equal(hook_calls, 1);
+        ps = podenv_stats(d);
+        assert_int_equal(ps.unlocked_zeroes, hooks[k] == hook_other_vcpu ?
+                                             2 : 1);
+        assert_int_equal(ps.fill_backouts, hooks[k] != hook_check);
+        if ( hooks[k] == hook_check )
+        {
+            podenv_expect_type(d, 5, p2m_ram_rw, 9);
+            assert_int_equal(mfn_x(podenv_lookup(d, 0).mfn),
+                             mfn_x(hook_chunk));
+            assert_int_equal(podenv_read(&d->vcpu[0], 0, 72), 0);
+        }
+        else if ( hooks[k] == hook_balloon )
+            podenv_expect_type(d, 5, p2m_invalid, 9);
+        else
+            assert_int_equal(podenv_read(&d->vcpu[0], 3, 0), 0x7a9);
+        podenv_check(d, true);
+        env_finish();
+    }
 }
 
 /* Finding 13: a balloon of many 4K leaves flushes once, not per leaf. */
@@ -272,7 +450,9 @@ int main(void)
         ENV_TEST(test_audit_reports_leak),
         ENV_TEST(test_claim_scrubs),
         ENV_TEST(test_claim_scrubs_freed_table_page),
-        ENV_TEST(test_emergency_sweep_reads_bounded),
+        ENV_TEST(test_fault_sweep_reads_bounded),
+        ENV_TEST(test_fault_sweep_reclaims_zero_1g),
+        ENV_TEST(test_fill_zeroes_outside_lock),
         ENV_TEST(test_balloon_flushes_once),
         ENV_TEST(test_fault_loop_needs_no_progress),
     };

@@ -499,7 +499,7 @@ static void print_stats(struct stress *st, enum p2m_format fmt)
     print_message("# %s: %zu pages x %u vCPUs x %u rounds; fills "
                   "%llu/%llu/%llu, remaps %llu, sweeps %llu reclaimed %llu, "
                   "balloons %llu released %llu, pauses %llu, give-ups "
-                  "%llu\n",
+                  "%llu, fills zeroed unlocked %llu (backed out %llu)\n",
                   env_fmt_name(fmt), st->nset, NR_WRITERS, ROUNDS,
                   (unsigned long long)s.filled[0],
                   (unsigned long long)s.filled[1],
@@ -510,7 +510,9 @@ static void print_stats(struct stress *st, enum p2m_format fmt)
                   (unsigned long long)st->balloons,
                   (unsigned long long)st->released,
                   (unsigned long long)st->pauses,
-                  (unsigned long long)st->giveups);
+                  (unsigned long long)st->giveups,
+                  (unsigned long long)s.unlocked_zeroes,
+                  (unsigned long long)s.fill_backouts);
     assert_true(s.filled[POD_4K] + s.filled[POD_2M] + s.filled[POD_1G] > 0);
 }
 

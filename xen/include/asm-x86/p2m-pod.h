@@ -91,7 +91,11 @@ struct pod_stats {
     uint64_t cache_chunks[POD_ORDERS];
     uint64_t count, entry_count, tot_pages, target, max_pages, populated;
     uint64_t filled[POD_ORDERS], swept[POD_ORDERS], remap_retries;
-    uint64_t scanned;           /* 4K pages read by full zero checks */
+    uint64_t scanned;           /* 4K pages read by zero checks, probes too */
+    uint64_t probed;            /* of those, read by probes of 1G leaves */
+    uint64_t probe_splits;      /* 1G leaves split after a clean probe */
+    uint64_t unlocked_zeroes;   /* fills zeroed with the P2M lock dropped */
+    uint64_t fill_backouts;     /* of those, given up: the entry changed */
 };
 void p2m_pod_get_stats(struct domain *d, struct pod_stats *s);
 

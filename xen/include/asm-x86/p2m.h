@@ -19,6 +19,7 @@
 struct domain;
 struct vcpu;
 struct p2m_format_ops;
+struct p2m_domain;
 
 #define P2M_LEVELS 4
 #define P2M_GFN_BITS 36                  /* 48-bit guest-physical space */
@@ -123,7 +124,27 @@ struct p2m_pod {
     unsigned int ring_next;
     bool oom_crash;             /* policy: crash (Xen) instead of pause */
     uint64_t populated[POD_ORDERS], swept[POD_ORDERS], remap_retries;
-    uint64_t scanned;           /* 4K pages read by full zero checks */
+    uint64_t scanned;           /* 4K pages read by zero checks, probes too */
+    /*
+     * A 1G leaf too large for one fault's sweep budget, read a budget at a
+     * time while it stays mapped (only a hint: a reclaim checks again).
+     */
+    struct {
+        uint64_t gfn;
+        uint64_t entry;         /* the leaf when the probe began */
+        uint64_t done;          /* 4K pages of it read so far */
+        unsigned int level;     /* 0: none */
+        bool split;             /* one just split: its pieces are next */
+    } probe;
+    uint64_t probe_idle;        /* pages probed since the last reclaim */
+    uint64_t probed, probe_splits;
+    /* Cache chunks being zeroed for a fill outside the P2M lock (still
+     * counted in count and chunks[]). */
+    struct list_head busy;
+    uint64_t busy_pages;        /* 4K pages on it */
+    uint64_t unlocked_zeroes, fill_backouts;
+    /* Test hook: runs while a fill's zeroing has the P2M lock dropped. */
+    void (*test_unlocked)(struct p2m_domain *p2m, uint64_t gfn);
     struct pod_event ev[POD_EVENTS];
     unsigned int ev_head, ev_count;
 };
@@ -153,7 +174,8 @@ struct p2m_domain {
     struct list_head deferred; /* unlinked tables, freed after the flush */
     struct list_head released; /* replaced RAM chunks, freed after it too */
 
-    uint64_t generation;       /* entry writes so far (progress check) */
+    uint64_t generation;       /* entry writes and sweep probe steps so far
+                                  (the fault-loop progress check) */
     bool test_skip_flush;      /* test hook: omit TLB flushes */
     uint64_t debug_skip;       /* debug builds: operations until the next
                                   audit */

@@ -19,14 +19,15 @@
 #define BALLOON_WORK 4096
 #define SWEEP_BATCH_4K 16
 /*
- * What one emergency sweep (run inside a guest's fault, under the P2M lock)
- * may cost: 4K pages read by full zero checks, shared by all orders, and
- * entries looked at, per order.  So a fault reads at most 1 GiB and 4 MiB (one 1G
- * check and a few smaller ones), however many 1G leaves look zero to the
- * quick check (the position moves on).
+ * What one sweep run in a guest's fault (eager, emergency: under the P2M
+ * lock) may read, in 4K pages, the recent ring included: one 2M check and
+ * one batch of 4K ones, 2 MiB + 64 KiB, so a fault holds the lock for
+ * microseconds however many leaves fool the quick check.  A 1G leaf never
+ * fits: it is probed a budget at a time, over several faults.  And the
+ * entries one order's pass may look at.
  */
-#define EMERGENCY_BUDGET ((1ull << PAGE_ORDER_1G) + (1ull << 10))
-#define EMERGENCY_ENTRIES 1024 /* entries one order's pass may look at */
+#define FAULT_SWEEP_PAGES ((1ull << PAGE_ORDER_2M) + SWEEP_BATCH_4K)
+#define EMERGENCY_ENTRIES 1024
 
 static const unsigned int pod_order[POD_ORDERS] = { 0, 9, 18 };
 
@@ -49,6 +50,7 @@ void p2m_pod_init(struct p2m_domain *p2m)
     spin_lock_init(&pod->lock);
     for ( i = 0; i < POD_ORDERS; i++ )
         list_init(&pod->cache[i]);
+    list_init(&pod->busy);
 }
 
 /* --- the cache (PoD lock held) --- */
@@ -64,17 +66,44 @@ static void cache_add_locked(struct p2m_pod *pod, struct page_info *pg)
     pod->count += 1ull << pg->order;
 }
 
-/* Take the first chunk of list i off the cache, onto the domain's list. */
-static struct page_info *cache_take(struct domain *d, unsigned int i)
+/* Take cache chunk pg (on a list or busy) onto the domain's list. */
+static void cache_take_chunk(struct domain *d, struct page_info *pg)
 {
     struct p2m_pod *pod = &d->p2m.pod;
-    struct page_info *pg = list_first(&pod->cache[i], struct page_info, list);
 
     heap_move_chunk(pg, &d->page_list);
     heap_set_chunk_flags(pg, 0, PGF_pod);
-    pod->chunks[i]--;
+    pod->chunks[pod_idx(pg->order)]--;
     pod->count -= 1ull << pg->order;
+}
+
+/* Take the first chunk of list i off the cache, onto the domain's list. */
+static struct page_info *cache_take(struct domain *d, unsigned int i)
+{
+    struct page_info *pg = list_first(&d->p2m.pod.cache[i], struct page_info,
+                                      list);
+
+    cache_take_chunk(d, pg);
     return pg;
+}
+
+/*
+ * Chunk pg, just taken, goes back into the cache as busy: counted in it
+ * (so the audit sees no leak) but on no list a fill or a trim takes from.
+ */
+static void cache_hold_locked(struct p2m_pod *pod, struct page_info *pg)
+{
+    heap_set_chunk_flags(pg, PGF_pod, PGF_reserved);
+    heap_move_chunk(pg, &pod->busy);
+    pod->chunks[pod_idx(pg->order)]++;
+    pod->count += 1ull << pg->order;
+    pod->busy_pages += 1ull << pg->order;
+}
+
+/* Cache pages a fill may take: the busy ones are spoken for. */
+static uint64_t cache_free_pages(const struct p2m_pod *pod)
+{
+    return pod->count - pod->busy_pages;
 }
 
 /* Break the first chunk of list i into 512 chunks on list i - 1. */
@@ -142,8 +171,9 @@ static bool cache_free_one(struct domain *d, unsigned int order)
 }
 
 /*
- * Move the cache towards want pages: grow with 1G, then 2M, then 4K heap
- * allocations; shrink from the 1G list first.  At most TARGET_WORK steps.
+ * Move the cache (its pages not busy) towards want pages: grow with 1G,
+ * then 2M, then 4K heap allocations; shrink from the 1G list first.  At
+ * most TARGET_WORK steps.
  */
 static int cache_resize(struct domain *d, uint64_t want)
 {
@@ -154,7 +184,7 @@ static int cache_resize(struct domain *d, uint64_t want)
     {
         uint64_t n = 1ull << pod_order[i];
 
-        while ( pod->count + n <= want && work++ < TARGET_WORK )
+        while ( cache_free_pages(pod) + n <= want && work++ < TARGET_WORK )
         {
             struct page_info *pg = alloc_domheap_pages(d, pod_order[i],
                                                        MEMF_keep_zeroed);
@@ -163,21 +193,28 @@ static int cache_resize(struct domain *d, uint64_t want)
                 break;          /* try the next smaller size */
             cache_add_locked(pod, pg);
         }
-        while ( pod->count >= want + n && work++ < TARGET_WORK )
+        while ( cache_free_pages(pod) >= want + n && work++ < TARGET_WORK )
             if ( !cache_free_one(d, pod_order[i]) )
                 break;
     }
-    if ( pod->count < want && work < TARGET_WORK )
+    if ( cache_free_pages(pod) < want && work < TARGET_WORK )
         return -ENOMEM;
-    return pod->count == want ? 0 : -EAGAIN;
+    return cache_free_pages(pod) == want ? 0 : -EAGAIN;
 }
 
-/* The cache size the target asks for, never more than the entries need. */
+/*
+ * The cache size (pages not busy) the target asks for, never more than the
+ * entries need.  A busy chunk counts as populated already, and its entry
+ * as filled: so it is, once the fill that zeroes it publishes.
+ */
 static uint64_t cache_want(const struct domain *d)
 {
-    uint64_t p = populated(d), e = d->p2m.stats.pod_entries;
-    uint64_t t = d->p2m.pod.target;
+    const struct p2m_pod *pod = &d->p2m.pod;
+    uint64_t p = populated(d) + pod->busy_pages;
+    uint64_t e = d->p2m.stats.pod_entries;
+    uint64_t t = pod->target;
 
+    e = e > pod->busy_pages ? e - pod->busy_pages : 0;
     return t > p ? MIN(t - p, e) : 0;
 }
 
@@ -235,11 +272,13 @@ uint64_t p2m_pod_cache_listed(struct p2m_domain *p2m)
     unsigned int i;
 
     ASSERT(spin_is_locked(&p2m->pod.lock));
-    for ( i = 0; i < POD_ORDERS; i++ )
+    for ( i = 0; i <= POD_ORDERS; i++ )
     {
+        const struct list_head *h = i < POD_ORDERS ? &p2m->pod.cache[i]
+                                                   : &p2m->pod.busy;
         const struct list_head *l;
 
-        for ( l = p2m->pod.cache[i].next; l != &p2m->pod.cache[i]; l = l->next )
+        for ( l = h->next; l != h; l = l->next )
             pages += 1ull << list_entry(l, struct page_info, list)->order;
     }
     return pages;
@@ -268,6 +307,7 @@ void p2m_pod_teardown(struct p2m_domain *p2m)
     unsigned int i;
 
     spin_lock(&p2m->pod.lock);
+    ASSERT(list_empty(&p2m->pod.busy));     /* no vCPU is in a fault */
     for ( i = 0; i < POD_ORDERS; i++ )
         while ( !list_empty(&p2m->pod.cache[i]) )
         {
@@ -351,6 +391,7 @@ int p2m_pod_resume(struct domain *d)
             spin_lock(&d->p2m.lock);
             spin_lock(&d->p2m.pod.lock);
             pod_event(d, POD_EV_RESUMED, i, 0);
+            d->p2m.pod.probe_idle = 0;      /* the sweeps may look again */
             spin_unlock(&d->p2m.pod.lock);
             spin_unlock(&d->p2m.lock);
             n++;
@@ -429,7 +470,54 @@ static int pod_remap(struct p2m_domain *p2m, const struct p2m_iter *it)
     return rc;
 }
 
+/*
+ * Fill the PoD entry at it with chunk pg, which is not known zero, zeroing
+ * it with the P2M lock dropped so that other vCPUs' faults and lookups go
+ * on meanwhile: reserve (pg waits on the busy list, still counted in the
+ * cache), zero outside the lock, and publish only if the entry is still
+ * the PoD entry it was; else back out (pg goes back to the cache, known
+ * zero now).  Called and returns with the P2M lock held; the tables may
+ * have changed.  True when it filled.  (Issue 12: a fill that publishes
+ * with one compare-and-swap needs no lock at all around the zeroing.)
+ */
+static bool fill_unlocked(struct p2m_domain *p2m, const struct p2m_iter *it,
+                          struct page_info *pg, struct vcpu *v)
+{
+    struct p2m_pod *pod = &p2m->pod;
+    uint64_t gfn = it->gfn, old = *it->ptep;
+    unsigned int level = it->level;
+    struct p2m_iter now;
+
+    spin_lock(&pod->lock);
+    cache_hold_locked(pod, pg);
+    spin_unlock(&pod->lock);
+    pod->unlocked_zeroes++;
+    spin_unlock(&p2m->lock);
+    zero_chunk(pg);
+    if ( pod->test_unlocked )
+        pod->test_unlocked(p2m, gfn);
+    spin_lock(&p2m->lock);
+    p2m_descend(p2m, gfn, level, false, &now);
+    spin_lock(&pod->lock);
+    heap_set_chunk_flags(pg, PGF_zeroed, 0);
+    pod->busy_pages -= 1ull << pg->order;
+    if ( now.level == level && *now.ptep == old )
+    {
+        cache_take_chunk(p2m->domain, pg);
+        spin_unlock(&pod->lock);
+        pod_fill(p2m, &now, pg, v);
+        return true;
+    }
+    /* Filled, ballooned or replaced meanwhile: the chunk is the cache's. */
+    heap_move_chunk(pg, &pod->cache[pod_idx(pg->order)]);
+    pod->fill_backouts++;
+    cache_trim(p2m->domain);
+    spin_unlock(&pod->lock);
+    return false;
+}
+
 static int64_t sweep_locked(struct p2m_domain *p2m, enum pod_sweep_mode mode);
+static bool probe_pending(struct p2m_domain *p2m);
 
 int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
                             uint64_t gfn)
@@ -439,7 +527,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
     struct page_info *pg;
     struct p2m_iter it;
     uint64_t count;
-    int rc;
+    int rc = 0;
 
     for ( ;; )
     {
@@ -450,8 +538,14 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
         /* A leaf larger than the hardware takes is remapped smaller. */
         pg = p2m_level_order(it.level) > p2m->max_order ? NULL
              : cache_get_locked(d, p2m_level_order(it.level));
-        count = p2m->pod.count;
+        count = cache_free_pages(&p2m->pod);
         spin_unlock(&p2m->pod.lock);
+        if ( pg && pg->order >= PAGE_ORDER_2M && !(pg->flags & PGF_zeroed) )
+        {
+            if ( fill_unlocked(p2m, &it, pg, v) )
+                return 0;
+            continue;           /* the entry changed: look again */
+        }
         if ( pg )
         {
             pod_fill(p2m, &it, pg, v);
@@ -460,7 +554,13 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
         if ( count && it.level > 1 )
             rc = pod_remap(p2m, &it);
         else if ( !swept )
-            rc = sweep_locked(p2m, POD_SWEEP_EMERGENCY) < 0 ? -ENOMEM : 0;
+        {
+            /* A probe under way: the access faults again, and the next
+             * fault's sweep goes on (each holds the lock a budget long). */
+            if ( !sweep_locked(p2m, POD_SWEEP_EMERGENCY) &&
+                 probe_pending(p2m) )
+                return 0;
+        }
         else
             return pod_out_of_memory(d, v, gfn);
         swept |= !count;
@@ -471,18 +571,42 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
 
 /* --- the zero-check sweeper (P2M lock held) --- */
 
-/* Are all words of the frames zero?  OR-reduce: no early exit per word. */
-static bool frames_are_zero(mfn_t mfn, uint64_t nr)
+#define WORDS_PER_PAGE (PAGE_SIZE / sizeof(uint64_t))
+
+/*
+ * Are all words of the nr frames zero?  OR-reduce: no early exit per word,
+ * but every 32 KiB a stop at the first dirt.  *read gets the 4K pages read.
+ * The frames are out of the guest's reach (remapped and flushed).
+ */
+static bool frames_are_zero(mfn_t mfn, uint64_t nr, uint64_t *read)
 {
     const uint64_t *w = plat_map_mfns(mfn, nr);
-    uint64_t n = nr * (PAGE_SIZE / sizeof(*w)), i, acc = 0;
+    uint64_t n = nr * WORDS_PER_PAGE, i, acc = 0;
 
     for ( i = 0; i < n; i++ )
     {
         acc |= w[i];
         if ( (i & 4095) == 4095 && acc )
-            return false;       /* every 32 KiB: stop at the first dirt */
+            break;
     }
+    *read = (MIN(i + 1, n) + WORDS_PER_PAGE - 1) / WORDS_PER_PAGE;
+    return acc == 0;
+}
+
+/* The same for frames the guest may still be writing (a probe): read like
+ * another CPU, and take the answer as a hint only. */
+static bool frames_look_zero(mfn_t mfn, uint64_t nr, uint64_t *read)
+{
+    uint64_t *w = plat_map_mfns(mfn, nr);
+    uint64_t n = nr * WORDS_PER_PAGE, i, j, acc = 0;
+
+    for ( i = 0; i < n && !acc; i += 4096 )     /* 32 KiB at a time */
+        for ( j = i; j < MIN(i + 4096, n); j += 4 )
+            acc |= __atomic_load_n(&w[j], __ATOMIC_RELAXED) |
+                   __atomic_load_n(&w[j + 1], __ATOMIC_RELAXED) |
+                   __atomic_load_n(&w[j + 2], __ATOMIC_RELAXED) |
+                   __atomic_load_n(&w[j + 3], __ATOMIC_RELAXED);
+    *read = MIN(i, n) / WORDS_PER_PAGE;
     return acc == 0;
 }
 
@@ -504,9 +628,13 @@ static bool quick_zero(mfn_t mfn, unsigned int order)
     return true;
 }
 
-static bool full_zero(mfn_t mfn, unsigned int order)
+static bool full_zero(struct p2m_domain *p2m, mfn_t mfn, unsigned int order)
 {
-    return frames_are_zero(mfn, 1ull << order);
+    uint64_t read;
+    bool zero = frames_are_zero(mfn, 1ull << order, &read);
+
+    p2m->pod.scanned += read;
+    return zero;
 }
 
 /* Is the leaf at it a reclaim candidate that looks zero? */
@@ -540,8 +668,7 @@ static uint64_t reclaim_finish(struct p2m_domain *p2m, struct p2m_iter *its,
         mfn_t mfn = p2m->ops->mfn(old[k], its[k].level);
         struct page_info *pg;
 
-        p2m->pod.scanned += 1ull << order;
-        if ( !full_zero(mfn, order) )
+        if ( !full_zero(p2m, mfn, order) )
         {
             p2m_write_entry(p2m, &its[k], old[k]);
             continue;
@@ -552,6 +679,7 @@ static uint64_t reclaim_finish(struct p2m_domain *p2m, struct p2m_iter *its,
         spin_lock(&p2m->pod.lock);
         cache_add_locked(&p2m->pod, pg);
         p2m->pod.swept[pod_idx(order)]++;
+        p2m->pod.probe_idle = 0;
         spin_unlock(&p2m->pod.lock);
         pages += 1ull << order;
     }
@@ -587,6 +715,99 @@ struct sweep {
     struct p2m_iter batch[SWEEP_BATCH_4K];
 };
 
+enum probe_result { PROBE_DIRTY, PROBE_MORE, PROBE_SPLIT, PROBE_KEPT };
+
+/*
+ * Probe the candidate leaf at it, which no fault's budget can check whole:
+ * read the next *budget pages of it (from where the last probe of the same
+ * leaf stopped) while it stays mapped.  Dirt: keep it.  Read to the end and
+ * zero: split it, so that its 2M pieces can be reclaimed (remapped,
+ * flushed and checked) a fault's budget at a time; the 2M pass starts
+ * there.  No table page for the split: keep it.
+ */
+static enum probe_result probe_step(struct p2m_domain *p2m,
+                                    const struct p2m_iter *it,
+                                    uint64_t *budget)
+{
+    struct p2m_pod *pod = &p2m->pod;
+    uint64_t n = 1ull << p2m_level_order(it->level), k, read;
+    mfn_t mfn = p2m->ops->mfn(*it->ptep, it->level);
+    struct p2m_iter child;
+    bool zero;
+
+    if ( pod->probe.level != it->level || pod->probe.gfn != it->gfn ||
+         pod->probe.entry != *it->ptep )
+    {
+        pod->probe.gfn = it->gfn;
+        pod->probe.entry = *it->ptep;
+        pod->probe.done = 0;
+        pod->probe.level = it->level;
+    }
+    k = MIN(*budget, n - pod->probe.done);
+    if ( !k )
+        return PROBE_MORE;
+    *budget -= k;
+    zero = frames_look_zero(mfn_add(mfn, pod->probe.done), k, &read);
+    pod->scanned += read;
+    pod->probed += read;
+    pod->probe_idle += read;
+    /* Progress for the fault-loop check, although no entry changed. */
+    __atomic_add_fetch(&p2m->generation, 1, __ATOMIC_RELEASE);
+    if ( !zero )
+    {
+        pod->probe.level = 0;
+        return PROBE_DIRTY;
+    }
+    pod->probe.done += k;
+    if ( pod->probe.done < n )
+        return PROBE_MORE;
+    pod->probe.level = 0;
+    if ( p2m_pool_reserve(p2m, 1) ||
+         p2m_descend(p2m, it->gfn, it->level - 1, true, &child) )
+        return PROBE_KEPT;
+    pod->probe_splits++;
+    pod->probe.split = true;
+    pod->probe_idle = 0;
+    pod->sweep_pos[pod_idx(p2m_level_order(it->level - 1))] = it->gfn;
+    return PROBE_SPLIT;
+}
+
+/*
+ * Is a probe under way (or did one just split a leaf whose pieces the next
+ * sweep reclaims), with less than one round of the 1G leaves read since
+ * anything was reclaimed?  Then a fault that found nothing retries instead
+ * of pausing the vCPU.  Consumes the split.
+ */
+static bool probe_pending(struct p2m_domain *p2m)
+{
+    struct p2m_pod *pod = &p2m->pod;
+    bool split = pod->probe.split;
+
+    pod->probe.split = false;
+    return (pod->probe.level || split) &&
+           pod->probe_idle < (p2m->stats.pages[2] + 1) << PAGE_ORDER_1G;
+}
+
+/* sweep_visit for a candidate too large for any fault's budget. */
+static int probe_visit(struct p2m_domain *p2m, struct p2m_iter *it,
+                       struct sweep *s)
+{
+    uint64_t end = it->gfn + (1ull << p2m_level_order(it->level));
+
+    switch ( probe_step(p2m, it, s->budget) )
+    {
+    case PROBE_MORE:
+        return 1;               /* the next sweep goes on with this leaf */
+    case PROBE_DIRTY:
+        s->entries--;
+        s->next = end;
+        return 0;
+    default:
+        s->next = end;
+        return 1;               /* split: the 2M pass takes the pieces */
+    }
+}
+
 static int sweep_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
 {
     struct sweep *s = ctx;
@@ -598,6 +819,8 @@ static int sweep_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
     cand = it->level == s->level && candidate(p2m, it);
     if ( cand )
         cost = 1ull << p2m_level_order(it->level);    /* the full check */
+    if ( cost > FAULT_SWEEP_PAGES && *s->budget <= FAULT_SWEEP_PAGES )
+        return probe_visit(p2m, it, s);
     if ( cost > *s->budget )
         return 1;               /* this one next time */
     *s->budget -= cost;
@@ -618,8 +841,9 @@ static int sweep_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
 static uint64_t sweep_order(struct p2m_domain *p2m, unsigned int i,
                             uint64_t *budget, uint64_t entries)
 {
-    struct sweep s = { .level = i + 1, .budget = budget, .entries = entries };
     uint64_t *pos = &p2m->pod.sweep_pos[i], start = *pos;
+    struct sweep s = { .level = i + 1, .budget = budget, .entries = entries,
+                       .next = start };
     int rc;
 
     rc = p2m_visit(p2m, start, P2M_MAX_GFN, sweep_visit, &s);
@@ -666,7 +890,7 @@ static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget)
 
 static int64_t sweep_locked(struct p2m_domain *p2m, enum pod_sweep_mode mode)
 {
-    uint64_t budget = mode == POD_SWEEP_ALL ? ~0ull : EMERGENCY_BUDGET;
+    uint64_t budget = mode == POD_SWEEP_ALL ? ~0ull : FAULT_SWEEP_PAGES;
     uint64_t pages = sweep_eager(p2m, &budget);
     unsigned int i;
 
@@ -995,6 +1219,10 @@ void p2m_pod_get_stats(struct domain *d, struct pod_stats *s)
     s->populated = populated(d);
     s->remap_retries = pod->remap_retries;
     s->scanned = pod->scanned;
+    s->probed = pod->probed;
+    s->probe_splits = pod->probe_splits;
+    s->unlocked_zeroes = pod->unlocked_zeroes;
+    s->fill_backouts = pod->fill_backouts;
     spin_unlock(&pod->lock);
     spin_unlock(&p2m->lock);
 }

@@ -49,4 +49,8 @@ void domain_stats_each(struct domain *d, domain_stat_fn fn, void *ctx)
     fn(ctx, "believed_pages", ps.populated + ps.entry_count, false);
     fn(ctx, "remap_retries", ps.remap_retries, false);
     fn(ctx, "sweep_scanned_pages", ps.scanned, false);
+    fn(ctx, "sweep_probed_pages", ps.probed, false);
+    fn(ctx, "sweep_probe_splits", ps.probe_splits, false);
+    fn(ctx, "fill_unlocked_zeroes", ps.unlocked_zeroes, false);
+    fn(ctx, "fill_backouts", ps.fill_backouts, false);
 }
