@@ -72,8 +72,14 @@ enum pod_sweep_mode { POD_SWEEP_ALL, POD_SWEEP_EAGER, POD_SWEEP_EMERGENCY };
 /* Reclaim guest pages that are all zero; returns pages reclaimed. */
 int64_t p2m_pod_sweep(struct domain *d, enum pod_sweep_mode mode);
 
-/* A guest access hit a PoD entry (P2M lock held).  0: populated, retry;
- * -EAGAIN: the vCPU is paused for memory; -ENOMEM: the domain crashed. */
+/*
+ * A guest access hit a PoD entry (P2M lock held; a 2M or 1G fill that must
+ * zero its chunk drops it meanwhile and takes it again, so the caller must
+ * not rely on what it looked up before).  0: retry the access (populated,
+ * or a sweep probe is under way and the next fault goes on with it);
+ * -EAGAIN: the vCPU is paused for memory; -ENOMEM: no table page for a
+ * split (the caller crashes the domain).
+ */
 int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
                             uint64_t gfn);
 
