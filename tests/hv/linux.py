@@ -7,6 +7,8 @@ in one payload blob (xen/arch/x86/hvm/linux-abi.h).  The runs:
   qemu-svm      QEMU TCG SVM+NPT, the payload as multiboot module 0
   bochs-vmx-1g  Bochs Skylake-X, VMX+EPT with 1G pages, the payload on disk
   bochs-vmx-2m  Bochs Sandy Bridge, EPT without 1G pages (not by default)
+  ovmf-svm      qemu-svm's machine booted by UEFI firmware (OVMF): the
+                payload is EFI/P2M/LINUX.BIN on the FAT disk of the loader
 and --bare, the same kernel and initramfs in QEMU microvm without the
 hypervisor (the baseline, and a check of the guest side on its own).
 
@@ -53,6 +55,10 @@ def _abi_defines(path=ABI_H):
 
 
 ABI = _abi_defines()
+with open(os.path.join(REPO, "xen", "arch", "x86", "boot", "efi-abi.h")) as _f:
+    # EFI_PAYLOAD_PATH, its C backslash escapes as an mtools path
+    EFI_PAYLOAD = re.search(r'#define\s+EFI_PAYLOAD_PATH\s+"([^"]*)"',
+                            _f.read()).group(1).replace("\\\\", "/")
 PAYLOAD_MAGIC = ABI["LINUX_PAYLOAD_MAGIC"].encode()
 PAYLOAD_HDR = ABI["LINUX_PAYLOAD_HDR"]
 PAYLOAD_LBA = ABI["LINUX_PAYLOAD_LBA"]
@@ -85,8 +91,10 @@ RUNS = {
                          mib=16, rounds=1, timeout_s=2400, wall_s=480),
     "bochs-vmx-2m": dict(hv="bochs-vmx-2m", memory_mib=96, maxmem_mib=160,
                          mib=16, rounds=1, timeout_s=2400, wall_s=480),
+    "ovmf-svm": dict(hv="ovmf-svm", memory_mib=256, maxmem_mib=512,
+                     mib=64, rounds=2, timeout_s=120),
 }
-DEFAULT_RUNS = ["qemu-svm", "bochs-vmx-1g"]
+DEFAULT_RUNS = ["qemu-svm", "bochs-vmx-1g", "ovmf-svm"]
 # Wall time on top of timeout_s: the hypervisor's boot, the payload load
 # (ATA PIO on Bochs), the report, and an emulator slower than guest time.
 MARGIN = {"qemu": 60, "bochs": 180}
@@ -369,6 +377,28 @@ def parse_payload(blob):
     return hdr
 
 
+def efi_disk(efi_image, payload, out):
+    """The UEFI run's FAT disk: the loader (BOOTX64.EFI beside efi_image in
+    the build) as EFI/BOOT/BOOTX64.EFI, the payload as EFI/P2M/LINUX.BIN
+    (xen/arch/x86/boot/efi-abi.h), written with mtools."""
+    loader = os.path.join(os.path.dirname(efi_image), "BOOTX64.EFI")
+    if not os.path.exists(loader):
+        raise LinuxError(f"{loader} missing (make hv)")
+    if not shutil.which("mformat"):
+        raise LinuxError("mformat is not installed (apt-get install mtools)")
+    size = os.path.getsize(loader) + os.path.getsize(payload)
+    with open(out, "wb") as f:
+        f.truncate((size + (16 << 20)) // (1 << 20) * (1 << 20))
+    for cmd in (["mformat", "-i", out, "-v", "P2M", "::"],
+                ["mmd", "-i", out, "::/EFI", "::/EFI/BOOT", "::/EFI/P2M"],
+                ["mcopy", "-i", out, loader, "::/EFI/BOOT/BOOTX64.EFI"],
+                ["mcopy", "-i", out, payload, "::" + EFI_PAYLOAD]):
+        p = _sh(cmd)
+        if p.returncode:
+            raise LinuxError(f"{' '.join(cmd)}: {p.stderr.strip()}")
+    return out
+
+
 def bochs_disk(image, payload, out):
     """The Bochs disk: the hypervisor's boot image, then the payload from
     sector LINUX_PAYLOAD_LBA, in whole 16x63 cylinders."""
@@ -421,9 +451,14 @@ class LinuxResult:
         self.rounds = {}            # round -> (mib, rate, ok, why)
         self.done = None            # "" or "FAIL ..." after P2M: done
         self.panic = None
+        # A UEFI run: the memory map and the heap made of it (run.py).
+        uefi = not bare and hv.RUNS[spec["hv"]].get("boot") == "uefi"
+        self.efi = hv.EfiMap() if uefi else None
 
     def feed(self, t, text):
         self.lines.append((t, text))
+        if self.efi is not None:
+            self.efi.feed(text)
         if self.bare:
             self._guest(t, text)
             return
@@ -523,6 +558,8 @@ class LinuxResult:
             why.append(f"P2M: done {self.done}")
         if self.bare:
             return why
+        if self.efi is not None:
+            why += [f"memory map: {p}" for p in self.efi.problems()]
         st = self.stats
         if st is None:
             why.append("no HV-LINUX-STATS line")
@@ -682,7 +719,9 @@ def run_one(name, build, guest, timeout=None, extra=""):
         res.error = guest.error
         return res
     emu = hvspec["emu"]
-    image, res.error = hv.emulator_image(emu, build)
+    uefi = hvspec.get("boot") == "uefi"
+    image, res.error = hv.emulator_image(emu, build,
+                                         "uefi" if uefi else "multiboot")
     if not image:
         return res
     if timeout is None:
@@ -690,7 +729,10 @@ def run_one(name, build, guest, timeout=None, extra=""):
     try:
         payload = guest.payload(name, extra)
         with tempfile.TemporaryDirectory() as tmp:
-            if emu == "qemu":
+            if uefi:
+                disk = efi_disk(image, payload, os.path.join(tmp, "efi.img"))
+                cmd, env = hv.qemu_cmd(hvspec, disk, tmp), None
+            elif emu == "qemu":
                 cmd = hv.qemu_cmd(hvspec, image) + ["-initrd", payload]
                 env = None
             else:

@@ -173,3 +173,95 @@ def test_each_domain_has_its_own_tlb_tag(runs, name):
     assert 0 not in tags, tags
     assert all(a != b for a, b in zip(tags, tags[1:])), tags
     assert len(set(tags)) >= min(15, len(tags)), tags
+
+
+# --- UEFI (OVMF) boot: the release variant boots ovmf-svm among NAMES ---
+
+UEFI_NAMES = [n for n in NAMES if hv.RUNS[n].get("boot") == "uefi"]
+
+if UEFI_NAMES:
+    @pytest.mark.parametrize("name", UEFI_NAMES)
+    def test_uefi_heap_is_what_the_memory_map_gives(runs, name):
+        """The heap is exactly the map's conventional and boot-services
+        memory above 1 MiB, less the frame table; runtime services, ACPI,
+        MMIO, reserved and our loader's memory stay holes."""
+        res = runs[name]
+        efi = res.efi
+        assert not efi.problems(), efi.problems()
+        roles = {t[0]: t[4] for t in efi.types}
+        assert roles.get("conventional") == "heap", roles
+        assert roles.get("bs-data") == "heap", roles
+        assert roles.get("loader-code") == "hole (ours)", roles
+        holes = [n for n in ("rt-code", "rt-data", "acpi-nvs",
+                             "acpi-reclaim", "mmio", "reserved") if n in roles]
+        assert holes and all(roles[n] == "hole" for n in holes), roles
+        heap = hv.merge(efi.heap)
+        for t, tname, s, e in efi.descs:
+            if t not in hv.EFI_HEAP_TYPES:
+                assert not any(hs < e and s < he for hs, he in heap), \
+                    (tname, hex(s), hex(e))
+        # 6 GiB: the touch scenario's 1G leaves need free 1G extents.
+        assert efi.summary["heap_mib"] > 5000, efi.summary
+        assert len(hv.extents_1g(heap)) >= 2, heap
+        assert efi.summary["exit_calls"] >= 1, efi.summary
+        assert res.hv_start is not None and res.hv_start < res.result_time
+
+
+def _efi_console(heap, taken=(0x900000, 0xa00000)):
+    """A console as a UEFI run prints it: a small map and a given heap."""
+    descs = [(7, "conventional", 0x0, 0xa0000),
+             (7, "conventional", 0x100000, 0x800000),
+             (10, "acpi-nvs", 0x800000, 0x808000),
+             (4, "bs-data", 0x808000, 0x40000000),
+             (6, "rt-data", 0x40000000, 0x40010000),
+             (3, "bs-code", 0x40010000, 0x80000000),
+             (2, "loader-data", 0x80000000, 0x80001000)]
+    lines = [f"HV-EFI-MAP desc {i} {t} {n} {s:#x} {e:#x} attr 0xf"
+             for i, (t, n, s, e) in enumerate(descs)]
+    lines += [f"HV-EFI-MAP heap {s:#x} {e:#x}" for s, e in heap]
+    lines.append(f"HV-EFI-MAP taken {taken[0]:#x} {taken[1]:#x} frame table")
+    n1g = len(hv.extents_1g(heap))
+    lines.append(f"HV-EFI-MAP summary: {len(descs)} entries, heap 1.00 MiB "
+                 f"in {len(heap)} ranges, {n1g} free 1G extents, floor "
+                 f"0x100000, ExitBootServices calls 1")
+    efi = hv.EfiMap()
+    for line in lines:
+        efi.feed(line)
+    return efi
+
+
+GOOD_HEAP = [(0x100000, 0x800000), (0x808000, 0x900000),
+             (0xa00000, 0x40000000), (0x40010000, 0x80000000)]
+
+
+@pytest.mark.parametrize("heap, why", [
+    (GOOD_HEAP, None),
+    # runtime-services data taken as RAM
+    ([(0x100000, 0x800000), (0x808000, 0x900000), (0xa00000, 0x80000000)],
+     "heap holds memory the map does not give: 0x40000000-0x40010000"),
+    # boot-services code left out
+    ([(0x100000, 0x800000), (0x808000, 0x900000), (0xa00000, 0x40000000)],
+     "heap lacks memory the map gives: 0x40010000-0x80000000"),
+    # memory below 1 MiB, or the frame table's pages, handed out
+    ([(0x0, 0xa0000)] + GOOD_HEAP, "does not give: 0x0-0xa0000"),
+    ([(0x100000, 0x800000), (0x808000, 0x40000000),
+      (0x40010000, 0x80000000)], "does not give: 0x900000-0xa00000"),
+])
+def test_uefi_map_check_catches_a_wrong_heap(heap, why):
+    """run.py's check of a UEFI run: a heap that differs from what the map
+    gives, either way, fails the run with the difference."""
+    problems = _efi_console(heap).problems()
+    if why is None:
+        assert problems == []
+    else:
+        assert any(why in p for p in problems), problems
+
+
+def test_uefi_run_fails_without_ovmf(monkeypatch, tmp_path):
+    """No OVMF: the run fails (never skips) and says what to install."""
+    monkeypatch.setenv("P2M_OVMF_CODE", str(tmp_path / "OVMF_CODE.fd"))
+    res = hv.run_one("ovmf-svm", str(IMAGES))
+    assert not res.passed
+    assert "OVMF firmware" in res.error and "apt-get install ovmf" in \
+        res.error, res.error
+    assert hv.summary(res).startswith("ovmf-svm: FAIL (OVMF firmware")

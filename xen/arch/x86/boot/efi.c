@@ -4,7 +4,7 @@
  * of what became of it (HV-EFI-MAP lines, which tests/hv/run.py checks).
  *
  * Heap: conventional memory and, since boot services are gone, their code
- * and data; all of it zeroed (firmware wrote there).  Holes: our loader's
+ * and data; the pages firmware wrote are zeroed (setup.c).  Holes: our loader's
  * code and data (the image, the handoff, the map, the payload), runtime
  * services, ACPI tables and NVS, MMIO, reserved, unusable and any type this
  * code does not know.  Nothing below the image's link address is heap.
@@ -42,7 +42,7 @@ static enum map_kind efi_kind(unsigned int type)
     case EFI_MEM_CONVENTIONAL:
     case EFI_MEM_BS_CODE:
     case EFI_MEM_BS_DATA:
-        return MAP_RAM_DIRTY;
+        return MAP_RAM;
     default:
         return MAP_HOLE;
     }

@@ -12,11 +12,12 @@
 
 #define IDMAP_LIMIT      ((uint64_t)IDMAP_GB << 30)
 
-/* What a map entry becomes above the boot floor. */
+/* What a map entry becomes above the boot floor.  RAM is heap once the
+ * pages a firmware wrote are zeroed (SeaBIOS leaves its relocated init code
+ * near the top of low RAM, OVMF its boot-services memory). */
 enum map_kind {
     MAP_HOLE,           /* never heap */
-    MAP_RAM,            /* heap, as it is: zero (the emulators' RAM) */
-    MAP_RAM_DIRTY,      /* heap once zeroed: a firmware wrote there */
+    MAP_RAM,            /* heap, after zero_dirty */
 };
 
 /* setup.c: one entry of the map, [start, end) in bytes. */

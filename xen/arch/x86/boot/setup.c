@@ -183,8 +183,8 @@ static uint64_t zero_dirty(uint64_t s, uint64_t e)
 }
 
 /*
- * Machine RAM is every RAM entry of the map above floor.  Dirty RAM (what
- * a firmware may have used) is made zero first.  Returns the bytes zeroed.
+ * Machine RAM is every RAM entry of the map above floor, made zero first
+ * (a firmware may have used any of it).  Returns the bytes zeroed.
  */
 static uint64_t build_ranges(uint64_t floor)
 {
@@ -199,8 +199,7 @@ static uint64_t build_ranges(uint64_t floor)
             continue;
         if ( e > IDMAP_LIMIT )
             panic("RAM above the %u GiB identity map", IDMAP_GB);
-        if ( map[i].kind == MAP_RAM_DIRTY )
-            zeroed += zero_dirty(s, e);
+        zeroed += zero_dirty(s, e);
         add_ram(s, e);
     }
     if ( !machine.nr_ranges )
@@ -229,15 +228,14 @@ unsigned int heap_1g_extents(uint64_t *at, unsigned int max)
 /* --- multiboot --- */
 
 /*
- * E820 types: RAM is heap.  ACPI-reclaimable memory is heap too, zeroed:
- * nothing here reads ACPI tables, and Bochs keeps its tables in the last
- * 64 KiB of RAM, which would otherwise leave a 2 GiB machine without a
- * free 1 GiB-aligned chunk.
+ * E820 types: RAM is heap.  ACPI-reclaimable memory is heap too: nothing
+ * here reads ACPI tables, and Bochs keeps its tables in the last 64 KiB of
+ * RAM, which would otherwise leave a 2 GiB machine without a free 1 GiB-
+ * aligned chunk.
  */
 static enum map_kind e820_kind(uint32_t type)
 {
-    return type == E820_RAM ? MAP_RAM :
-           type == E820_ACPI ? MAP_RAM_DIRTY : MAP_HOLE;
+    return type == E820_RAM || type == E820_ACPI ? MAP_RAM : MAP_HOLE;
 }
 
 /* Copy the firmware map out of the multiboot info. */
@@ -443,9 +441,8 @@ static unsigned int cpu_paddr_bits(void)
     return MIN(cpuid(0x80000008, 0).a & 0xff, 52u);
 }
 
-/* Free RAM is expected to be zero (emulators start with zeroed memory,
- * and firmware memory was zeroed): spot-check one word per 2 MiB, since
- * heap_init relies on it. */
+/* Free RAM must be zero (zero_dirty made it so): spot-check one word per
+ * 2 MiB, since heap_init relies on it. */
 static void check_zero(void)
 {
     unsigned int i;
