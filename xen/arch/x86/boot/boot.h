@@ -82,8 +82,9 @@ void console_write(const char *s, size_t n);
 void setup_memory(uint32_t mb_magic, uint32_t mb_info);
 void traps_init(void);
 uint64_t boot_tss_base(void);   /* the host TSS (VMX host state needs it) */
-/* Memory that holds nothing but free heap pages ends here (the image,
- * the frame table and firmware areas lie below). */
+/* Nothing below this is heap: the firmware's first MiB, the image, and
+ * from a multiboot loader its structures and a disk payload.  Above it
+ * the memory map decides (setup.c). */
 extern uint64_t boot_reserved_end;
 
 /* A guest payload the loader brought (multiboot module 0) or setup read

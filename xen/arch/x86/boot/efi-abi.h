@@ -26,7 +26,7 @@ struct efi_handoff {
     uint64_t mmap_size;         /* bytes */
     uint64_t desc_size;         /* bytes per descriptor (>= 40) */
     uint32_t desc_version;
-    uint32_t exit_calls;        /* ExitBootServices calls, the last took */
+    uint32_t exit_calls;        /* tries until ExitBootServices took */
     uint64_t payload;           /* EFI_PAYLOAD_PATH's contents; 0: none */
     uint64_t payload_size;
 };

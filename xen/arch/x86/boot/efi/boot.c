@@ -297,6 +297,8 @@ static void exit_boot_services(EFI_HANDLE image, struct efi_handoff *h)
     {
         say_e9("efi: FAIL ExitBootServices did not take the map\n");
         systab->RuntimeServices->ResetSystem(EfiResetShutdown, s, 0, NULL);
+        for ( ;; )
+            asm volatile ( "cli; hlt" );
     }
     h->mmap = (UINTN)map;
     h->mmap_size = size;
