@@ -69,6 +69,12 @@ static const struct hostile_case cases[] = {
     { HT_LOOP, CRASH, "CPU time limit exceeded", NULL, 0, false, 0, NULL },
     { HT_ALIVE, RUNS, NULL, NULL, 0, false, 5,
       "a domain after all the hostile ones ran to its end" },
+    { HT_CR4, RUNS, NULL, NULL, 6, true, 0,
+      "VMXE hidden; #GP for CR4 VMXE/SMXE/LA57/PCIDE/PKE/UMIP (injected, "
+      "or raised by a CPU without them), PGE accepted" },
+    { HT_PAGED_IO, RUNS, NULL, NULL, 0, false, 2,
+      "REP OUTSB and REP INSB through the guest's own 32-bit page tables "
+      "(a linear page nothing backs as a gpa; across into PoD memory)" },
 };
 
 static const struct hostile_case *case_of(uint32_t test)
@@ -100,8 +106,9 @@ static void hostile_layout(struct scenario_run *run)
     g->target = MB(2) + HOSTILE_POD_PAGES;
     /* The triple fault needs the CPU's own #GP and #DF; MONITOR/MWAIT
      * (and XSETBV without XSAVE) may raise #UD in the CPU before any
-     * intercept. */
+     * intercept, and a MOV to CR4 #GP. */
     g->own_exceptions = g->test == HT_TRIPLE || g->test == HT_MWAIT ||
+                        g->test == HT_CR4 ||
                         (g->test == HT_XSETBV && !hvm_xcr0_allowed());
     g->time_limit_ms = g->test == HT_LOOP ? 100 : 0;
 }
@@ -242,6 +249,8 @@ const struct scenario hostile_scenarios[] = {
     HOSTILE("unbacked", HT_UNBACKED, NULL),
     HOSTILE("triple", HT_TRIPLE, NULL),
     HOSTILE("loop", HT_LOOP, NULL),
+    HOSTILE("cr4", HT_CR4, NULL),
+    HOSTILE("paged-io", HT_PAGED_IO, NULL),
     HOSTILE("alive", HT_ALIVE, NULL),
 };
 const unsigned int nr_hostile_scenarios = ARRAY_SIZE(hostile_scenarios);

@@ -639,6 +639,10 @@ def summary(res, verbose=False, tail=60):
             out.append("  exits by reason: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(
                     ex.items(), key=lambda kv: (-_num(kv[1]), kv[0]))))
+        if "npf_walk" in st:
+            out.append(f"  nested faults: {st.get('npf', '?')}, "
+                       f"{st['npf_walk']} of them on the guest's own "
+                       f"page-table walks")
         out.append(f"  audit: {st.get('audit_errors', '?')} errors")
         out.append(f"  PoD: {_pod(st.get('pod') or {})}")
         heap = st.get("heap") or {}

@@ -52,8 +52,8 @@ DEBUG_TIMEOUT = 3           # times TIMEOUT: the debug images audit a lot
 # The hostile-guest cases each run must report (HV-HOSTILE lines), by
 # vendor; run.py prints them as "hostile-<run>-<case>: PASS <what>".
 HOSTILE_COMMON = ["cpuid", "invd", "wbinvd", "xsetbv", "rdmsr", "wrmsr",
-                  "mwait", "ins", "outs", "unbacked", "triple", "loop",
-                  "alive"]
+                  "mwait", "ins", "outs", "cr4", "paged-io", "unbacked",
+                  "triple", "loop", "alive"]
 HOSTILE_CASES = {
     "SVM": ["clgi", "stgi", "vmrun", "vmload", "vmsave", "skinit",
             "invlpga"] + HOSTILE_COMMON,

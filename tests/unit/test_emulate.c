@@ -372,6 +372,71 @@ static struct hvm_mmio_insn decode(unsigned int mode, const uint8_t *b,
     decode(mode, (const uint8_t[]){ __VA_ARGS__ }, \
            sizeof((uint8_t[]){ __VA_ARGS__ }))
 
+/* ---- MOV to/from control registers (SVM's CR4 write intercept) --------- */
+
+struct crcase {
+    const char *text;
+    unsigned int mode;
+    uint8_t bytes[16];
+    unsigned int n;
+    struct hvm_mov_cr want;
+};
+
+static void test_decode_mov_cr(void **state)
+{
+    static const struct crcase cases[] = {
+        { "mov %rax,%cr4", 64, BYTES(0x0f, 0x22, 0xe0),
+          { 3, true, 4, HVM_GPR_RAX } },
+        { "mov %r9,%cr4", 64, BYTES(0x41, 0x0f, 0x22, 0xe1),
+          { 4, true, 4, HVM_GPR_R9 } },
+        { "mov %cr4,%rdx", 64, BYTES(0x0f, 0x20, 0xe2),
+          { 3, false, 4, HVM_GPR_RDX } },
+        { "mov %rax,%cr8", 64, BYTES(0x44, 0x0f, 0x22, 0xc0),
+          { 4, true, 8, HVM_GPR_RAX } },
+        { "mov %cr3,%r15", 64, BYTES(0x41, 0x0f, 0x20, 0xdf),
+          { 4, false, 3, HVM_GPR_R15 } },
+        { "mov %esp,%cr4", 32, BYTES(0x0f, 0x22, 0xe4),
+          { 3, true, 4, HVM_GPR_RSP } },
+        { "mov %cr0,%ebx", 32, BYTES(0x0f, 0x20, 0xc3),
+          { 3, false, 0, HVM_GPR_RBX } },
+        /* A REX before another prefix is ignored: RAX, not R9. */
+        { "rex.b cs mov %rax,%cr4", 64, BYTES(0x41, 0x2e, 0x0f, 0x22, 0xe0),
+          { 5, true, 4, HVM_GPR_RAX } },
+    };
+    struct hvm_mov_cr m;
+
+    (void)state;
+    for ( unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++ )
+    {
+        const struct crcase *c = &cases[i];
+
+        memset(&m, 0xee, sizeof(m));
+        if ( hvm_decode_mov_cr(c->bytes, c->n, c->mode, &m) )
+            fail_msg("%s: refused", c->text);
+        if ( m.len != c->want.len || m.to_cr != c->want.to_cr ||
+             m.cr != c->want.cr || m.gpr != c->want.gpr )
+            fail_msg("%s: len %u to %d cr %u gpr %u", c->text, m.len,
+                     m.to_cr, m.cr, m.gpr);
+    }
+    /* Not a MOV CR: MOV %eax,%dr7 (0F 23), an MMIO MOV, LOCK MOV CR0. */
+    assert_int_equal(hvm_decode_mov_cr((uint8_t[]){ 0x0f, 0x23, 0xf8 }, 3,
+                                       64, &m), -EOPNOTSUPP);
+    assert_int_equal(hvm_decode_mov_cr((uint8_t[]){ 0x89, 0x02 }, 2, 64, &m),
+                     -EOPNOTSUPP);
+    assert_int_equal(hvm_decode_mov_cr((uint8_t[]){ 0xf0, 0x0f, 0x22, 0xc0 },
+                                       4, 32, &m), -EOPNOTSUPP);
+    /* Truncated, and a mode that does not exist. */
+    assert_int_equal(hvm_decode_mov_cr((uint8_t[]){ 0x0f, 0x22 }, 2, 64, &m),
+                     -EFAULT);
+    assert_int_equal(hvm_decode_mov_cr((uint8_t[]){ 0x41 }, 1, 64, &m),
+                     -EFAULT);
+    assert_int_equal(hvm_decode_mov_cr((uint8_t[]){ 0x0f, 0x22, 0xe0 }, 3,
+                                       8, &m), -EINVAL);
+    /* Outside 64-bit mode 0x41 is INC %ecx, not a REX prefix. */
+    assert_int_equal(hvm_decode_mov_cr((uint8_t[]){ 0x41, 0x0f, 0x22, 0xe1 },
+                                       4, 32, &m), -EOPNOTSUPP);
+}
+
 static void fill_gprs(uint64_t gpr[HVM_GPR_NR])
 {
     for ( unsigned int i = 0; i < HVM_GPR_NR; i++ )
@@ -1158,6 +1223,7 @@ int main(void)
         cmocka_unit_test(test_decode_good),
         cmocka_unit_test(test_decode_truncated),
         cmocka_unit_test(test_decode_bad),
+        cmocka_unit_test(test_decode_mov_cr),
         cmocka_unit_test(test_decode_avail_capped),
         cmocka_unit_test(test_store_values),
         cmocka_unit_test(test_load_results),

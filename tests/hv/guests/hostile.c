@@ -364,6 +364,105 @@ static int test_outs(void)
     return bad;
 }
 
+/*
+ * CR4: VMXE never shows (the hypervisor's own VMX bit on Intel, reserved on
+ * AMD), and setting a bit the CPUID policy does not offer faults, whether
+ * the CPU has the feature (PKE on Bochs's Skylake-X: the hypervisor must
+ * refuse it) or not (the CPU refuses it itself).
+ */
+static int cr4_try(uint32_t v)
+{
+    uint32_t before = exc_count;
+
+    exc_skip = 3;                               /* mov %eax, %cr4 */
+    asm volatile ( "mov %0, %%cr4" :: "a" (v) );
+    exc_skip = 0;
+    return exc_count != before;
+}
+
+static int test_cr4(void)
+{
+    static const struct { uint32_t bit; const char *name; } refused[] = {
+        { 1u << 13, "VMXE" }, { 1u << 14, "SMXE" }, { 1u << 12, "LA57" },
+        { 1u << 17, "PCIDE" }, { 1u << 22, "PKE" }, { 1u << 11, "UMIP" },
+    };
+    uint32_t cr4, now;
+    int bad = 0;
+
+    asm volatile ( "mov %%cr4, %0" : "=r" (cr4) );
+    if ( cr4 & (1u << 13) )
+    {
+        gprintf("cr4: VMXE reads as set (%x)\n", cr4);
+        bad++;
+    }
+    for ( unsigned int i = 0; i < 6; i++ )
+    {
+        if ( !cr4_try(cr4 | refused[i].bit) || exc_vec != 13 )
+        {
+            gprintf("cr4: setting %s did not give #GP\n", refused[i].name);
+            bad++;
+        }
+    }
+    /* A bit it may set (PGE) still goes through. */
+    bad += cr4_try(cr4 | (1u << 7));
+    asm volatile ( "mov %%cr4, %0" : "=r" (now) );
+    bad += now != (cr4 | (1u << 7));
+    cr4_try(cr4);
+    gprintf("cr4: %x; %u refused bits faulted, PGE accepted: %s\n", cr4,
+            exc_count, bad ? "BAD" : "ok");
+    return bad;
+}
+
+/*
+ * String I/O through the guest's own page tables: 32-bit paging with 4 MiB
+ * identity pages for 0-8 MiB, and linear 8 MiB mapped by a page table
+ * onto a RAM page (msg_page) and, next to it, the last PoD page.  REP OUTSB
+ * reads the message at linear 0x800000 (a gpa nothing backs), REP INSB
+ * writes across the two mapped pages.
+ */
+#define PAGED_LA        0x800000u
+static uint32_t pd[1024] __attribute__((aligned(4096)));
+static uint32_t pt[1024] __attribute__((aligned(4096)));
+static char msg_page[4096] __attribute__((aligned(4096)));
+
+static int test_paged_io(void)
+{
+    static const char msg[] = "paged-io: hello through the guest's page "
+                              "tables\n";
+    uint8_t *pod_last = (uint8_t *)((HOSTILE_POD_GFN + HOSTILE_POD_PAGES -
+                                     1) * PAGE_SIZE);
+    uint32_t s = PAGED_LA, n = sizeof(msg) - 1, d = PAGED_LA + 0xffd, cr0;
+    int bad = 0;
+
+    for ( unsigned int i = 0; i < sizeof(msg); i++ )
+        msg_page[i] = msg[i];
+    memset(msg_page + 0xff0, 0x5a, 16);
+    pd[0] = 0x000000 | 0x83;                    /* 4M, present, writable */
+    pd[1] = 0x400000 | 0x83;
+    pd[2] = (uint32_t)(uintptr_t)pt | 0x3;
+    pt[0] = (uint32_t)(uintptr_t)msg_page | 0x3;
+    pt[1] = (uint32_t)(uintptr_t)pod_last | 0x3;
+    asm volatile ( "mov %%cr4, %0; or $0x10, %0; mov %0, %%cr4"   /* PSE */
+                   : "=&r" (cr0) );
+    asm volatile ( "mov %0, %%cr3" :: "r" (pd) : "memory" );
+    asm volatile ( "mov %%cr0, %0; or $0x80000000, %0; mov %0, %%cr0"
+                   : "=&r" (cr0) :: "memory" );
+    asm volatile ( "rep outsb" : "+S" (s), "+c" (n) : "d" (0xe9) );
+    bad += n != 0 || s != PAGED_LA + sizeof(msg) - 1;
+    n = 6;
+    asm volatile ( "rep insb" : "+D" (d), "+c" (n) : "d" (0x1234)
+                   : "memory" );
+    bad += n != 0 || d != PAGED_LA + 0x1003;
+    asm volatile ( "mov %%cr0, %0; and $0x7fffffff, %0; mov %0, %%cr0"
+                   : "=&r" (cr0) :: "memory" );
+    /* Paging off again: the bytes are where the tables put them. */
+    bad += !range_is((uint8_t *)msg_page + 0xffd, 3, 0xff) ||
+           msg_page[0xffc] != 0x5a || !range_is(pod_last, 3, 0xff);
+    gprintf("paged-io: rep insb across the mapped pages %s\n",
+            bad ? "BAD" : "ok");
+    return bad;
+}
+
 static void triple_fault(void)
 {
     struct { uint16_t limit; uint32_t base; } __attribute__((packed))
@@ -396,6 +495,8 @@ int guest_main(struct guest_info *info)
     case HT_MWAIT:  bad = test_mwait(); break;
     case HT_INS:    bad = test_ins(); break;
     case HT_OUTS:   bad = test_outs(); break;
+    case HT_CR4:    bad = test_cr4(); break;
+    case HT_PAGED_IO: bad = test_paged_io(); break;
     case HT_ALIVE:  bad = test_cpuid(); break;
     default:        return test_crash(t);
     }

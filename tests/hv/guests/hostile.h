@@ -28,6 +28,8 @@ enum hostile_test {
     HT_TRIPLE,      /* a triple fault: crash (shutdown) */
     HT_LOOP,        /* an endless loop without exits: stopped in time */
     HT_ALIVE,       /* after all of them: a domain still runs */
+    HT_CR4,         /* CR4 bits the policy does not offer: #GP */
+    HT_PAGED_IO,    /* REP OUTS/INS with guest paging on (own walk) */
 };
 
 /* HC_PHASE numbers the hostile guest uses. */

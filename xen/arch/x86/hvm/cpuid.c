@@ -2,8 +2,8 @@
  * The guest's CPUID: the host's values, minus every feature this
  * hypervisor does not virtualize, plus the hypervisor bit and a
  * hypervisor leaf.  What a Linux guest looks at decides the list: no
- * SVM/VMX (no nested virtualization), no local APIC, no x2APIC, no MTRR, MCE/MCA, PMU, thermal or power
- * leaves (their MSRs are not on the allow-list, msr.c), no MONITOR/MWAIT
+ * SVM/VMX (no nested virtualization), no local APIC, no x2APIC, no MTRR,
+ * MCE/MCA, PMU, thermal or power leaves (their MSRs are not on the allow-list, msr.c), no MONITOR/MWAIT
  * (they give #UD), no RDTSCP/TSC_AUX, PCID/INVPCID, AVX or any extended
  * state beyond x87/SSE (XCR0 is limited to those, msr.c), one CPU with one
  * core and thread.  Guests with the platform (platform.c) see its xAPIC,
@@ -78,6 +78,11 @@ uint64_t hvm_cr4_allowed(struct hvm_vcpu *hv)
         ok |= CR4_SMAP;
     (void)hv;
     return ok;
+}
+
+bool hvm_cr4_valid(struct hvm_vcpu *hv, uint64_t val, bool long_mode)
+{
+    return !(val & ~hvm_cr4_allowed(hv)) && (!long_mode || (val & CR4_PAE));
 }
 
 static void leaf1(struct hvm_vcpu *hv, struct cpuid_regs *r)

@@ -48,6 +48,7 @@ static const struct opcode opcodes[] = {
 
 #define REX_W 0x08
 #define REX_R 0x04
+#define REX_B 0x01
 
 /* Where the decoder is in the instruction, and what the prefixes said. */
 struct dec {
@@ -240,6 +241,33 @@ int hvm_decode_mmio(const uint8_t *buf, unsigned int avail, unsigned int mode,
         return rc;
     insn.len = d.pos;
     *out = insn;
+    return 0;
+}
+
+int hvm_decode_mov_cr(const uint8_t *buf, unsigned int avail,
+                      unsigned int mode, struct hvm_mov_cr *out)
+{
+    struct dec d = { .buf = buf, .avail = avail, .mode = mode };
+    uint64_t op, modrm;
+    int rc;
+
+    if ( mode != 16 && mode != 32 && mode != 64 )
+        return -EINVAL;
+    if ( (rc = decode_prefixes(&d)) || (rc = take(&d, 2, &op)) )
+        return rc;
+    if ( op != 0x220f && op != 0x200f )         /* 0F 22, 0F 20 */
+        return -EOPNOTSUPP;
+    if ( d.lock )
+        return -EOPNOTSUPP;     /* LOCK MOV CR0 is AMD's CR8 alias */
+    if ( (rc = take(&d, 1, &modrm)) )
+        return rc;
+    /* The ModRM mod field is ignored: the operand is always a register. */
+    *out = (struct hvm_mov_cr){
+        .len = d.pos,
+        .to_cr = op == 0x220f,
+        .cr = ((modrm >> 3) & 7) | (d.rex & REX_R ? 8 : 0),
+        .gpr = (modrm & 7) | (d.rex & REX_B ? 8 : 0),
+    };
     return 0;
 }
 

@@ -97,6 +97,22 @@ int hvm_decode_mmio(const uint8_t *buf, unsigned int avail, unsigned int mode,
                     struct hvm_mmio_insn *out);
 
 /*
+ * MOV to or from a control register (0F 22 /r, 0F 20 /r), for an intercept
+ * that does not say which register (SVM without decode assists).  The
+ * same prefixes as above; REX.R selects CR8-CR15, REX.B R8-R15.  Returns
+ * 0 and fills *out, -EOPNOTSUPP for another instruction (or LOCK), and
+ * -EFAULT / -EINVAL as hvm_decode_mmio.
+ */
+struct hvm_mov_cr {
+    uint8_t len;                /* instruction length, prefixes included */
+    bool to_cr;                 /* MOV to CRn (else from) */
+    uint8_t cr;                 /* 0..15 */
+    uint8_t gpr;                /* HVM_GPR_* */
+};
+int hvm_decode_mov_cr(const uint8_t *buf, unsigned int avail,
+                      unsigned int mode, struct hvm_mov_cr *out);
+
+/*
  * The value a decoded write stores (insn->write): the immediate or the
  * register operand, insn->size bytes, zero-extended to 64 bits.  For
  * XCHG, take it before hvm_mmio_load_result changes the register.

@@ -13,6 +13,7 @@
 #include <xen/memory.h>
 
 #include "../boot/boot.h"
+#include "emulate.h"
 #include "guest-abi.h"
 #include "hvm.h"
 
@@ -223,17 +224,24 @@ static int fault_refused(struct hvm_vcpu *hv, uint64_t gpa,
                      (unsigned long long)gpa, p2m_type_name(l.type));
 }
 
-int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
+int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access,
+                     bool walk)
 {
     struct vcpu *v = hv->v;
     int rc;
 
     if ( hv->platform && (gpa >> PAGE_SHIFT) == (LAPIC_GPA >> PAGE_SHIFT) )
     {
+        /* Page tables in the APIC page: no instruction to emulate. */
+        if ( walk )
+            return hvm_crash(hv, "guest page-table walk through the local "
+                             "APIC page (gpa %#llx)",
+                             (unsigned long long)gpa);
         hv->n.kind[HVM_EXIT_MMIO]++;
         return hvm_lapic_mmio(hv, gpa, access);
     }
     hv->n.npf++;
+    hv->n.npf_walk += walk;
     hv->n.kind[HVM_EXIT_NPF]++;
     if ( !p2m_fault_progress(v, _gfn(gpa >> PAGE_SHIFT)) )
         return hvm_guest_error(hv, "nested fault loop (missing flush?)", gpa);
@@ -257,6 +265,38 @@ void *hvm_guest_ptr(struct domain *d, uint64_t gpa, uint32_t len)
          !p2m_type_is_ram(l.type) )
         return NULL;
     return (char *)plat_map_mfn(l.mfn) + (gpa & (PAGE_SIZE - 1));
+}
+
+uint64_t *hvm_gpr_slot(struct hvm_regs *r, unsigned int n)
+{
+    uint64_t *const slot[16] = {
+        &r->rax, &r->rcx, &r->rdx, &r->rbx, NULL, &r->rbp, &r->rsi, &r->rdi,
+        &r->r8, &r->r9, &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15,
+    };
+
+    return slot[n & 15];
+}
+
+#define RFLAGS_AC (1ull << 18)
+
+void hvm_paging_of(const struct hvm_cpu_state *s, struct hvm_paging *pg)
+{
+    *pg = (struct hvm_paging){ .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4,
+                               .efer = s->efer, .cpl = s->cpl,
+                               .ac = s->rflags & RFLAGS_AC,
+                               .maxphyaddr = machine.paddr_bits,
+                               .gbpages = true };
+}
+
+int hvm_read_guest(void *ctx, uint64_t gpa, void *buf, unsigned int len)
+{
+    struct hvm_vcpu *hv = ctx;
+    void *p = hvm_guest_ptr(hv->v->domain, gpa, len);
+
+    if ( !p )
+        return -EFAULT;
+    memcpy(buf, p, len);
+    return 0;
 }
 
 static void console_flush(struct hvm_vcpu *hv)

@@ -16,6 +16,10 @@ struct hvm_regs {
     uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
 };
 
+/* A register by the CPU's number (RAX RCX RDX RBX RSP RBP RSI RDI R8..R15);
+ * NULL for RSP, which the VMCB/VMCS keeps. */
+uint64_t *hvm_gpr_slot(struct hvm_regs *r, unsigned int n);
+
 /* Exits by what they were, for the reports (vendor-neutral). */
 enum hvm_exit_kind {
     HVM_EXIT_NPF, HVM_EXIT_MMIO, HVM_EXIT_IO, HVM_EXIT_MSR, HVM_EXIT_CPUID,
@@ -27,6 +31,7 @@ enum hvm_exit_kind {
 
 struct hvm_counters {
     uint64_t exits, npf, hypercalls, io, sweeps, flushes, swept_pages;
+    uint64_t npf_walk;          /* of npf: on the guest's page-table walk */
     uint64_t irqs;              /* interrupts injected (platform guests) */
     uint64_t halts;             /* HLTs that waited for an interrupt */
     uint64_t kind[HVM_EXIT_NR];
@@ -184,7 +189,10 @@ int hvm_check_time(struct hvm_vcpu *hv);
  * Shared exit handlers.  Each returns 0 to resume the guest, or < 0 when
  * it must not run again (the domain crashed or the vCPU is paused).
  */
-int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access);
+/* walk: the fault was on the guest's own page-table walk (NPT EXITINFO1
+ * bit 33; EPT qualification bit 7 set, bit 8 clear), not on the access. */
+int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access,
+                     bool walk);
 int hvm_hypercall(struct hvm_vcpu *hv);
 int hvm_port_out(struct hvm_vcpu *hv, uint16_t port, uint32_t val,
                  unsigned int bytes);
@@ -207,6 +215,9 @@ uint64_t hvm_xcr0_allowed(void);
 /* The CR4 bits the guest may set: those of the features its CPUID offers
  * (the vendor also drops what the CPU cannot do). */
 uint64_t hvm_cr4_allowed(struct hvm_vcpu *hv);
+/* A MOV to CR4 of val the CPU would take (else #GP): only allowed bits,
+ * and PAE kept in long mode. */
+bool hvm_cr4_valid(struct hvm_vcpu *hv, uint64_t val, bool long_mode);
 
 /* A decoded INS/OUTS: the vendor fills it from its exit information. */
 struct hvm_string_io {
@@ -214,7 +225,9 @@ struct hvm_string_io {
     uint8_t bytes;              /* element size: 1, 2 or 4 */
     uint8_t addr_bytes;         /* address size: 2, 4 or 8 */
     bool in, rep;
-    uint64_t seg_base;          /* ES for INS, the data segment for OUTS */
+    uint8_t seg;                /* ES for INS, the data segment for OUTS:
+                                 * 0-5 = ES CS SS DS FS GS */
+    uint64_t seg_base;          /* its base */
 };
 int hvm_string_io(struct hvm_vcpu *hv, const struct hvm_string_io *io,
                   uint64_t rflags);
@@ -238,6 +251,12 @@ int hvm_guest_exception(struct hvm_vcpu *hv, uint8_t vec, uint32_t error,
 /* A pointer to guest-physical bytes [gpa, gpa + len) if they are RAM in
  * one page, else NULL. */
 void *hvm_guest_ptr(struct domain *d, uint64_t gpa, uint32_t len);
+
+/* The guest's own page walk (emulate.h) as the vCPU stands at this exit:
+ * its paging registers, and a reader of its memory (ctx: the hvm_vcpu). */
+struct hvm_paging;
+void hvm_paging_of(const struct hvm_cpu_state *s, struct hvm_paging *pg);
+int hvm_read_guest(void *ctx, uint64_t gpa, void *buf, unsigned int len);
 
 /* Guest CPU time limit for domains that set none (ms of TSC time). */
 #define HVM_TIME_LIMIT_DEFAULT_MS 300000

@@ -3,12 +3,15 @@
  * from its exit information and done here element by element: INS stores
  * what hvm_port_in gives, OUTS hands each element to hvm_port_out.  A REP
  * instruction runs at most STRING_BATCH elements per exit and then runs
- * again (RIP is kept), so a huge count cannot hold the CPU.
+ * again (RIP is kept), so a huge count cannot hold the CPU.  With guest
+ * paging on, each byte's linear address goes through the guest's own page
+ * walk (emulate.c), with the rights of a data access at the guest's CPL.
  */
 #include <asm-x86/p2m.h>
 #include <xen/lib.h>
 
 #include "../boot/boot.h"
+#include "emulate.h"
 #include "hvm.h"
 
 #define STRING_BATCH    64
@@ -46,31 +49,72 @@ static uint64_t addr_update(uint64_t r, uint64_t val, unsigned int bytes)
     return bytes == 2 ? (r & ~mask) | (val & mask) : val & mask;
 }
 
-/* One element at linear address la (paging is off: la is the gpa). */
-static int one_element(struct hvm_vcpu *hv, const struct hvm_string_io *io,
-                       uint64_t la)
+/*
+ * The gpa of the byte at linear address la: la itself with paging off,
+ * else the guest's walk.  0, 1 when an exception went to the guest, or
+ * < 0 when the domain was crashed.
+ */
+static int byte_gpa(struct hvm_vcpu *hv, const struct hvm_paging *pg,
+                    const struct hvm_string_io *io, uint64_t la,
+                    uint64_t *gpa)
 {
+    uint32_t pfec = 0;
+    int rc;
+
+    if ( !(pg->cr0 & CR0_PG) )
+    {
+        *gpa = la & 0xffffffffull;
+        return 0;
+    }
+    rc = hvm_linear_to_gpa(pg, la, io->in ? HVM_ACC_WRITE : 0,
+                           hvm_read_guest, hv, gpa, &pfec);
+    if ( rc == HVM_WALK_GP )
+    {
+        hv->hw->inject(hv, 13, 0);
+        hv->n.injected++;
+        return 1;
+    }
+    if ( rc )
+        return hvm_crash(hv, "string port I/O (%s, port %#x) at linear "
+                         "%#llx: %s", io->in ? "INS" : "OUTS", io->port,
+                         (unsigned long long)la,
+                         rc == HVM_WALK_PF ? "page fault (not emulated)"
+                                           : "guest page tables not RAM");
+    return 0;
+}
+
+/* One element at linear address la: 0 done, 1 an exception went to the
+ * guest (before the port was touched), < 0 the domain was crashed. */
+static int one_element(struct hvm_vcpu *hv, const struct hvm_paging *pg,
+                       const struct hvm_string_io *io, uint64_t la)
+{
+    uint8_t *p[4];
     uint32_t val = 0;
     unsigned int i;
+    int rc;
 
-    if ( io->in )
-        val = hvm_port_in(hv, io->port, io->bytes);
     for ( i = 0; i < io->bytes; i++ )
     {
-        uint64_t gpa = (la + i) & 0xffffffffull;
-        uint8_t *p = guest_byte(hv, gpa, io->in);
+        uint64_t gpa;
 
-        if ( !p )
+        rc = byte_gpa(hv, pg, io, la + i, &gpa);
+        if ( rc )
+            return rc;
+        p[i] = guest_byte(hv, gpa, io->in);
+        if ( !p[i] )
             return hvm_crash(hv, "string port I/O (%s, port %#x) at gpa "
                              "%#llx: not RAM", io->in ? "INS" : "OUTS",
                              io->port, (unsigned long long)gpa);
-        if ( io->in )
-            *p = val >> (8 * i);
-        else
-            val |= (uint32_t)*p << (8 * i);
     }
     if ( !io->in )
+    {
+        for ( i = 0; i < io->bytes; i++ )
+            val |= (uint32_t)*p[i] << (8 * i);
         return hvm_port_out(hv, io->port, val, io->bytes);
+    }
+    val = hvm_port_in(hv, io->port, io->bytes);
+    for ( i = 0; i < io->bytes; i++ )
+        *p[i] = val >> (8 * i);
     return 0;
 }
 
@@ -82,19 +126,22 @@ int hvm_string_io(struct hvm_vcpu *hv, const struct hvm_string_io *io,
     uint64_t mask = ab == 8 ? ~0ull : (1ull << (8 * ab)) - 1;
     uint64_t *index = io->in ? &r->rdi : &r->rsi;
     int64_t step = rflags & RFLAGS_DF ? -(int64_t)io->bytes : io->bytes;
-    uint64_t count = io->rep ? r->rcx & mask : 1, n;
+    uint64_t count = io->rep ? r->rcx & mask : 1, n, base;
+    struct hvm_cpu_state st;
+    struct hvm_paging pg;
     int rc;
 
     if ( !count )
         return 1;
-    /* A linear address is a gpa only with paging off; a guest page-table
-     * walk is not written yet. */
-    if ( hv->hw->get_cr(hv, 0) & CR0_PG )
-        return hvm_crash(hv, "string port I/O (port %#x) with guest paging "
-                         "on: not emulated", io->port);
+    hv->hw->get_state(hv, &st);
+    hvm_paging_of(&st, &pg);
+    /* 64-bit mode ignores the bases of ES, CS, SS and DS. */
+    base = st.mode == 64 && io->seg < 4 ? 0 : io->seg_base;
     for ( n = 0; n < count && n < STRING_BATCH; n++ )
     {
-        rc = one_element(hv, io, io->seg_base + (*index & mask));
+        rc = one_element(hv, &pg, io, base + (*index & mask));
+        if ( rc > 0 )           /* an exception: RIP and RCX stay */
+            break;
         if ( rc )
             return rc;
         *index = addr_update(*index, *index + step, ab);

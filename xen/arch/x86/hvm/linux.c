@@ -372,8 +372,10 @@ static void report(struct linux_run *r, struct hvm_vcpu *hv,
     print_order_triple("populated", ps.filled);
     printk(", ");
     print_order_triple("swept", ps.swept);
-    printk(", \"npf\": %llu, \"exits\": %llu, \"exits_by_reason\": {",
-           (unsigned long long)hv->n.npf, (unsigned long long)hv->n.exits);
+    printk(", \"npf\": %llu, \"npf_walk\": %llu, \"exits\": %llu, "
+           "\"exits_by_reason\": {", (unsigned long long)hv->n.npf,
+           (unsigned long long)hv->n.npf_walk,
+           (unsigned long long)hv->n.exits);
     hvm_print_exit_reasons(hv);
     printk("}, \"audit_errors\": %u, \"pod\": {\"P\": %llu, \"T\": %llu, "
            "\"B\": %llu, \"M\": %llu, \"cache\": %llu, \"entries\": %llu, "

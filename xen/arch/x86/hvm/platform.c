@@ -130,17 +130,6 @@ bool hvm_platform_in(struct hvm_vcpu *hv, uint16_t port, unsigned int bytes,
 
 /* --- the local APIC page --- */
 
-static int read_gpa(void *ctx, uint64_t gpa, void *buf, unsigned int len)
-{
-    struct hvm_vcpu *hv = ctx;
-    void *p = hvm_guest_ptr(hv->v->domain, gpa, len);
-
-    if ( !p )
-        return -EFAULT;
-    memcpy(buf, p, len);
-    return 0;
-}
-
 /* The guest's registers in the decoder's order, and back. */
 static void gpr_get(const struct hvm_vcpu *hv, uint64_t rsp, uint64_t *g)
 {
@@ -174,12 +163,9 @@ int hvm_lapic_mmio(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
     int rc;
 
     hv->hw->get_state(hv, &s);
-    pg = (struct hvm_paging){ .cr0 = s.cr0, .cr3 = s.cr3, .cr4 = s.cr4,
-                              .efer = s.efer, .cpl = s.cpl,
-                              .maxphyaddr = machine.paddr_bits,
-                              .gbpages = true };
+    hvm_paging_of(&s, &pg);
     rc = hvm_fetch_insn(&pg, s.mode == 64 ? 0 : s.cs_base, s.rip, buf,
-                        sizeof(buf), read_gpa, hv, &got, &pfec);
+                        sizeof(buf), hvm_read_guest, hv, &got, &pfec);
     if ( rc )
         return hvm_crash(hv, "local APIC access at rip %#llx: the "
                          "instruction cannot be fetched (%d)",

@@ -14,6 +14,7 @@
 #include <xen/lib.h>
 
 #include "../../boot/boot.h"
+#include "../emulate.h"
 #include "../hvm.h"
 
 struct vmcb_seg {
@@ -76,6 +77,9 @@ BUILD_BUG_ON(sizeof(struct vmcb) != 4096);
 #define VM_CR_SVMDIS     (1u << 4)
 #define EFER_SVME        (1ull << 12)
 
+/* CR intercepts (VMCB 0x000): reads in bits 0-15, writes in 16-31. */
+#define CR_WRITE(n)      (1u << (16 + (n)))
+
 /* intercepts1 (VMCB 0x00C) and intercepts2 (0x010) bits. */
 #define INT1_INTR        (1u << 0)
 #define INT1_VINTR       (1u << 4)
@@ -106,6 +110,7 @@ BUILD_BUG_ON(sizeof(struct vmcb) != 4096);
 #define EVENT_EXCEPTION  (3u << 8)
 
 /* #VMEXIT codes. */
+#define VMEXIT_CR4_WRITE 0x14
 #define VMEXIT_EXCP0     0x40
 #define VMEXIT_EXCP31    0x5f
 #define VMEXIT_INTR      0x60
@@ -134,6 +139,7 @@ BUILD_BUG_ON(sizeof(struct vmcb) != 4096);
 #define NPF_WRITE        (1ull << 1)
 #define NPF_RSVD         (1ull << 3)
 #define NPF_FETCH        (1ull << 4)
+#define NPF_WALK         (1ull << 33)   /* on the guest's page-table walk */
 
 /* IOIO exit information (EXITINFO1). */
 #define IOIO_IN          (1u << 0)
@@ -186,6 +192,9 @@ static int svm_vcpu_init(struct hvm_vcpu *hv, const struct hvm_entry *e)
     memset(vmcb, 0, sizeof(*vmcb));
     hv->hw = &svm_vendor;
     vmcb->exception_intercepts = hv->exc_crash | HVM_EXC_ALWAYS;
+    /* CR4 writes: the CPU would take bits the CPUID policy does not offer
+     * (PKE, whose PKRU nobody switches between domains, among them). */
+    vmcb->cr_intercepts = CR_WRITE(4);
     vmcb->intercepts1 = INT1_INTR | INT1_CPUID | INT1_INVD | INT1_HLT |
                         INT1_INVLPGA | INT1_IOIO | INT1_MSR | INT1_SHUTDOWN;
     vmcb->intercepts2 = INT2_VMRUN | INT2_VMMCALL | INT2_SVM_OTHER |
@@ -341,6 +350,7 @@ static unsigned int svm_exit_kind(uint32_t code)
     case VMEXIT_HLT:     return HVM_EXIT_HLT;
     case VMEXIT_INTR:    return HVM_EXIT_INTR;
     case VMEXIT_VINTR:   return HVM_EXIT_IRQ_WINDOW;
+    case VMEXIT_CR4_WRITE: return HVM_EXIT_CR;
     case VMEXIT_VMMCALL: return HVM_EXIT_HYPERCALL;
     case VMEXIT_XSETBV:  return HVM_EXIT_XSETBV;
     case VMEXIT_INVD:
@@ -349,6 +359,49 @@ static unsigned int svm_exit_kind(uint32_t code)
     if ( code >= VMEXIT_EXCP0 && code <= VMEXIT_EXCP31 )
         return HVM_EXIT_EXCEPTION;
     return HVM_EXIT_OTHER;
+}
+
+/*
+ * MOV to CR4 (intercepted; without decode assists the instruction is
+ * decoded here): the policy's bits only (hvm_cr4_valid), else #GP.
+ */
+static int svm_cr4_write(struct hvm_vcpu *hv, struct vmcb *vmcb)
+{
+    struct hvm_cpu_state s;
+    struct hvm_paging pg;
+    struct hvm_mov_cr m;
+    uint8_t buf[15];
+    unsigned int got = 0;
+    uint32_t pfec;
+    uint64_t *slot, val, old = vmcb->cr4;
+    int rc;
+
+    svm_get_state(hv, &s);
+    hvm_paging_of(&s, &pg);
+    rc = hvm_fetch_insn(&pg, s.mode == 64 ? 0 : s.cs_base, s.rip, buf,
+                        sizeof(buf), hvm_read_guest, hv, &got, &pfec);
+    if ( !rc )
+        rc = hvm_decode_mov_cr(buf, got, s.mode, &m);
+    if ( rc || !m.to_cr || m.cr != 4 )
+        return hvm_crash(hv, "CR4 write intercepted at rip %#llx: not a MOV "
+                         "to CR4 that can be decoded (%d)",
+                         (unsigned long long)s.rip, rc);
+    slot = hvm_gpr_slot(&hv->regs, m.gpr);
+    val = slot ? *slot : vmcb->rsp;
+    if ( s.mode != 64 )
+        val = (uint32_t)val;
+    if ( !hvm_cr4_valid(hv, val, vmcb->efer & EFER_LMA) )
+    {
+        svm_inject(hv, 13, 0);
+        hv->n.injected++;
+        return 0;
+    }
+    vmcb->cr4 = val;
+    if ( val != old )
+        vmcb->tlb_control = TLB_FLUSH_ALL;  /* PGE, PAE, PSE, SMEP, ... */
+    vmcb->rip = s.rip + m.len;
+    hv->n.emulated++;
+    return 0;
 }
 
 /* Past an intercepted instruction of len bytes (without NRIPS, QEMU). */
@@ -390,6 +443,7 @@ static int svm_string_io(struct hvm_vcpu *hv, struct vmcb *vmcb)
     if ( seg > SEG_GS || (asz & (asz - 1)) )
         return hvm_guest_error(hv, "string port I/O: bad IOIO information",
                                info);
+    io.seg = seg;
     io.seg_base = (&vmcb->es)[seg].base;    /* ES CS SS DS FS GS in order */
     rc = hvm_string_io(hv, &io, vmcb->rflags);
     if ( rc == 1 )
@@ -464,6 +518,8 @@ static int svm_handle_exit(struct hvm_vcpu *hv, struct vmcb *vmcb)
     {
     case VMEXIT_VINTR:          /* the guest can take an interrupt now */
         return 0;
+    case VMEXIT_CR4_WRITE:
+        return svm_cr4_write(hv, vmcb);
     case VMEXIT_HLT:
         if ( !hv->platform )
             break;
@@ -472,7 +528,8 @@ static int svm_handle_exit(struct hvm_vcpu *hv, struct vmcb *vmcb)
         if ( vmcb->exitinfo1 & NPF_RSVD )
             return hvm_rejected_entry(hv, vmcb->exitinfo2);
         return hvm_nested_fault(hv, vmcb->exitinfo2,
-                                npf_access(vmcb->exitinfo1));
+                                npf_access(vmcb->exitinfo1),
+                                vmcb->exitinfo1 & NPF_WALK);
     case VMEXIT_VMMCALL:
         vmcb->rip += 3;
         return hvm_hypercall(hv);

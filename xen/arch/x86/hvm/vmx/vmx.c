@@ -11,6 +11,13 @@
  * included; the VMX-preemption timer (or, without it, the host's local
  * APIC timer with external-interrupt exiting) stops a guest that never
  * exits.  Each domain has its own VPID when the CPU offers VPIDs.
+ *
+ * A guest starts 32-bit with paging off (unrestricted guest) and may go
+ * on to paging, PAE and IA-32e mode itself: the hypervisor owns CR0.PG
+ * and the bits VMX fixes, and the CR4 bits the guest may not set, and
+ * emulates the control-register exits (exit 28) that changes to them
+ * cause.  A platform guest (a real OS) gets its local APIC's interrupts
+ * injected, with interrupt-window exiting when it cannot take one yet.
  */
 #include <xen/errno.h>
 #include <xen/lib.h>
@@ -164,6 +171,9 @@ enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
 #define EPTV_READ            (1ull << 0)
 #define EPTV_WRITE           (1ull << 1)
 #define EPTV_FETCH           (1ull << 2)
+#define EPTV_LA_VALID        (1ull << 7)    /* a linear address caused it */
+#define EPTV_FINAL           (1ull << 8)    /* its final translation (else
+                                             * a guest paging entry) */
 
 /* I/O exit qualification */
 #define IOQ_SIZE_MASK        7          /* bytes - 1 */
@@ -522,6 +532,7 @@ static int vmx_string_io(struct hvm_vcpu *hv, uint64_t qual)
     if ( seg > SEG_GS || io.addr_bytes > 8 )
         return hvm_guest_error(hv, "string port I/O: bad instruction "
                                "information", info);
+    io.seg = seg;                       /* VMCS order: ES CS SS DS FS GS */
     io.seg_base = vmread(G_ES_BASE + 2 * seg);
     return hvm_string_io(hv, &io, vmread(G_RFLAGS));
 }
@@ -624,28 +635,17 @@ static int vmx_gp(struct hvm_vcpu *hv)
     return 0;
 }
 
-/* A general-purpose register by its number in the exit qualification
- * (RAX RCX RDX RBX RSP RBP RSI RDI R8..R15); RSP lives in the VMCS. */
-static uint64_t *gpr_slot(struct hvm_regs *r, unsigned int n)
-{
-    uint64_t *const slot[16] = {
-        &r->rax, &r->rcx, &r->rdx, &r->rbx, NULL, &r->rbp, &r->rsi, &r->rdi,
-        &r->r8, &r->r9, &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15,
-    };
-
-    return slot[n & 15];
-}
-
+/* A register by its number in the exit qualification; RSP is the VMCS's. */
 static uint64_t gpr_read(struct hvm_vcpu *hv, unsigned int n)
 {
-    uint64_t *p = gpr_slot(&hv->regs, n);
+    uint64_t *p = hvm_gpr_slot(&hv->regs, n);
 
     return p ? *p : vmread(G_RSP);
 }
 
 static void gpr_write(struct hvm_vcpu *hv, unsigned int n, uint64_t v)
 {
-    uint64_t *p = gpr_slot(&hv->regs, n);
+    uint64_t *p = hvm_gpr_slot(&hv->regs, n);
 
     if ( p )
         *p = v;
@@ -780,7 +780,8 @@ static int vmx_write_cr8(struct hvm_vcpu *hv, uint64_t val)
 
 static int vmx_cr_access(struct hvm_vcpu *hv, uint64_t qual)
 {
-    unsigned int cr = qual & 15, type = (qual >> 4) & 3, reg = (qual >> 8) & 15;
+    unsigned int cr = qual & 15, type = (qual >> 4) & 3;
+    unsigned int reg = (qual >> 8) & 15;
     uint64_t cr0 = vmx_get_cr(hv, 0);
 
     switch ( type )
@@ -923,7 +924,9 @@ static int vmx_handle_exit(struct hvm_vcpu *hv)
         return vmx_done(hvm_hlt(hv, vmread(G_RFLAGS) & (1u << 9)));
     case EXIT_EPT_VIOLATION:
         return hvm_nested_fault(hv, vmread(GUEST_PHYS_ADDR),
-                                eptv_access(qual));
+                                eptv_access(qual),
+                                (qual & EPTV_LA_VALID) &&
+                                !(qual & EPTV_FINAL));
     case EXIT_EPT_MISCONFIG:
         return hvm_rejected_entry(hv, vmread(GUEST_PHYS_ADDR));
     case EXIT_VMCALL:
@@ -1101,10 +1104,10 @@ const struct hvm_vendor *vmx_detect(void)
            caps.proc2 & PROC2_WBINVD ? "yes" : "no", caps.pat ? "yes" : "no",
            caps.io_info ? "yes" : "no");
     printk("VMX: revision %u, EPT caps %#llx: 1G pages %s, INVEPT %s; "
-           "EFER load/save %s\n", caps.revision,
+           "EFER load/save %s; CR4 may be %#llx\n", caps.revision,
            (unsigned long long)caps.ept_cap,
            vmx_vendor.leaf_1g ? "yes" : "no (2M fallback)",
            caps.ept_cap & EPT_CAP_INVEPT_SINGLE ? "single-context" : "global",
-           caps.efer ? "yes" : "no");
+           caps.efer ? "yes" : "no", (unsigned long long)caps.cr4_fixed1);
     return &vmx_vendor;
 }
