@@ -28,6 +28,7 @@
 #define CR4_OSXSAVE      0x00040000
 #define MSR_EFER         0xC0000080
 #define EFER_LME         0x00000100
+#define EFER_LMA         0x00000400
 #define EFER_NXE         0x00000800
 
 #define SEL_CODE64       0x08

@@ -16,7 +16,6 @@
 #define EXC_GP          13
 
 #define EFER_SCE        (1ull << 0)
-#define EFER_LMA        (1ull << 10)   /* EFER_LME, EFER_NXE: boot-defs.h */
 
 enum msr_kind { RW, RO_TSC, RO_MISC_ENABLE, APIC_BASE, TSC_DEADLINE };
 #define APIC_BASE_BSP    (1ull << 8)

@@ -151,7 +151,6 @@ BUILD_BUG_ON(sizeof(struct vmcb) != 4096);
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };
 #define SEG_ATTR_L       (1u << 9)  /* VMCB attribute: 64-bit code */
 #define SEG_ATTR_DB      (1u << 10) /* 32-bit code/stack */
-#define EFER_LMA         (1ull << 10)
 
 #define TLB_FLUSH_ALL    1
 #define GUEST_PAT        0x0007040600070406ull

@@ -626,7 +626,6 @@ static int vmx_done(int rc)
 #define PDPTE_P              1ull
 #define PDPTE_RSVD           0x1e6ull   /* bits 1, 2 and 5-8 */
 #define CS_AR_L              (1u << 13)
-#define EFER_LMA             (1ull << 10)
 
 static int vmx_gp(struct hvm_vcpu *hv)
 {
