@@ -288,6 +288,45 @@ static void test_fault_sweep_reclaims_zero_1g(void **state)
     env_finish();
 }
 
+/*
+ * A probe whose leaf the guest writes before the probe ends: the sweeps
+ * skip that leaf now (the quick check sees the write), so the probe never
+ * advances again.  A fault that finds the cache empty used to retry for
+ * ever on the stale probe, with no P2M change, until the fault-loop check
+ * crashed the domain ("fault loop without progress", seen in the TSan
+ * stress run).  Now the vCPU pauses for memory, its data intact.
+ */
+static void test_fault_stale_probe_pauses(void **state)
+{
+    uint64_t probed, gfn = GIB_FRAMES;
+    unsigned int calls, k;
+    struct domain *d;
+    struct vcpu *v;
+
+    env_machine(MACHINE);
+    d = gib_domain(ENV_FMT(state), 1);
+    v = &d->vcpu[0];
+    assert_int_equal(podenv_read(v, 5, 0), 0);   /* a zero 1G fill */
+    p2m_pod_access_done(v);
+    for ( k = 0; k < 3; k++ )                     /* the probe under way */
+    {
+        probed = podenv_stats(d).probed;
+        assert_true(p2m_fault_progress(v, _gfn(gfn)));
+        assert_int_equal(p2m_handle_fault(v, _gfn(gfn), P2M_ACCESS_W), 0);
+        assert_true(podenv_stats(d).probed > probed);
+    }
+    podenv_write(&d->vcpu[1], 0, 0, 0xd1e7);      /* word 0: sampled */
+    probed = podenv_stats(d).probed;
+    assert_int_equal(fault_until_done(d, v, gfn, &calls), -EAGAIN);
+    assert_true(v->paused);
+    assert_false(d->crashed);
+    assert_int_equal(podenv_stats(d).probed, probed);
+    podenv_expect_type(d, 0, p2m_ram_rw, 18);
+    assert_int_equal(podenv_read(&d->vcpu[1], 0, 0), 0xd1e7);
+    podenv_check(d, true);
+    env_finish();
+}
+
 /* A 2M chunk that is not known zero (marker at word 9), into d's cache. */
 static mfn_t cache_dirty_2m(struct domain *d)
 {
@@ -452,6 +491,7 @@ int main(void)
         ENV_TEST(test_claim_scrubs_freed_table_page),
         ENV_TEST(test_fault_sweep_reads_bounded),
         ENV_TEST(test_fault_sweep_reclaims_zero_1g),
+        ENV_TEST(test_fault_stale_probe_pauses),
         ENV_TEST(test_fill_zeroes_outside_lock),
         ENV_TEST(test_balloon_flushes_once),
         ENV_TEST(test_fault_loop_needs_no_progress),

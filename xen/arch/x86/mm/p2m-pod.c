@@ -517,7 +517,7 @@ static bool fill_unlocked(struct p2m_domain *p2m, const struct p2m_iter *it,
 }
 
 static int64_t sweep_locked(struct p2m_domain *p2m, enum pod_sweep_mode mode);
-static bool probe_pending(struct p2m_domain *p2m);
+static bool probe_pending(struct p2m_domain *p2m, uint64_t probed);
 
 int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
                             uint64_t gfn)
@@ -557,8 +557,10 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
         {
             /* A probe under way: the access faults again, and the next
              * fault's sweep goes on (each holds the lock a budget long). */
+            uint64_t probed = p2m->pod.probed;
+
             if ( !sweep_locked(p2m, POD_SWEEP_EMERGENCY) &&
-                 probe_pending(p2m) )
+                 probe_pending(p2m, probed) )
                 return 0;
         }
         else
@@ -773,18 +775,22 @@ static enum probe_result probe_step(struct p2m_domain *p2m,
 }
 
 /*
- * Is a probe under way (or did one just split a leaf whose pieces the next
- * sweep reclaims), with less than one round of the 1G leaves read since
- * anything was reclaimed?  Then a fault that found nothing retries instead
- * of pausing the vCPU.  Consumes the split.
+ * Is a probe under way that the sweep which just found nothing advanced
+ * (probed was the count before it), or did that sweep split a leaf whose
+ * pieces the next one reclaims, with less than one round of the 1G leaves
+ * read since anything was reclaimed?  Then a fault that found nothing
+ * retries instead of pausing the vCPU.  A probe the sweep did not advance
+ * (its leaf written, ballooned or replaced since) is no reason to retry:
+ * the retry would change nothing, and the vCPU would loop until the
+ * fault-loop check crashed its domain.  Consumes the split.
  */
-static bool probe_pending(struct p2m_domain *p2m)
+static bool probe_pending(struct p2m_domain *p2m, uint64_t probed)
 {
     struct p2m_pod *pod = &p2m->pod;
     bool split = pod->probe.split;
 
     pod->probe.split = false;
-    return (pod->probe.level || split) &&
+    return ((pod->probe.level && pod->probed != probed) || split) &&
            pod->probe_idle < (p2m->stats.pages[2] + 1) << PAGE_ORDER_1G;
 }
 
