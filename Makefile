@@ -74,6 +74,7 @@ $(O)/tests/%: tests/unit/%.c $(TEST_COMMON) $(LIB) $(wildcard tests/unit/common/
 $(O)/obj/xen/arch/x86/hvm/%.o: MODULE := y
 $(O)/tests/test_emulate: $(O)/obj/xen/arch/x86/hvm/emulate.o
 $(O)/tests/test_vlapic: $(O)/obj/xen/arch/x86/hvm/vlapic.o
+$(O)/tests/test_virtio: $(O)/obj/xen/arch/x86/hvm/virtio-mmio.o
 
 $(O)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
