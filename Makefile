@@ -48,14 +48,18 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 KVM_BIN := $(O)/tests/kvm_walker
 FUZZ_REPLAY := $(O)/tests/test_fuzz_replay
 
-.PHONY: all run test unit bench clean deps deps-build deps-run tsan-test
+.PHONY: all run test bench clean deps deps-build deps-run tsan-test
 all: $(O)/p2mctl $(UNIT_BINS) $(BENCH_BINS) $(if $(wildcard tests/kvm/*.c),$(KVM_BIN)) \
      $(FUZZ_REPLAY)
 
 $(O)/obj/xen/common/%.o $(O)/obj/xen/arch/x86/mm/%.o: MODULE := y
-$(O)/obj/%.o: %.c $(wildcard xen/include/*/*.h xen/arch/x86/*/*.h tools/libxc/*.h)
+# Each object's header dependencies come from the compiler (-MMD -MP: a .d
+# file beside the object, included at the end), not from every header; the
+# Makefile (flags) too, which also rebuilds objects made before .d files.
+DEPFLAGS := -MMD -MP
+$(O)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(if $(MODULE),$(MOD_CFLAGS),$(HOST_CFLAGS)) -c $< -o $@
+	$(CC) $(if $(MODULE),$(MOD_CFLAGS),$(HOST_CFLAGS)) $(DEPFLAGS) -c $< -o $@
 
 $(LIB): $(MOD_OBJS) $(HOSTED_OBJS)
 	@rm -f $@
@@ -147,8 +151,6 @@ HV_SRCS := $(MOD_SRCS) $(wildcard xen/arch/x86/boot/*.c xen/arch/x86/hvm/*.c \
                                   xen/arch/x86/hvm/*/*.c tests/hv/*.c)
 HV_ASMS := $(wildcard xen/arch/x86/boot/*.S xen/arch/x86/hvm/*/*.S tests/hv/*.S)
 HV_OBJS := $(HV_SRCS:.c=.o) $(HV_ASMS:.S=.o)
-HV_HDRS := $(wildcard xen/include/*/*.h xen/arch/x86/*/*.h \
-                      xen/arch/x86/hvm/*/*.h tests/hv/guests/*.h)
 HV_LDS := xen/arch/x86/boot/hv.lds
 # A Bochs disk image is a whole number of 16-head, 63-sector cylinders.
 HV_SECTOR := 516096
@@ -184,13 +186,14 @@ $(HV_O)/guests/%.bin: $(HV_O)/guests/%.elf
 
 # hv_image(dir, extra cflags): objects, ELF, QEMU ELF32 and the Bochs disk.
 define hv_image
-$(1)/obj/%.o: %.c $(HV_HDRS)
+$(1)/obj/%.o: %.c Makefile
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(HV_CFLAGS) $(2) -c $$< -o $$@
+	$$(CC) $$(HV_CFLAGS) $(2) $$(DEPFLAGS) -c $$< -o $$@
 
-$(1)/obj/%.o: %.S $(HV_HDRS) $(GUEST_BINS)
+# .incbin'd guest binaries are not in the .d files: listed here.
+$(1)/obj/%.o: %.S Makefile $(GUEST_BINS)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(HV_CFLAGS) $(2) -Wa,-I$(HV_O)/guests -c $$< -o $$@
+	$$(CC) $$(HV_CFLAGS) $(2) $$(DEPFLAGS) -Wa,-I$(HV_O)/guests -c $$< -o $$@
 
 $(1)/xen.elf: $(HV_OBJS:%=$(1)/obj/%) $(HV_LDS)
 	ld -nostdlib -z max-page-size=0x1000 --build-id=none \
@@ -276,3 +279,6 @@ hv-test-debug: deps
 linux-test: deps
 	@$(MAKE) -s hv
 	@$(PY) tests/hv/linux.py --build $(HV_O)
+
+# Header dependencies recorded by -MMD (absent before the first build).
+-include $(shell find build -name '*.d' 2>/dev/null)

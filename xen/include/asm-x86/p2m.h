@@ -3,7 +3,7 @@
  * frames (mfn), in the format the CPU walks (AMD NPT or Intel EPT).
  *
  * Levels are numbered L1 (4 KiB leaves) to L4 (root) everywhere; a leaf at
- * level L has order p2m_level_order(L) = 9 * (L - 1).
+ * level L has order p2m_level_order(L) = 9 * (L - 1); p2m_order_level inverts it.
  *
  * Locking: p2m->lock protects the tables, counters and the m2p records of
  * this domain.  Order: P2M lock, then PoD lock, then heap lock.
@@ -21,13 +21,32 @@ struct vcpu;
 struct p2m_format_ops;
 struct p2m_domain;
 
-#define P2M_LEVELS 4
+/* The levels by name: P2M_L1 holds 4K leaves, P2M_L4 is the root. */
+enum { P2M_L1 = 1, P2M_L2, P2M_L3, P2M_L4 };
+#define P2M_LEVELS P2M_L4
+#define P2M_LEAF_LEVELS P2M_L3           /* the highest level with leaves */
 #define P2M_GFN_BITS 36                  /* 48-bit guest-physical space */
 #define P2M_MAX_GFN (1ull << P2M_GFN_BITS)
 
+/* level <-> order: a leaf at level L maps 2^p2m_level_order(L) pages. */
 static inline unsigned int p2m_level_order(unsigned int level)
 {
-    return 9 * (level - 1);
+    return PAGE_ORDER_2M * (level - P2M_L1);
+}
+
+/* The level whose leaves have the largest order <= order. */
+static inline unsigned int p2m_order_level(unsigned int order)
+{
+    return order / PAGE_ORDER_2M + P2M_L1;
+}
+
+/*
+ * Per-size counters (stats.pages[], the PoD lists and counters) are indexed
+ * by the leaf's level: P2M_L1 (4K) -> 0, P2M_L2 (2M) -> 1, P2M_L3 (1G) -> 2.
+ */
+static inline unsigned int p2m_level_idx(unsigned int level)
+{
+    return level - P2M_L1;
 }
 
 typedef enum {
@@ -83,7 +102,7 @@ struct p2m_lookup {
 };
 
 struct p2m_stats {
-    uint64_t pages[3];         /* leaves mapped at 4K, 2M, 1G */
+    uint64_t pages[P2M_LEAF_LEVELS]; /* leaves mapped, by p2m_level_idx */
     uint64_t table_pages;      /* table pages in the tree, root included */
     uint64_t splits;
     uint64_t merges;           /* tables folded back into a superpage */
@@ -96,7 +115,7 @@ struct p2m_stats {
 #define POD_RING 32             /* recently populated gfns, for eager sweeps */
 #define POD_EVENTS 64
 
-/* Cache lists and per-order counters are indexed by order / 9. */
+/* Cache lists and per-order counters: p2m_level_idx of the leaf's level. */
 enum { POD_4K, POD_2M, POD_1G, POD_ORDERS };
 
 enum pod_event_kind {
@@ -352,12 +371,18 @@ enum p2m_audit_code {
 
 #define P2M_AUDIT_MAX_RECORDED 64
 
+/* AUDIT_COUNTER's detail: p2m_level_idx(level) for stats.pages[], or: */
+enum p2m_audit_counter {
+    AUDIT_CTR_TABLE_PAGES = P2M_LEAF_LEVELS,
+    AUDIT_CTR_POD_ENTRIES,
+};
+
 struct p2m_audit_error {
     enum p2m_audit_code code;
     unsigned int level;
     uint64_t gfn;
     uint64_t entry;
-    uint64_t detail;          /* expected value, counter index, ... */
+    uint64_t detail;          /* expected value, enum p2m_audit_counter */
 };
 
 struct p2m_audit_report {

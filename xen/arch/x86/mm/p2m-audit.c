@@ -135,7 +135,7 @@ static void check_leaf(struct audit *a, p2m_pte_t e, unsigned int level,
         a->seen.pod_entries += 1ull << p2m_level_order(level);
     if ( !p2m_type_has_mfn(t) )
         return;
-    a->seen.pages[level - 1]++;
+    a->seen.pages[p2m_level_idx(level)]++;
     if ( check_frames(a, e, level, gfn) && p2m_type_is_ram(t) )
     {
         /* Only frames the domain owns count as held (others are reported
@@ -269,10 +269,12 @@ unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
     a.reserved = heap_domain_pages_with(p2m->domain, PGF_reserved);
     audit_table(&a, p2m->root, P2M_LEVELS, 0);
     m2p_for_each_record(check_record, &a);
-    for ( i = 0; i < 3; i++ )
+    for ( i = 0; i < P2M_LEAF_LEVELS; i++ )
         check_counter(&a, a.seen.pages[i], p2m->stats.pages[i], i);
-    check_counter(&a, a.seen.table_pages, p2m->stats.table_pages, 3);
-    check_counter(&a, a.seen.pod_entries, p2m->stats.pod_entries, 4);
+    check_counter(&a, a.seen.table_pages, p2m->stats.table_pages,
+                  AUDIT_CTR_TABLE_PAGES);
+    check_counter(&a, a.seen.pod_entries, p2m->stats.pod_entries,
+                  AUDIT_CTR_POD_ENTRIES);
     check_pod(&a);
     if ( p2m->domain->p2m_pages != p2m->stats.table_pages + p2m->pool_pages +
          (p2m->dirty_map ? 1ull << p2m->dirty_map->order : 0) ||

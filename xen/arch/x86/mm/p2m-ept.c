@@ -39,7 +39,7 @@ static uint64_t ept_leaf_addr_mask(unsigned int level)
 /* Reserved bits of a leaf: 20:12 (2 MiB), 29:12 (1 GiB). */
 static uint64_t ept_leaf_rsvd(unsigned int level)
 {
-    if ( level == 1 )
+    if ( level == P2M_L1 )
         return 0;
     return ((1ull << (PAGE_SHIFT + p2m_level_order(level))) - 1) &
            ~((1ull << PAGE_SHIFT) - 1);
@@ -81,7 +81,7 @@ static p2m_pte_t ept_make_leaf(unsigned int level, mfn_t mfn, p2m_type_t t,
         e |= ((uint64_t)EPT_MT_UC << EPT_MT_SHIFT) | EPT_IPAT;
     else
         e |= (uint64_t)EPT_MT_WB << EPT_MT_SHIFT;
-    if ( level > 1 )
+    if ( level > P2M_L1 )
         e |= EPT_PS;
     return e;
 }
@@ -93,7 +93,7 @@ static p2m_pte_t ept_make_table(mfn_t table)
 
 static bool ept_is_table(p2m_pte_t e, unsigned int level)
 {
-    return level > 1 && (e & EPT_RWX) && !(e & EPT_PS);
+    return level > P2M_L1 && (e & EPT_RWX) && !(e & EPT_PS);
 }
 
 static mfn_t ept_mfn(p2m_pte_t e, unsigned int level)
@@ -156,9 +156,9 @@ static unsigned int ept_check(p2m_pte_t e, unsigned int level)
         bad |= P2M_CHECK_FORMAT;
     if ( (e & EPT_RWX) == EPT_X && !machine.ept_exec_only )
         bad |= P2M_CHECK_FORMAT;    /* execute-only, not supported */
-    if ( level == 4 && (e & EPT_PS) )
+    if ( level == P2M_L4 && (e & EPT_PS) )
         bad |= P2M_CHECK_PS_L4;
-    if ( ept_is_table(e, level) || level == 4 )
+    if ( ept_is_table(e, level) || level == P2M_L4 )
     {
         if ( e & EPT_TABLE_RSVD & ~EPT_PS )
             bad |= P2M_CHECK_RESERVED;

@@ -29,11 +29,13 @@
 #define FAULT_SWEEP_PAGES ((1ull << PAGE_ORDER_2M) + SWEEP_BATCH_4K)
 #define EMERGENCY_ENTRIES 1024
 
-static const unsigned int pod_order[POD_ORDERS] = { 0, 9, 18 };
+static const unsigned int pod_order[POD_ORDERS] = {
+    PAGE_ORDER_4K, PAGE_ORDER_2M, PAGE_ORDER_1G
+};
 
 static unsigned int pod_idx(unsigned int order)
 {
-    return order / 9;
+    return p2m_level_idx(p2m_order_level(order));
 }
 
 static uint64_t populated(const struct domain *d)
@@ -551,7 +553,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
             pod_fill(p2m, &it, pg, v);
             return 0;
         }
-        if ( count && it.level > 1 )
+        if ( count && it.level > P2M_L1 )
             rc = pod_remap(p2m, &it);
         else if ( !swept )
         {
@@ -645,7 +647,7 @@ static bool candidate(struct p2m_domain *p2m, const struct p2m_iter *it)
     p2m_pte_t e = *it->ptep;
     unsigned int order = p2m_level_order(it->level);
 
-    return it->level <= 3 && p2m->ops->type(e) == p2m_ram_rw &&
+    return it->level <= P2M_LEAF_LEVELS && p2m->ops->type(e) == p2m_ram_rw &&
            !inflight(p2m, it) &&
            mfn_range_reclaimable(p2m->domain, p2m->ops->mfn(e, it->level),
                                  order) &&
@@ -791,7 +793,7 @@ static bool probe_pending(struct p2m_domain *p2m, uint64_t probed)
 
     pod->probe.split = false;
     return ((pod->probe.level && pod->probed != probed) || split) &&
-           pod->probe_idle < (p2m->stats.pages[2] + 1) << PAGE_ORDER_1G;
+           pod->probe_idle < (p2m->stats.pages[p2m_level_idx(P2M_L3)] + 1) << PAGE_ORDER_1G;
 }
 
 /* sweep_visit for a candidate too large for any fault's budget. */
@@ -835,7 +837,7 @@ static int sweep_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
     if ( !cand )
         return 0;
     s->batch[s->n++] = *it;
-    if ( s->level > 1 || s->n == SWEEP_BATCH_4K )
+    if ( s->level > P2M_L1 || s->n == SWEEP_BATCH_4K )
     {
         s->reclaimed += reclaim(p2m, s->batch, s->n);
         s->n = 0;
@@ -1038,8 +1040,8 @@ static bool chunk_covered(struct p2m_domain *p2m, uint64_t g,
 {
     struct p2m_iter it;
 
-    p2m_descend(p2m, g, order / 9 + 1, false, &it);
-    return it.level > order / 9 + 1 && *it.ptep;
+    p2m_descend(p2m, g, p2m_order_level(order), false, &it);
+    return it.level > p2m_order_level(order) && *it.ptep;
 }
 
 /*
@@ -1050,7 +1052,7 @@ static bool chunk_covered(struct p2m_domain *p2m, uint64_t g,
 static uint64_t release_chunk(struct p2m_domain *p2m, uint64_t g,
                               unsigned int order)
 {
-    unsigned int level = order / 9 + 1, i;
+    unsigned int level = p2m_order_level(order), i;
     struct p2m_iter it;
     uint64_t pages = 0;
     p2m_type_t t;
@@ -1084,7 +1086,7 @@ static unsigned int chunk_at(uint64_t g, uint64_t end)
 {
     unsigned int order;
 
-    for ( order = PAGE_ORDER_1G; order; order -= 9 )
+    for ( order = PAGE_ORDER_1G; order; order -= PAGE_ORDER_2M )
         if ( is_aligned(g, order) && end - g >= (1ull << order) )
             break;
     return order;
@@ -1105,7 +1107,7 @@ static int release_extent(struct p2m_domain *p2m, uint64_t g, uint64_t end,
     p2m_need_init(&need);
     for ( c = g; c < end; c += 1ull << chunk_at(c, end) )
         if ( chunk_covered(p2m, c, chunk_at(c, end)) )
-            p2m_need_add(p2m, &need, c, chunk_at(c, end) / 9 + 1);
+            p2m_need_add(p2m, &need, c, p2m_order_level(chunk_at(c, end)));
     rc = p2m_pool_reserve(p2m, need.pages);
     for ( c = g; !rc && c < end; c += 1ull << chunk_at(c, end) )
         *pages += release_chunk(p2m, c, chunk_at(c, end));

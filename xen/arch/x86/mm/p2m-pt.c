@@ -38,7 +38,7 @@ static uint64_t npt_leaf_addr_mask(unsigned int level)
 /* Must-be-zero bits of a leaf at level: 20:13 (2 MiB), 29:13 (1 GiB). */
 static uint64_t npt_leaf_rsvd(unsigned int level)
 {
-    if ( level == 1 )
+    if ( level == P2M_L1 )
         return 0;
     return ((1ull << (PAGE_SHIFT + p2m_level_order(level))) - 1) &
            ~((1ull << 13) - 1);
@@ -75,7 +75,7 @@ static p2m_pte_t npt_make_leaf(unsigned int level, mfn_t mfn, p2m_type_t t,
         return e;
     e |= (mfn_x(mfn) << PAGE_SHIFT) & npt_leaf_addr_mask(level);
     e |= NPT_US | NPT_A | NPT_D | npt_rights_bits(t, a);
-    if ( level > 1 )
+    if ( level > P2M_L1 )
         e |= NPT_PS;
     if ( t == p2m_mmio_direct )
         e |= NPT_PCD | NPT_PWT;
@@ -89,7 +89,7 @@ static p2m_pte_t npt_make_table(mfn_t table)
 
 static bool npt_is_table(p2m_pte_t e, unsigned int level)
 {
-    return level > 1 && (e & NPT_P) && !(e & NPT_PS);
+    return level > P2M_L1 && (e & NPT_P) && !(e & NPT_PS);
 }
 
 static mfn_t npt_mfn(p2m_pte_t e, unsigned int level)
@@ -160,9 +160,9 @@ static unsigned int npt_check(p2m_pte_t e, unsigned int level)
         return bad;
     if ( !(e & NPT_US) )
         bad |= P2M_CHECK_FORMAT;
-    if ( level == 4 && (e & NPT_PS) )
+    if ( level == P2M_L4 && (e & NPT_PS) )
         bad |= P2M_CHECK_PS_L4;
-    if ( npt_is_table(e, level) || level == 4 )
+    if ( npt_is_table(e, level) || level == P2M_L4 )
         return bad;
     if ( !p2m_type_has_mfn(npt_type(e)) )
         bad |= P2M_CHECK_TYPE;  /* present, but a type without a frame */

@@ -23,9 +23,9 @@ void domain_stats_each(struct domain *d, domain_stat_fn fn, void *ctx)
     p2m_get_stats(&d->p2m, &st);
     p2m_pod_get_stats(d, &ps);
     heap_get_stats(&hs);
-    fn(ctx, "pages_1g", st.pages[2], false);
-    fn(ctx, "pages_2m", st.pages[1], false);
-    fn(ctx, "pages_4k", st.pages[0], false);
+    fn(ctx, "pages_1g", st.pages[p2m_level_idx(P2M_L3)], false);
+    fn(ctx, "pages_2m", st.pages[p2m_level_idx(P2M_L2)], false);
+    fn(ctx, "pages_4k", st.pages[p2m_level_idx(P2M_L1)], false);
     fn(ctx, "table_pages", st.table_pages, false);
     fn(ctx, "splits", st.splits, false);
     fn(ctx, "merges", st.merges, false);

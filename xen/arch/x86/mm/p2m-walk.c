@@ -66,7 +66,7 @@ static void account_leaf(struct p2m_domain *p2m, p2m_pte_t e,
         p2m_dirty_mark(p2m, gfn, order);
     if ( p2m_type_has_mfn(t) )
     {
-        p2m->stats.pages[level - 1] += dir;
+        p2m->stats.pages[p2m_level_idx(level)] += dir;
         if ( !p2m_type_is_ram(t) )
             return;
         if ( dir > 0 )
@@ -336,7 +336,7 @@ static int64_t merge(struct p2m_domain *p2m, mfn_t table, unsigned int level,
             continue;
         n += merge(p2m, p2m->ops->mfn(*it.ptep, level), level - 1, it.gfn,
                    start, end, flush);
-        if ( level > 3 || it.gfn < start || it.gfn + span > end )
+        if ( level > P2M_LEAF_LEVELS || it.gfn < start || it.gfn + span > end )
             continue;           /* L4 never holds leaves; stay in range */
         folded = fold_candidate(p2m, p2m_table(p2m->ops->mfn(*it.ptep, level)),
                                 level);

@@ -104,8 +104,8 @@ int p2m_set_max_order(struct p2m_domain *p2m, unsigned int order)
          order != PAGE_ORDER_1G )
         return -EDOM;
     spin_lock(&p2m->lock);
-    if ( (order < PAGE_ORDER_1G && p2m->stats.pages[2]) ||
-         (order < PAGE_ORDER_2M && p2m->stats.pages[1]) )
+    if ( (order < PAGE_ORDER_1G && p2m->stats.pages[p2m_level_idx(P2M_L3)]) ||
+         (order < PAGE_ORDER_2M && p2m->stats.pages[p2m_level_idx(P2M_L2)]) )
         rc = -EBUSY;
     else
         p2m->max_order = order;
@@ -126,11 +126,6 @@ const char *p2m_format_name(const struct p2m_domain *p2m)
 uint64_t p2m_root_pointer(const struct p2m_domain *p2m)
 {
     return p2m->ops->root_pointer(p2m->root);
-}
-
-static unsigned int order_level(unsigned int order)
-{
-    return order / 9 + 1;
 }
 
 /* Everything about one leaf that can be checked without the P2M lock. */
@@ -306,7 +301,7 @@ static int chunk_prepare(struct p2m_domain *p2m, const struct range *r,
         return rc;
     if ( p2m_type_is_ram(r->t) && m2p_range_conflicts(_mfn(m), o, _gfn(g)) )
         return -EBUSY;
-    p2m_need_add(p2m, &c->need, g, order_level(o));
+    p2m_need_add(p2m, &c->need, g, p2m_order_level(o));
     visit_replaced(p2m, r, g, m, o, c, false);
     return 0;
 }
@@ -315,7 +310,7 @@ static int chunk_commit(struct p2m_domain *p2m, const struct range *r,
                         uint64_t g, uint64_t m, unsigned int o,
                         struct range_ctx *c)
 {
-    unsigned int level = order_level(o);
+    unsigned int level = p2m_order_level(o);
     struct p2m_iter it;
     p2m_pte_t new;
     int rc;
@@ -672,7 +667,7 @@ static int tables_from(struct p2m_domain *p2m, mfn_t table,
     unsigned int i;
     int rc = fn(ctx, table, t);
 
-    for ( i = 0; i < 512 && !rc && level > 1; i++ )
+    for ( i = 0; i < 512 && !rc && level > P2M_L1; i++ )
         if ( p2m->ops->is_table(t[i], level) )
             rc = tables_from(p2m, p2m->ops->mfn(t[i], level), level - 1, fn,
                              ctx);
