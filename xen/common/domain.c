@@ -90,7 +90,7 @@ int domain_iomem_allowed(const struct domain *d, mfn_t mfn,
     uint64_t s = mfn_x(mfn), e = s + (1ull << order);
     unsigned int i;
 
-    ASSERT(spin_is_locked(&d->p2m.lock));
+    ASSERT_LOCKED(&d->p2m.lock);
     for ( i = 0; i < d->nr_iomem; i++ )
         if ( s >= d->iomem[i].start && e <= d->iomem[i].end )
             return 0;

@@ -17,7 +17,7 @@
 
 struct machine machine;
 
-static spinlock_t heap_lock = SPIN_LOCK_UNLOCKED;
+static spinlock_t heap_lock = SPIN_LOCK_UNLOCKED(LOCK_CLASS_HEAP);
 static struct list_head free_list[MAX_ORDER + 1];
 static uint64_t free_chunks[MAX_ORDER + 1];
 static uint64_t free_pages, total_pages, xen_pages;
@@ -185,7 +185,7 @@ void heap_init(void)
 {
     unsigned int i, k;
 
-    spin_lock_init(&heap_lock);
+    spin_lock_init(&heap_lock, LOCK_CLASS_HEAP);
     list_init(&xen_list);
     for ( k = 0; k <= MAX_ORDER; k++ )
     {

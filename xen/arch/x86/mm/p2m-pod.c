@@ -49,7 +49,7 @@ void p2m_pod_init(struct p2m_domain *p2m)
     unsigned int i;
 
     memset(pod, 0, sizeof(*pod));
-    spin_lock_init(&pod->lock);
+    spin_lock_init(&pod->lock, LOCK_CLASS_POD);
     for ( i = 0; i < POD_ORDERS; i++ )
         list_init(&pod->cache[i]);
     list_init(&pod->busy);
@@ -238,7 +238,7 @@ static void give_back(struct domain *d, struct page_info *pg)
 {
     struct p2m_pod *pod = &d->p2m.pod;
 
-    ASSERT(spin_is_locked(&pod->lock));
+    ASSERT_LOCKED(&pod->lock);
     if ( d->p2m.stats.pod_entries > pod->count &&
          pg->order == pod_order[pod_idx(pg->order)] )
         cache_add_locked(pod, pg);
@@ -250,7 +250,7 @@ void p2m_pod_release_frames(struct p2m_domain *p2m)
 {
     struct domain *d = p2m->domain;
 
-    ASSERT(spin_is_locked(&p2m->lock));
+    ASSERT_LOCKED(&p2m->lock);
     spin_lock(&p2m->pod.lock);
     while ( !list_empty(&p2m->released) )
     {
@@ -273,7 +273,7 @@ uint64_t p2m_pod_cache_listed(struct p2m_domain *p2m)
     uint64_t pages = 0;
     unsigned int i;
 
-    ASSERT(spin_is_locked(&p2m->pod.lock));
+    ASSERT_LOCKED(&p2m->pod.lock);
     for ( i = 0; i <= POD_ORDERS; i++ )
     {
         const struct list_head *h = i < POD_ORDERS ? &p2m->pod.cache[i]

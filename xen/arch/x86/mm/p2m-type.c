@@ -137,7 +137,7 @@ void p2m_dirty_mark(struct p2m_domain *p2m, uint64_t gfn, unsigned int order)
     uint64_t g, end = gfn + (1ull << order);
     uint8_t *b;
 
-    ASSERT(spin_is_locked(&p2m->lock));
+    ASSERT_LOCKED(&p2m->lock);
     ASSERT(p2m->dirty_map && end <= p2m->dirty_top);
     if ( !p2m->dirty_map )
         return;
@@ -175,7 +175,7 @@ int p2m_dirty_cover(struct p2m_domain *p2m, uint64_t top)
     unsigned int order = 0;
     struct page_info *pg;
 
-    ASSERT(spin_is_locked(&p2m->lock));
+    ASSERT_LOCKED(&p2m->lock);
     if ( p2m->dirty_map && top <= p2m->dirty_top )
         return 0;
     while ( (1ull << order) < MAX(pages, 1) )

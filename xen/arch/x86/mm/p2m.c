@@ -63,7 +63,7 @@ int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt)
         return -EINVAL;
     p2m->domain = d;
     p2m->ops = fmt == P2M_FORMAT_NPT ? &p2m_npt_ops : &p2m_ept_ops;
-    spin_lock_init(&p2m->lock);
+    spin_lock_init(&p2m->lock, LOCK_CLASS_P2M);
     list_init(&p2m->pool);
     list_init(&p2m->deferred);
     list_init(&p2m->released);
@@ -164,7 +164,7 @@ static int validate_leaf(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
 static int check_frames(struct p2m_domain *p2m, mfn_t mfn, unsigned int order,
                         p2m_type_t t)
 {
-    ASSERT(spin_is_locked(&p2m->lock));
+    ASSERT_LOCKED(&p2m->lock);
     if ( t == p2m_mmio_direct )
         return domain_iomem_allowed(p2m->domain, mfn, order);
     return p2m_type_is_ram(t) ? mfn_range_owned_by(p2m->domain, mfn, order)
