@@ -150,6 +150,7 @@ static void take_free_chunk(struct page_info *pg, unsigned int order)
     unsigned int k = pg->order;
     bool zeroed = pg->flags & PGF_zeroed;
 
+    ASSERT_LOCKED(&heap_lock);
     list_del(&pg->list);
     free_chunks[k]--;
     while ( k > order )
@@ -164,6 +165,7 @@ static struct page_info *alloc_chunk(unsigned int order)
 {
     unsigned int k;
 
+    ASSERT_LOCKED(&heap_lock);
     if ( fail_at && ++alloc_seq == fail_at )
         return NULL;
     for ( k = order; k <= MAX_ORDER; k++ )
@@ -284,6 +286,7 @@ void free_p2m_page(struct domain *d, struct page_info *pg)
 static struct page_info *split_owned(struct page_info *h, uint64_t mfn,
                                      unsigned int order)
 {
+    ASSERT_LOCKED(&heap_lock);
     while ( h->order > order )
     {
         unsigned int k = h->order - 1;
@@ -300,9 +303,10 @@ static struct page_info *split_owned(struct page_info *h, uint64_t mfn,
 
 /* Check that every chunk in [mfn, end) is d's guest memory (with without
  * flags clear: PGF_pod to refuse cache frames). */
-static int range_owned_locked(const struct domain *d, uint64_t mfn,
-                              uint64_t end, uint8_t without)
+static int range_owned(const struct domain *d, uint64_t mfn, uint64_t end,
+                       uint8_t without)
 {
+    ASSERT_LOCKED(&heap_lock);
     while ( mfn < end )
     {
         struct page_info *h = mfn_chunk_head(_mfn(mfn));
@@ -325,7 +329,7 @@ int mfn_range_owned_by(const struct domain *d, mfn_t mfn, unsigned int order)
     if ( !mfn_range_is_ram(mfn, order) )
         return -ENXIO;
     spin_lock(&heap_lock);
-    rc = range_owned_locked(d, mfn_x(mfn), end, PGF_pod);
+    rc = range_owned(d, mfn_x(mfn), end, PGF_pod);
     spin_unlock(&heap_lock);
     return rc;
 }
@@ -351,7 +355,7 @@ int free_domheap_range(struct domain *d, mfn_t mfn, unsigned int order)
     if ( end > machine.max_mfn || !is_aligned(pos, order) )
         return -EINVAL;
     spin_lock(&heap_lock);
-    rc = range_owned_locked(d, pos, end, 0);
+    rc = range_owned(d, pos, end, 0);
     /* A frame some leaf still maps must not reach the heap (XSA-486). */
     if ( !rc && m2p_range_mapped(mfn, order) )
         rc = -EBUSY;
@@ -377,6 +381,7 @@ static void carve(struct domain *d, uint64_t c, unsigned int k, uint64_t lo,
 {
     uint64_t e = c + (1ull << k);
 
+    ASSERT_LOCKED(&heap_lock);
     if ( e <= lo || c >= hi )
     {
         free_chunk(c, k, zeroed);
@@ -443,7 +448,7 @@ struct page_info *heap_make_chunk(struct domain *d, mfn_t mfn,
     struct page_info *h;
 
     spin_lock(&heap_lock);
-    if ( end > machine.max_mfn || range_owned_locked(d, pos, end, 0) )
+    if ( end > machine.max_mfn || range_owned(d, pos, end, 0) )
     {
         spin_unlock(&heap_lock);
         return NULL;
@@ -610,6 +615,7 @@ static void pin_first_frame(struct page_info *pg)
     unsigned int k = pg->order, j;
     bool zeroed = pg->flags & PGF_zeroed;
 
+    ASSERT_LOCKED(&heap_lock);
     list_del(&pg->list);
     free_chunks[k]--;
     set_head(pg, PGU_XEN, 0, DOMID_XEN + 1u, 0);
@@ -685,6 +691,7 @@ static void tally_chunk(struct tally *t, uint64_t mfn, const struct page_info *h
     uint64_t n = 1ull << h->order;
     unsigned int owner = h->owner;
 
+    ASSERT_LOCKED(&heap_lock);
     if ( h->use == PGU_FREE )
         t->free += n;
     else if ( h->use == PGU_XEN && owner == DOMID_XEN + 1u )
@@ -709,6 +716,7 @@ static void check_lists(struct tally *t)
 {
     unsigned int k;
 
+    ASSERT_LOCKED(&heap_lock);
     for ( k = 0; k <= MAX_ORDER; k++ )
     {
         uint64_t n = 0;
@@ -739,6 +747,7 @@ static void check_totals(struct tally *t)
 {
     unsigned int i;
 
+    ASSERT_LOCKED(&heap_lock);
     if ( t->free != free_pages || t->xen != xen_pages )
     {
         printk("accounting: free %llu/%llu, pinned %llu/%llu (seen/counted)\n",

@@ -55,12 +55,13 @@ void p2m_pod_init(struct p2m_domain *p2m)
     list_init(&pod->busy);
 }
 
-/* --- the cache (PoD lock held) --- */
+/* --- the cache --- */
 
-static void cache_add_locked(struct p2m_pod *pod, struct page_info *pg)
+static void cache_add(struct p2m_pod *pod, struct page_info *pg)
 {
     unsigned int i = pod_idx(pg->order);
 
+    ASSERT_LOCKED(&pod->lock);
     ASSERT(pg->order == pod_order[i]);
     heap_set_chunk_flags(pg, PGF_pod, PGF_reserved);
     heap_move_chunk(pg, &pod->cache[i]);
@@ -73,6 +74,7 @@ static void cache_take_chunk(struct domain *d, struct page_info *pg)
 {
     struct p2m_pod *pod = &d->p2m.pod;
 
+    ASSERT_LOCKED(&pod->lock);
     heap_move_chunk(pg, &d->page_list);
     heap_set_chunk_flags(pg, 0, PGF_pod);
     pod->chunks[pod_idx(pg->order)]--;
@@ -93,8 +95,9 @@ static struct page_info *cache_take(struct domain *d, unsigned int i)
  * Chunk pg, just taken, goes back into the cache as busy: counted in it
  * (so the audit sees no leak) but on no list a fill or a trim takes from.
  */
-static void cache_hold_locked(struct p2m_pod *pod, struct page_info *pg)
+static void cache_hold(struct p2m_pod *pod, struct page_info *pg)
 {
+    ASSERT_LOCKED(&pod->lock);
     heap_set_chunk_flags(pg, PGF_pod, PGF_reserved);
     heap_move_chunk(pg, &pod->busy);
     pod->chunks[pod_idx(pg->order)]++;
@@ -105,6 +108,7 @@ static void cache_hold_locked(struct p2m_pod *pod, struct page_info *pg)
 /* Cache pages a fill may take: the busy ones are spoken for. */
 static uint64_t cache_free_pages(const struct p2m_pod *pod)
 {
+    ASSERT_LOCKED(&pod->lock);
     return pod->count - pod->busy_pages;
 }
 
@@ -114,13 +118,14 @@ static void cache_break(struct p2m_pod *pod, unsigned int i)
     struct page_info *pg = list_first(&pod->cache[i], struct page_info, list);
     struct list_head *p, *tmp, chunk;
 
+    ASSERT_LOCKED(&pod->lock);
     list_init(&chunk);
     heap_move_chunk(pg, &chunk);
     heap_split_chunk(pg, pod_order[i - 1]);
     pod->chunks[i]--;
     pod->count -= 1ull << pod_order[i];
     list_for_each_safe(p, tmp, &chunk)
-        cache_add_locked(pod, list_entry(p, struct page_info, list));
+        cache_add(pod, list_entry(p, struct page_info, list));
 }
 
 /*
@@ -128,11 +133,12 @@ static void cache_break(struct p2m_pod *pod, unsigned int i)
  * empty: a 4K request breaks a 2M page before a 1G page.  NULL when the
  * cache holds nothing this large.
  */
-static struct page_info *cache_get_locked(struct domain *d, unsigned int order)
+static struct page_info *cache_get(struct domain *d, unsigned int order)
 {
     struct p2m_pod *pod = &d->p2m.pod;
     unsigned int want = pod_idx(order), i;
 
+    ASSERT_LOCKED(&pod->lock);
     for ( i = want; i < POD_ORDERS && list_empty(&pod->cache[i]); i++ )
         ;
     if ( i == POD_ORDERS )
@@ -145,7 +151,7 @@ static struct page_info *cache_get_locked(struct domain *d, unsigned int order)
 void p2m_pod_cache_add(struct domain *d, struct page_info *pg)
 {
     spin_lock(&d->p2m.pod.lock);
-    cache_add_locked(&d->p2m.pod, pg);
+    cache_add(&d->p2m.pod, pg);
     spin_unlock(&d->p2m.pod.lock);
 }
 
@@ -154,7 +160,7 @@ struct page_info *p2m_pod_cache_get(struct domain *d, unsigned int order)
     struct page_info *pg;
 
     spin_lock(&d->p2m.pod.lock);
-    pg = cache_get_locked(d, order);
+    pg = cache_get(d, order);
     spin_unlock(&d->p2m.pod.lock);
     if ( pg )   /* the caller holds it now: not a leak while unmapped */
         heap_set_chunk_flags(pg, PGF_reserved, 0);
@@ -164,8 +170,9 @@ struct page_info *p2m_pod_cache_get(struct domain *d, unsigned int order)
 /* Free one cache chunk of order (breaking a larger one if needed). */
 static bool cache_free_one(struct domain *d, unsigned int order)
 {
-    struct page_info *pg = cache_get_locked(d, order);
+    struct page_info *pg = cache_get(d, order);
 
+    ASSERT_LOCKED(&d->p2m.pod.lock);
     if ( !pg )
         return false;
     free_domheap_range(d, page_to_mfn(pg), pg->order);
@@ -182,6 +189,8 @@ static int cache_resize(struct domain *d, uint64_t want)
     struct p2m_pod *pod = &d->p2m.pod;
     unsigned int work = 0, i;
 
+    ASSERT_LOCKED(&d->p2m.lock);
+    ASSERT_LOCKED(&pod->lock);
     for ( i = POD_ORDERS; i-- > 0 && work < TARGET_WORK; )
     {
         uint64_t n = 1ull << pod_order[i];
@@ -193,7 +202,7 @@ static int cache_resize(struct domain *d, uint64_t want)
 
             if ( !pg )
                 break;          /* try the next smaller size */
-            cache_add_locked(pod, pg);
+            cache_add(pod, pg);
         }
         while ( cache_free_pages(pod) >= want + n && work++ < TARGET_WORK )
             if ( !cache_free_one(d, pod_order[i]) )
@@ -216,6 +225,8 @@ static uint64_t cache_want(const struct domain *d)
     uint64_t e = d->p2m.stats.pod_entries;
     uint64_t t = pod->target;
 
+    ASSERT_LOCKED(&d->p2m.lock);
+    ASSERT_LOCKED(&pod->lock);
     e = e > pod->busy_pages ? e - pod->busy_pages : 0;
     return t > p ? MIN(t - p, e) : 0;
 }
@@ -227,6 +238,8 @@ static void cache_trim(struct domain *d)
     uint64_t e = d->p2m.stats.pod_entries;
     unsigned int i;
 
+    ASSERT_LOCKED(&d->p2m.lock);
+    ASSERT_LOCKED(&pod->lock);
     for ( i = POD_ORDERS; i-- > 0; )
         while ( pod->count >= e + (1ull << pod_order[i]) )
             if ( !cache_free_one(d, pod_order[i]) )
@@ -241,7 +254,7 @@ static void give_back(struct domain *d, struct page_info *pg)
     ASSERT_LOCKED(&pod->lock);
     if ( d->p2m.stats.pod_entries > pod->count &&
          pg->order == pod_order[pod_idx(pg->order)] )
-        cache_add_locked(pod, pg);
+        cache_add(pod, pg);
     else
         free_domheap_range(d, page_to_mfn(pg), pg->order);
 }
@@ -329,6 +342,8 @@ static void pod_event(struct domain *d, enum pod_event_kind kind,
     struct pod_event *ev = &pod->ev[(pod->ev_head + pod->ev_count) %
                                     POD_EVENTS];
 
+    ASSERT_LOCKED(&d->p2m.lock);
+    ASSERT_LOCKED(&pod->lock);
     *ev = (struct pod_event){ kind, vcpu, gfn, pod->count,
                               d->p2m.stats.pod_entries, d->tot_pages,
                               pod->target };
@@ -401,7 +416,7 @@ int p2m_pod_resume(struct domain *d)
     return (int)n;
 }
 
-/* --- demand populate (P2M lock held) --- */
+/* --- demand populate --- */
 
 static void zero_chunk(struct page_info *pg)
 {
@@ -417,6 +432,7 @@ static void pod_fill(struct p2m_domain *p2m, const struct p2m_iter *it,
     p2m_access_t a = p2m->ops->access(*it->ptep);
     unsigned int i = pod_idx(pg->order);
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( !(pg->flags & PGF_zeroed) )
         zero_chunk(pg);
     heap_set_chunk_flags(pg, 0, PGF_zeroed);
@@ -462,6 +478,7 @@ static int pod_remap(struct p2m_domain *p2m, const struct p2m_iter *it)
     struct p2m_iter child;
     int rc;
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_need_init(&need);
     p2m_need_add(p2m, &need, it->gfn, it->level - 1);
     rc = p2m_pool_reserve(p2m, need.pages);
@@ -478,9 +495,10 @@ static int pod_remap(struct p2m_domain *p2m, const struct p2m_iter *it)
  * on meanwhile: reserve (pg waits on the busy list, still counted in the
  * cache), zero outside the lock, and publish only if the entry is still
  * the PoD entry it was; else back out (pg goes back to the cache, known
- * zero now).  Called and returns with the P2M lock held; the tables may
- * have changed.  True when it filled.  (Issue 12: a fill that publishes
- * with one compare-and-swap needs no lock at all around the zeroing.)
+ * zero now).  Drops the P2M lock and takes it again before it returns:
+ * the tables may have changed.  True when it filled.  (Issue 12: a fill
+ * that publishes with one compare-and-swap needs no lock at all around
+ * the zeroing.)
  */
 static bool fill_unlocked(struct p2m_domain *p2m, const struct p2m_iter *it,
                           struct page_info *pg, struct vcpu *v)
@@ -490,8 +508,9 @@ static bool fill_unlocked(struct p2m_domain *p2m, const struct p2m_iter *it,
     unsigned int level = it->level;
     struct p2m_iter now;
 
+    ASSERT_LOCKED(&p2m->lock);
     spin_lock(&pod->lock);
-    cache_hold_locked(pod, pg);
+    cache_hold(pod, pg);
     spin_unlock(&pod->lock);
     pod->unlocked_zeroes++;
     spin_unlock(&p2m->lock);
@@ -518,7 +537,7 @@ static bool fill_unlocked(struct p2m_domain *p2m, const struct p2m_iter *it,
     return false;
 }
 
-static int64_t sweep_locked(struct p2m_domain *p2m, enum pod_sweep_mode mode);
+static int64_t sweep_run(struct p2m_domain *p2m, enum pod_sweep_mode mode);
 static bool probe_pending(struct p2m_domain *p2m, uint64_t probed);
 
 int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
@@ -531,6 +550,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
     uint64_t count;
     int rc = 0;
 
+    ASSERT_LOCKED(&p2m->lock);
     for ( ;; )
     {
         p2m_descend(p2m, gfn, 1, false, &it);
@@ -539,7 +559,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
         spin_lock(&p2m->pod.lock);
         /* A leaf larger than the hardware takes is remapped smaller. */
         pg = p2m_level_order(it.level) > p2m->max_order ? NULL
-             : cache_get_locked(d, p2m_level_order(it.level));
+             : cache_get(d, p2m_level_order(it.level));
         count = cache_free_pages(&p2m->pod);
         spin_unlock(&p2m->pod.lock);
         if ( pg && pg->order >= PAGE_ORDER_2M && !(pg->flags & PGF_zeroed) )
@@ -561,7 +581,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
              * fault's sweep goes on (each holds the lock a budget long). */
             uint64_t probed = p2m->pod.probed;
 
-            if ( !sweep_locked(p2m, POD_SWEEP_EMERGENCY) &&
+            if ( !sweep_run(p2m, POD_SWEEP_EMERGENCY) &&
                  probe_pending(p2m, probed) )
                 return 0;
         }
@@ -573,7 +593,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
     }
 }
 
-/* --- the zero-check sweeper (P2M lock held) --- */
+/* --- the zero-check sweeper --- */
 
 #define WORDS_PER_PAGE (PAGE_SIZE / sizeof(uint64_t))
 
@@ -637,6 +657,7 @@ static bool full_zero(struct p2m_domain *p2m, mfn_t mfn, unsigned int order)
     uint64_t read;
     bool zero = frames_are_zero(mfn, 1ull << order, &read);
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m->pod.scanned += read;
     return zero;
 }
@@ -647,6 +668,7 @@ static bool candidate(struct p2m_domain *p2m, const struct p2m_iter *it)
     p2m_pte_t e = *it->ptep;
     unsigned int order = p2m_level_order(it->level);
 
+    ASSERT_LOCKED(&p2m->lock);
     return it->level <= P2M_LEAF_LEVELS && p2m->ops->type(e) == p2m_ram_rw &&
            !inflight(p2m, it) &&
            mfn_range_reclaimable(p2m->domain, p2m->ops->mfn(e, it->level),
@@ -666,6 +688,7 @@ static uint64_t reclaim_finish(struct p2m_domain *p2m, struct p2m_iter *its,
     uint64_t pages = 0;
     unsigned int k;
 
+    ASSERT_LOCKED(&p2m->lock);
     for ( k = 0; k < n; k++ )
     {
         unsigned int order = p2m_level_order(its[k].level);
@@ -681,7 +704,7 @@ static uint64_t reclaim_finish(struct p2m_domain *p2m, struct p2m_iter *its,
         ASSERT(pg);
         heap_set_chunk_flags(pg, PGF_zeroed, 0);
         spin_lock(&p2m->pod.lock);
-        cache_add_locked(&p2m->pod, pg);
+        cache_add(&p2m->pod, pg);
         p2m->pod.swept[pod_idx(order)]++;
         p2m->pod.probe_idle = 0;
         spin_unlock(&p2m->pod.lock);
@@ -697,6 +720,7 @@ static uint64_t reclaim(struct p2m_domain *p2m, struct p2m_iter *its,
     p2m_pte_t old[SWEEP_BATCH_4K];
     unsigned int k;
 
+    ASSERT_LOCKED(&p2m->lock);
     for ( k = 0; k < n; k++ )
     {
         old[k] = *its[k].ptep;
@@ -739,6 +763,7 @@ static enum probe_result probe_step(struct p2m_domain *p2m,
     struct p2m_iter child;
     bool zero;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( pod->probe.level != it->level || pod->probe.gfn != it->gfn ||
          pod->probe.entry != *it->ptep )
     {
@@ -791,6 +816,7 @@ static bool probe_pending(struct p2m_domain *p2m, uint64_t probed)
     struct p2m_pod *pod = &p2m->pod;
     bool split = pod->probe.split;
 
+    ASSERT_LOCKED(&p2m->lock);
     pod->probe.split = false;
     return ((pod->probe.level && pod->probed != probed) || split) &&
            pod->probe_idle < (p2m->stats.pages[p2m_level_idx(P2M_L3)] + 1) << PAGE_ORDER_1G;
@@ -822,6 +848,7 @@ static int sweep_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
     bool cand;
     uint64_t cost = 0;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( !s->entries )
         return 1;               /* stop: the position is remembered */
     cand = it->level == s->level && candidate(p2m, it);
@@ -854,6 +881,7 @@ static uint64_t sweep_order(struct p2m_domain *p2m, unsigned int i,
                        .next = start };
     int rc;
 
+    ASSERT_LOCKED(&p2m->lock);
     rc = p2m_visit(p2m, start, P2M_MAX_GFN, sweep_visit, &s);
     if ( rc == 0 && start )
         rc = p2m_visit(p2m, 0, start, sweep_visit, &s);
@@ -873,6 +901,7 @@ static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget)
     uint64_t pages = 0;
     unsigned int k;
 
+    ASSERT_LOCKED(&p2m->lock);
     for ( k = 0; k < POD_RING; k++ )
     {
         uint64_t r = pod->ring[k];
@@ -896,12 +925,13 @@ static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget)
     return pages;
 }
 
-static int64_t sweep_locked(struct p2m_domain *p2m, enum pod_sweep_mode mode)
+static int64_t sweep_run(struct p2m_domain *p2m, enum pod_sweep_mode mode)
 {
     uint64_t budget = mode == POD_SWEEP_ALL ? ~0ull : FAULT_SWEEP_PAGES;
     uint64_t pages = sweep_eager(p2m, &budget);
     unsigned int i;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( mode == POD_SWEEP_EAGER )
         return (int64_t)pages;
     for ( i = POD_ORDERS; i-- > 0; )
@@ -918,7 +948,7 @@ int64_t p2m_pod_sweep(struct domain *d, enum pod_sweep_mode mode)
          mode != POD_SWEEP_EMERGENCY )
         return -EINVAL;
     spin_lock(&d->p2m.lock);
-    pages = sweep_locked(&d->p2m, mode);
+    pages = sweep_run(&d->p2m, mode);
     spin_lock(&d->p2m.pod.lock);
     cache_trim(d);
     spin_unlock(&d->p2m.pod.lock);
@@ -946,6 +976,7 @@ static int pod_mark_check(struct p2m_domain *p2m, uint64_t g, uint64_t nr)
     uint64_t believed;
     int rc = p2m_visit(p2m, g, g + nr, no_ram_visit, NULL);
 
+    ASSERT_LOCKED(&p2m->lock);
     believed = populated(d) + p2m->stats.pod_entries +
                (nr - pod_pages_in(p2m, g, g + nr));
     if ( !rc && believed > d->max_pages )
@@ -1010,6 +1041,7 @@ static uint64_t pod_pages_in(struct p2m_domain *p2m, uint64_t s, uint64_t e)
 {
     struct pod_count c = { s, e, 0 };
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_visit(p2m, s, e, pod_count_visit, &c);
     return c.pages;
 }
@@ -1022,6 +1054,7 @@ static uint64_t release_leaf(struct p2m_domain *p2m, const struct p2m_iter *it)
     mfn_t mfn = p2m->ops->mfn(*it->ptep, it->level);
     struct page_info *pg;
 
+    ASSERT_LOCKED(&p2m->lock);
     /* First make the frames one chunk: if that fails, nothing changed. */
     pg = heap_make_chunk(d, mfn, order);
     if ( !pg )
@@ -1040,6 +1073,7 @@ static bool chunk_covered(struct p2m_domain *p2m, uint64_t g,
 {
     struct p2m_iter it;
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_descend(p2m, g, p2m_order_level(order), false, &it);
     return it.level > p2m_order_level(order) && *it.ptep;
 }
@@ -1057,6 +1091,7 @@ static uint64_t release_chunk(struct p2m_domain *p2m, uint64_t g,
     uint64_t pages = 0;
     p2m_type_t t;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( p2m_descend(p2m, g, level, chunk_covered(p2m, g, order), &it) )
         return 0;   /* cannot happen: the caller reserved the table pages */
     if ( p2m->ops->is_table(*it.ptep, it.level) )
@@ -1104,6 +1139,7 @@ static int release_extent(struct p2m_domain *p2m, uint64_t g, uint64_t end,
     uint64_t c;
     int rc;
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_need_init(&need);
     for ( c = g; c < end; c += 1ull << chunk_at(c, end) )
         if ( chunk_covered(p2m, c, chunk_at(c, end)) )
@@ -1126,6 +1162,7 @@ static uint64_t extents_to_skip(struct p2m_domain *p2m, uint64_t g,
     p2m_type_t t;
     uint64_t end;
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_descend(p2m, g, 1, false, &it);
     t = p2m->ops->type(*it.ptep);
     if ( p2m_type_is_ram(t) || t == p2m_populate_on_demand )

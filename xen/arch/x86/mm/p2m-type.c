@@ -17,6 +17,7 @@ static int retype_leaf(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
     struct retype *c = ctx;
     p2m_pte_t e = *it->ptep, new;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( p2m->ops->type(e) != c->ot )
         return 0;
     new = p2m->ops->retype(e, it->level, c->nt);
@@ -34,6 +35,7 @@ static bool boundary_cut(struct p2m_domain *p2m, uint64_t b, p2m_type_t ot,
 {
     struct p2m_iter it;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( b == 0 || b >= P2M_MAX_GFN )
         return false;
     p2m_descend(p2m, b, 1, false, &it);
@@ -52,6 +54,7 @@ static int range_prepare(struct p2m_domain *p2m, uint64_t start, uint64_t end,
     struct p2m_need need;
     unsigned int i, target;
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_need_init(&need);
     for ( i = 0; i < 2; i++ )
         if ( boundary_cut(p2m, b[i], ot, &target) )
@@ -68,6 +71,7 @@ static void range_commit(struct p2m_domain *p2m, uint64_t start, uint64_t end,
     struct p2m_iter it;
     unsigned int i, target;
 
+    ASSERT_LOCKED(&p2m->lock);
     for ( i = 0; i < 2; i++ )
         if ( boundary_cut(p2m, b[i], ot, &target) )
             p2m_descend(p2m, b[i], target, true, &it);
@@ -101,11 +105,12 @@ int p2m_change_type_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
     return rc;
 }
 
-static void change_global_locked(struct p2m_domain *p2m, p2m_type_t ot,
-                                 p2m_type_t nt)
+static void change_global(struct p2m_domain *p2m, p2m_type_t ot,
+                          p2m_type_t nt)
 {
     struct retype c = { ot, nt, false };
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_visit(p2m, 0, P2M_MAX_GFN, retype_leaf, &c);
     p2m_flush_and_release(p2m, c.flush);
 }
@@ -116,13 +121,13 @@ int p2m_change_type_global(struct p2m_domain *p2m, p2m_type_t ot,
     if ( !retypeable(ot) || !retypeable(nt) )
         return -EBADR;
     spin_lock(&p2m->lock);
-    change_global_locked(p2m, ot, nt);
+    change_global(p2m, ot, nt);
     spin_unlock(&p2m->lock);
     p2m_debug_audit(p2m, "change_type_global");
     return 0;
 }
 
-/* --- the log-dirty map (P2M lock held) --- */
+/* --- the log-dirty map --- */
 
 #define DIRTY_BITS_PER_PAGE (PAGE_SIZE * 8)
 
@@ -156,6 +161,7 @@ void p2m_dirty_mark(struct p2m_domain *p2m, uint64_t gfn, unsigned int order)
 
 static bool dirty_test(const struct p2m_domain *p2m, uint64_t gfn)
 {
+    ASSERT_LOCKED(&p2m->lock);
     return p2m->dirty_map && gfn < p2m->dirty_top &&
            (dirty_bits(p2m)[gfn / 8] & (1u << (gfn % 8)));
 }
@@ -165,6 +171,7 @@ static void dirty_clear(struct p2m_domain *p2m, uint64_t start, uint64_t end)
     uint8_t *b = dirty_bits(p2m);
     uint64_t g;
 
+    ASSERT_LOCKED(&p2m->lock);
     for ( g = start; g < MIN(end, p2m->dirty_top); g++ )
         b[g / 8] &= ~(1u << (g % 8));
 }
@@ -198,6 +205,7 @@ int p2m_dirty_cover(struct p2m_domain *p2m, uint64_t top)
 
 void p2m_dirty_free(struct p2m_domain *p2m)
 {
+    ASSERT_LOCKED(&p2m->lock);
     if ( p2m->dirty_map )
         free_p2m_page(p2m->domain, p2m->dirty_map);
     p2m->dirty_map = NULL;
@@ -218,6 +226,7 @@ static uint64_t p2m_top_gfn(struct p2m_domain *p2m)
 {
     uint64_t top = 0;
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_visit(p2m, 0, P2M_MAX_GFN, top_visit, &top);
     return top;
 }
@@ -242,14 +251,14 @@ int p2m_logdirty_enable(struct p2m_domain *p2m, bool on)
         /* The map first: enabling can then no longer fail. */
         rc = p2m_dirty_cover(p2m, p2m_top_gfn(p2m));
         if ( !rc )
-            change_global_locked(p2m, p2m_ram_rw, p2m_ram_logdirty);
+            change_global(p2m, p2m_ram_rw, p2m_ram_logdirty);
         p2m->logdirty = !rc;
     }
     else if ( p2m->logdirty != on )
     {
         p2m->logdirty = false;
-        change_global_locked(p2m, p2m_ram_logdirty, p2m_ram_rw);
-        p2m_merge_locked(p2m, 0, P2M_MAX_GFN);
+        change_global(p2m, p2m_ram_logdirty, p2m_ram_rw);
+        p2m_merge_tables(p2m, 0, P2M_MAX_GFN);
         p2m_dirty_free(p2m);
     }
     spin_unlock(&p2m->lock);
@@ -265,7 +274,7 @@ int64_t p2m_merge_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr)
     if ( start >= P2M_MAX_GFN || P2M_MAX_GFN - start < nr )
         return -ERANGE;
     spin_lock(&p2m->lock);
-    n = p2m_merge_locked(p2m, start, start + nr);
+    n = p2m_merge_tables(p2m, start, start + nr);
     spin_unlock(&p2m->lock);
     p2m_debug_audit(p2m, "merge_range");
     return n;
@@ -293,6 +302,7 @@ static int mark_dirty(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
     uint64_t g = MAX(it->gfn, s->start);
     uint64_t e = MIN(it->gfn + (1ull << p2m_level_order(it->level)), s->end);
 
+    ASSERT_LOCKED(&p2m->lock);
     bool rw = p2m->ops->type(*it->ptep) == p2m_ram_rw;
 
     if ( !rw )

@@ -1,7 +1,8 @@
 /*
  * The generic P2M walker: descend, split, the entry-change hook, range
  * visits and the table page pool.  Nothing here knows the entry format; it
- * asks p2m->ops.  Every function expects p2m->lock to be held.
+ * asks p2m->ops.  Each function that reads or changes the tables asserts
+ * that its caller holds p2m->lock.
  */
 #include "p2m-walk.h"
 
@@ -26,6 +27,7 @@ int p2m_pool_reserve(struct p2m_domain *p2m, uint64_t n)
 {
     struct domain *d = p2m->domain;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( p2m->pool_fail_at && p2m->pool_allocs + n >= p2m->pool_fail_at )
     {
         p2m->pool_allocs = p2m->pool_fail_at;
@@ -49,6 +51,7 @@ int p2m_pool_reserve(struct p2m_domain *p2m, uint64_t n)
 
 void p2m_pool_drain(struct p2m_domain *p2m)
 {
+    ASSERT_LOCKED(&p2m->lock);
     while ( !list_empty(&p2m->pool) )
         free_p2m_page(p2m->domain, pool_take(p2m));
 }
@@ -61,6 +64,7 @@ static void account_leaf(struct p2m_domain *p2m, p2m_pte_t e,
     p2m_type_t t = ops->type(e);
     unsigned int order = p2m_level_order(level);
 
+    ASSERT_LOCKED(&p2m->lock);
     /* A dirty page going away must stay dirty for the next read. */
     if ( dir < 0 && t == p2m_ram_rw && p2m->logdirty )
         p2m_dirty_mark(p2m, gfn, order);
@@ -90,6 +94,7 @@ static void entry_removed(struct p2m_domain *p2m, p2m_pte_t e,
     p2m_pte_t *t;
     mfn_t mfn;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( !ops->is_table(e, level) )
     {
         account_leaf(p2m, e, level, gfn, -1);
@@ -110,6 +115,7 @@ void p2m_write_entry(struct p2m_domain *p2m, const struct p2m_iter *it,
 {
     p2m_pte_t old = *it->ptep;
 
+    ASSERT_LOCKED(&p2m->lock);
     ASSERT(!p2m->ops->is_table(new, it->level));
     entry_removed(p2m, old, it->level, it->gfn);
     account_leaf(p2m, new, it->level, it->gfn, 1);
@@ -129,6 +135,7 @@ static int p2m_split(struct p2m_domain *p2m, const struct p2m_iter *it)
     unsigned int i, child = it->level - 1;
     struct page_info *pg;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( list_empty(&p2m->pool) )
         return -ENOMEM;         /* the caller did not reserve: refuse */
     pg = pool_take(p2m);
@@ -158,6 +165,7 @@ int p2m_descend(struct p2m_domain *p2m, uint64_t gfn, unsigned int target,
     unsigned int level;
     int rc;
 
+    ASSERT_LOCKED(&p2m->lock);
     for ( level = P2M_LEVELS; ; level-- )
     {
         it->level = level;
@@ -192,6 +200,7 @@ void p2m_need_add(struct p2m_domain *p2m, struct p2m_need *n, uint64_t gfn,
     struct p2m_iter it;
     unsigned int level;
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_descend(p2m, gfn, target, false, &it);
     for ( level = it.level; level > target; level-- )
     {
@@ -224,6 +233,7 @@ bool p2m_needs_flush(const struct p2m_domain *p2m, p2m_pte_t old,
 
 void p2m_flush_and_release(struct p2m_domain *p2m, bool flush)
 {
+    ASSERT_LOCKED(&p2m->lock);
     ASSERT(flush || list_empty(&p2m->deferred));
     if ( flush )
     {
@@ -275,6 +285,7 @@ static int visit(struct p2m_domain *p2m, mfn_t table, unsigned int level,
 int p2m_visit(struct p2m_domain *p2m, uint64_t start, uint64_t end,
               p2m_visit_fn fn, void *ctx)
 {
+    ASSERT_LOCKED(&p2m->lock);
     return visit(p2m, p2m->root, P2M_LEVELS, 0, start, end, fn, ctx);
 }
 
@@ -284,6 +295,7 @@ void p2m_clear_all(struct p2m_domain *p2m)
     p2m_pte_t *root = p2m_table(p2m->root);
     unsigned int i;
 
+    ASSERT_LOCKED(&p2m->lock);
     for ( i = 0; i < 512; i++ )
     {
         entry_removed(p2m, root[i], P2M_LEVELS,
@@ -304,6 +316,7 @@ static p2m_pte_t fold_candidate(struct p2m_domain *p2m, const p2m_pte_t *t,
     p2m_pte_t parent;
     unsigned int i;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( !t[0] || ops->is_table(t[0], level - 1) )
         return 0;
     if ( p2m_type_has_mfn(type) && p2m_level_order(level) > p2m->max_order )
@@ -350,11 +363,12 @@ static int64_t merge(struct p2m_domain *p2m, mfn_t table, unsigned int level,
     return n;
 }
 
-int64_t p2m_merge_locked(struct p2m_domain *p2m, uint64_t start, uint64_t end)
+int64_t p2m_merge_tables(struct p2m_domain *p2m, uint64_t start, uint64_t end)
 {
     bool flush = false;
     int64_t n = merge(p2m, p2m->root, P2M_LEVELS, 0, start, end, &flush);
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_flush_and_release(p2m, flush);
     return n;
 }

@@ -1,6 +1,7 @@
 /*
  * Internal to xen/arch/x86/mm: the one walker over P2M tables, the split,
- * the entry-change hook and the table page pool.  Callers hold p2m->lock.
+ * the entry-change hook and the table page pool.  Those that read or
+ * change the tables assert that the caller holds p2m->lock.
  */
 #ifndef P2M_WALK_H
 #define P2M_WALK_H
@@ -77,12 +78,12 @@ int p2m_set_range_checked(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
  * to the heap; then the cache is trimmed to the entries (T <= B).
  */
 void p2m_pod_release_frames(struct p2m_domain *p2m);
-/* PoD lock held: 4K pages on the cache lists, counted by walking them. */
+/* 4K pages on the cache lists, counted by walking them. */
 uint64_t p2m_pod_cache_listed(struct p2m_domain *p2m);
 
 /*
  * The log-dirty map of gfns whose dirty ram_rw entry went away (p2m-type.c).
- * dirty_mark: P2M lock held, gfn < dirty_top.  dirty_cover: make the map
+ * dirty_mark: gfn < dirty_top.  dirty_cover: make the map
  * reach top (0 or -ENOMEM, nothing changed).  dirty_free: drop it.
  */
 void p2m_dirty_mark(struct p2m_domain *p2m, uint64_t gfn, unsigned int order);
@@ -90,7 +91,7 @@ int p2m_dirty_cover(struct p2m_domain *p2m, uint64_t top);
 void p2m_dirty_free(struct p2m_domain *p2m);
 
 /* Fold split superpages back inside [start, end); see p2m_merge_range. */
-int64_t p2m_merge_locked(struct p2m_domain *p2m, uint64_t start,
+int64_t p2m_merge_tables(struct p2m_domain *p2m, uint64_t start,
                          uint64_t end);
 /* Remove every entry below the root (teardown). */
 void p2m_clear_all(struct p2m_domain *p2m);

@@ -263,6 +263,7 @@ static int replaced_visit(struct p2m_domain *p2m, struct p2m_iter *it,
     uint64_t a = MAX(it->gfn, x->g), n = 1ull << order, om;
     struct page_info *pg;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( ot == p2m_populate_on_demand )
         x->c->pod_removed += n;
     if ( !p2m_type_is_ram(ot) )
@@ -297,6 +298,7 @@ static int chunk_prepare(struct p2m_domain *p2m, const struct range *r,
 {
     int rc = p2m_type_has_mfn(r->t) ? check_frames(p2m, _mfn(m), o, r->t) : 0;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( rc )
         return rc;
     if ( p2m_type_is_ram(r->t) && m2p_range_conflicts(_mfn(m), o, _gfn(g)) )
@@ -315,6 +317,7 @@ static int chunk_commit(struct p2m_domain *p2m, const struct range *r,
     p2m_pte_t new;
     int rc;
 
+    ASSERT_LOCKED(&p2m->lock);
     visit_replaced(p2m, r, g, m, o, c, true);
     rc = p2m_descend(p2m, g, level, true, &it);
     if ( rc )
@@ -337,6 +340,7 @@ static int64_t range_take_memory(struct p2m_domain *p2m, struct range *r)
     unsigned int order = (unsigned int)__builtin_ctzll(r->nr);
     struct page_info *pg;
 
+    ASSERT_LOCKED(&p2m->lock);
     if ( !(r->flags & (RANGE_ALLOC | RANGE_CLAIM)) )
         return 0;
     if ( r->flags & RANGE_CLAIM &&
@@ -362,6 +366,7 @@ static int range_check_believed(struct p2m_domain *p2m, const struct range *r,
     uint64_t pod = p2m->stats.pod_entries - c->pod_removed +
                    (r->t == p2m_populate_on_demand ? r->nr : 0);
 
+    ASSERT_LOCKED(&p2m->lock);
     return held + pod > d->max_pages ? -ENOSPC : 0;
 }
 
@@ -371,6 +376,7 @@ static int range_prepare(struct p2m_domain *p2m, struct range *r,
 {
     int rc = check ? check(p2m, gfn_x(r->gfn), r->nr) : 0;
 
+    ASSERT_LOCKED(&p2m->lock);
     /* Log-dirty: the map must reach every gfn a dirty leaf can leave. */
     if ( !rc && p2m->logdirty )
         rc = p2m_dirty_cover(p2m, gfn_x(r->gfn) + r->nr);
@@ -510,6 +516,7 @@ static void decode(const struct p2m_domain *p2m, const struct p2m_iter *it,
     const struct p2m_format_ops *ops = p2m->ops;
     p2m_pte_t e = *it->ptep;
 
+    ASSERT_LOCKED(&p2m->lock);
     out->type = ops->type(e);
     out->order = p2m_level_order(it->level);
     out->access = ops->access(e);
@@ -559,6 +566,7 @@ static int logdirty_write_fault(struct p2m_domain *p2m, uint64_t gfn)
     p2m_pte_t new;
     int rc;
 
+    ASSERT_LOCKED(&p2m->lock);
     p2m_need_init(&need);
     p2m_need_add(p2m, &need, gfn, 1);
     rc = p2m_pool_reserve(p2m, need.pages);
@@ -667,6 +675,7 @@ static int tables_from(struct p2m_domain *p2m, mfn_t table,
     unsigned int i;
     int rc = fn(ctx, table, t);
 
+    ASSERT_LOCKED(&p2m->lock);
     for ( i = 0; i < 512 && !rc && level > P2M_L1; i++ )
         if ( p2m->ops->is_table(t[i], level) )
             rc = tables_from(p2m, p2m->ops->mfn(t[i], level), level - 1, fn,
