@@ -83,7 +83,7 @@ $(O)/tests/test_acpi: $(O)/obj/xen/arch/x86/hvm/acpi.o
 $(O)/tests/test_vioapic: $(O)/obj/xen/arch/x86/hvm/vioapic.o \
                        $(O)/obj/xen/arch/x86/hvm/vlapic.o
 
-$(O)/bench/%: bench/%.c $(LIB)
+$(O)/bench/%: bench/%.c bench/results.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $< $(LIB) $(LDFLAGS) -lm -o $@
 
@@ -127,8 +127,13 @@ tsan-test: deps
 fuzz-test:
 	@sh tests/fuzz/run.sh
 
+# Each bench prints its figures and writes them to $(O)/bench/<bench>.jsonl
+# (bench/results.h); results.json joins them.  BENCH_ARGS=--quick for checks.
 bench: all
-	@for b in $(BENCH_BINS); do ./$$b || exit 1; done
+	@rm -f $(O)/bench/*.jsonl
+	@for b in $(BENCH_BINS); do \
+	    BENCH_RESULTS_DIR=$(O)/bench ./$$b $(BENCH_ARGS) || exit 1; done
+	@$(PY) bench/results.py $(O)/bench
 
 clean:
 	rm -rf build

@@ -25,6 +25,8 @@
 
 #include <xen/mm.h>
 
+#include "results.h"
+
 #define GIB_PAGES (1ull << PAGE_ORDER_1G)
 #define NR_ORDERS 3
 #define HOT_SET 256             /* gfns in the "hot" set: one per TLB slot */
@@ -36,6 +38,8 @@ static const unsigned int orders[NR_ORDERS] = {
 static const char *const order_names[NR_ORDERS] = { "1G", "2M", "4K" };
 static const enum p2m_format formats[] = { P2M_FORMAT_NPT, P2M_FORMAT_EPT };
 static const char *const format_names[] = { "NPT", "EPT" };
+static const char *const format_tags[] = { "npt", "ept" };   /* results */
+static const char *const order_tags[NR_ORDERS] = { "1g", "2m", "4k" };
 
 struct config {
     uint64_t guest_gib;         /* lookup, set_entry and 4K-map guest */
@@ -140,9 +144,25 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The guest's 1G chunks, from the heap, sorted by mfn. */
+static void guest_alloc(struct guest *g)
+{
+    uint64_t i;
+
+    for ( i = 0; i < g->gib; i++ )
+    {
+        struct page_info *pg = alloc_domheap_pages(g->d, PAGE_ORDER_1G, 0);
+
+        if ( !pg )
+            die("alloc_domheap_pages", (long)i);
+        g->chunk[i] = mfn_x(page_to_mfn(pg));
+    }
+    qsort(g->chunk, g->gib, sizeof(*g->chunk), cmp_u64);
+}
+
 static void guest_create(struct guest *g, enum p2m_format fmt, uint64_t gib)
 {
-    uint64_t i, t0;
+    uint64_t t0;
     int rc;
 
     g->gib = gib;
@@ -151,16 +171,8 @@ static void guest_create(struct guest *g, enum p2m_format fmt, uint64_t gib)
     if ( !g->d )
         die("domain_create", rc);
     t0 = now_ns();
-    for ( i = 0; i < gib; i++ )
-    {
-        struct page_info *pg = alloc_domheap_pages(g->d, PAGE_ORDER_1G, 0);
-
-        if ( !pg )
-            die("alloc_domheap_pages", (long)i);
-        g->chunk[i] = mfn_x(page_to_mfn(pg));
-    }
+    guest_alloc(g);
     g->alloc_ns = now_ns() - t0;
-    qsort(g->chunk, gib, sizeof(*g->chunk), cmp_u64);
 }
 
 static void guest_destroy(struct guest *g)
@@ -213,13 +225,18 @@ static uint64_t map_ranges(struct guest *g, unsigned int *calls)
     return now_ns() - t0;
 }
 
+/*
+ * Start again from an empty P2M.  Unmapped RAM goes back to the heap (the
+ * P2M frees what it no longer maps), so a new domain with new chunks is
+ * the way back to "all chunks owned, nothing mapped".
+ */
 static void unmap_all(struct guest *g)
 {
-    int rc = p2m_set_range(&g->d->p2m, _gfn(0), INVALID_MFN,
-                           g->gib << PAGE_ORDER_1G, p2m_invalid, 0);
+    enum p2m_format fmt = p2m_format_of(&g->d->p2m);
+    uint64_t gib = g->gib;
 
-    if ( rc )
-        die("p2m_set_range(invalid)", rc);
+    guest_destroy(g);
+    guest_create(g, fmt, gib);
 }
 
 static uint64_t table_pages(struct guest *g)
@@ -504,6 +521,7 @@ static void phase_guest(unsigned int f, struct lookup_ctx *c,
         r->tables[k] = table_pages(&g);
         measure_lookups(c, hot, orders[k], &r->look[k]);
         unmap_all(&g);
+        fill_flat(&g, flat);            /* the new chunks' mfns */
     }
     r->map4k_again_ns = map_guest(&g, PAGE_ORDER_4K);
     unmap_all(&g);
@@ -555,6 +573,17 @@ static const char *met(bool ok)
     return ok ? "target: met" : "target: NOT met";
 }
 
+/* lookup_<order>_<dep|indep>_<format>: ns per lookup next to the array. */
+static void result_lookup(unsigned int f, unsigned int k, const char *kind,
+                          double ns, double flat_ns)
+{
+    char name[64];
+
+    snprintf(name, sizeof(name), "lookup_%s_%s_%s", order_tags[k], kind,
+             format_tags[f]);
+    result(name, ns, "ns", flat_ns);
+}
+
 static void print_lookups(void)
 {
     unsigned int f, k;
@@ -582,6 +611,8 @@ static void print_lookups(void)
                    l->get_dep, l->flat_dep, l->get_dep / l->flat_dep);
             if ( target )
                 printf("  %s", met(l->get_dep <= lim * l->flat_dep));
+            result_lookup(f, k, "indep", l->get, l->flat);
+            result_lookup(f, k, "dep", l->get_dep, l->flat_dep);
             printf("\n   %s all-%s gfn_to_mfn_current random %6.1f (TLB "
                    "hits %4.1f%%)  hot %u-gfn set %6.1f (hits %5.1f%%)  "
                    "flat array hot %5.1f\n", format_names[f], order_names[k],
@@ -640,6 +671,9 @@ static void print_big(void)
                "%.3f ms\n", format_names[f],
                (unsigned long long)cfg->guest_gib, ms(r->map_ns[2]),
                ms(r->map4k_again_ns), fill, ms(r->alloc_ns));
+        /* Both warm: the tables' pages and the array were touched before. */
+        result(f ? "map_64g_4k_ept" : "map_64g_4k", ms(r->map4k_again_ns),
+               "ms", fill);
     }
     printf("   (\"first\" includes the host's page faults on fresh table "
            "pages and frame-table entries; \"again\" reuses them)\n");
@@ -726,6 +760,7 @@ int main(int argc, char **argv)
 #endif
     if ( argc > 1 && !strcmp(argv[1], "--quick") )
         cfg = &quick_config;
+    results_open("bench_p2m");
     nr_gfns = cfg->guest_gib << PAGE_ORDER_1G;
     rnd = xmalloc(cfg->nr_lookups * sizeof(*rnd));
     hot = xmalloc(cfg->nr_lookups * sizeof(*hot));
