@@ -113,7 +113,7 @@ class LinuxError(Exception):
 def cmdline(mib, rounds, extra="", tsc_khz=TSC_KHZ):
     """The guest's command line, with and without the hypervisor."""
     args = ["console=ttyS0", "earlyprintk=serial,ttyS0", "nokaslr",
-            "acpi=off", "no_timer_check", "tsc=reliable"] + \
+            "no_timer_check", "tsc=reliable"] + \
         ([f"tsc_early_khz={tsc_khz}"] if tsc_khz else []) + \
         ["init_on_free=1", "printk.devkmsg=on", "panic=-1",
          f"p2m_mib={mib}", f"p2m_rounds={rounds}"]

@@ -104,10 +104,12 @@ def test_payload_refuses_a_command_line_too_long():
 def test_cmdline():
     line = lx.cmdline(16, 1)
     for opt in ("console=ttyS0", "earlyprintk=serial,ttyS0", "nokaslr",
-                "acpi=off", "tsc=reliable", "init_on_free=1",
+                "tsc=reliable", "init_on_free=1",
                 "printk.devkmsg=on", "panic=-1", "p2m_mib=16",
                 "p2m_rounds=1", f"tsc_early_khz={lx.TSC_KHZ}"):
         assert opt in line.split(), (opt, line)
+    # The machine is described by ACPI tables (xen/arch/x86/hvm/acpi.c).
+    assert "acpi=off" not in line.split()
     # Under the hypervisor its measured TSC rate must win: none of ours.
     assert "tsc_early_khz" not in lx.cmdline(16, 1, tsc_khz=lx.HV_TSC_KHZ)
     assert "quiet" not in line      # the markers print at the default level
@@ -406,3 +408,25 @@ def test_linux_runs_on_its_apic_timer(runs, name):
     assert "Failed to register legacy timer interrupt" not in console, \
         explain(res)
     assert res.end == "halted with interrupts off", res.end
+
+
+@release_only
+@pytest.mark.parametrize("name", TESTED_RUNS)
+def test_linux_finds_the_acpi_machine(runs, name):
+    """Linux takes the machine from the hypervisor's ACPI tables
+    (xen/arch/x86/hvm/acpi.c): the RSDP in the BIOS area, the MADT's one
+    CPU and I/O APIC (whose ID and version registers it reads through the
+    emulated window), the AML interpreter on the DSDT, and no complaint
+    from ACPICA about any table."""
+    res = runs[name]
+    console = "\n".join(g for _, g in res.guest)
+    for want in ("ACPI: RSDP 0x00000000000E0000 000024 (v02 P2M   )",
+                 "ACPI: Using ACPI (MADT) for SMP configuration information",
+                 "IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, "
+                 "GSI 0-23",
+                 "ACPI: Interpreter enabled",
+                 "ACPI: Using IOAPIC for interrupt routing"):
+        assert want in console, (want, explain(res))
+    for bad in ("ACPI Error", "ACPI BIOS Error", "ACPI Warning",
+                "ACPI BIOS Warning", "ACPI: Unable", "MP-BIOS bug"):
+        assert bad not in console, (bad, explain(res))

@@ -230,16 +230,9 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access,
     struct vcpu *v = hv->v;
     int rc;
 
-    if ( hv->platform && (gpa >> PAGE_SHIFT) == (LAPIC_GPA >> PAGE_SHIFT) )
-    {
-        /* Page tables in the APIC page: no instruction to emulate. */
-        if ( walk )
-            return hvm_crash(hv, "guest page-table walk through the local "
-                             "APIC page (gpa %#llx)",
-                             (unsigned long long)gpa);
-        hv->n.kind[HVM_EXIT_MMIO]++;
-        return hvm_lapic_mmio(hv, gpa, access);
-    }
+    rc = hvm_platform_mmio(hv, gpa, walk);
+    if ( rc <= 0 )
+        return rc;
     hv->n.npf++;
     hv->n.npf_walk += walk;
     hv->n.kind[HVM_EXIT_NPF]++;

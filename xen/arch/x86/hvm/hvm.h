@@ -140,8 +140,10 @@ bool hvm_platform_out(struct hvm_vcpu *hv, uint16_t port, uint32_t val,
                       unsigned int bytes);
 bool hvm_platform_in(struct hvm_vcpu *hv, uint16_t port, unsigned int bytes,
                      uint32_t *val);
-/* A nested fault on the local APIC page: the access decoded and done. */
-int hvm_lapic_mmio(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access);
+/* A nested fault at gpa of a platform guest: in a device page (local
+ * APIC, I/O APIC, virtio-mmio) the access is decoded and done (0, or < 0
+ * when the domain was crashed); 1 when gpa is no device's. */
+int hvm_platform_mmio(struct hvm_vcpu *hv, uint64_t gpa, bool walk);
 /* The interrupt to deliver next (the timer brought up to date), or -1. */
 int hvm_irq_next(struct hvm_vcpu *hv);
 /* The vendor delivered vector vec to the guest. */

@@ -3,19 +3,24 @@
  * protocol (Documentation/x86/boot.rst: boot_params with the setup header,
  * an e820 map, the command line and the initramfs), on populate-on-demand
  * memory.  The guest believes it has maxmem (the e820 map says so); the
- * PoD target is memory.  What it finds besides RAM: a BIOS area with an
- * MP table (one CPU, its local APIC, no I/O APIC), an 8250 UART, a local
- * APIC with its timer, PCI configuration ports with no device behind them.
+ * PoD target is memory.  What it finds besides RAM: a BIOS area with
+ * hardware-reduced ACPI tables (acpi.h: one CPU, its local APIC, one I/O
+ * APIC, no 8259, no _S5), an 8250 UART, a local APIC with its timer, an
+ * I/O APIC (vioapic.h), PCI configuration ports with no device behind
+ * them.  The RSDP is in the BIOS area, where a PC has it, and in
+ * boot_params.acpi_rsdp_addr.
  *
  * Guest-physical layout:
  *   [0, 0xa0000)              RAM (PoD, 4K entries); boot_params, GDT, cmdline
  *   [0xa0000, 0xc0000)        the VGA hole: nothing (an access crashes)
  *   [0xc0000, 0x100000)       BIOS area: pinned RAM, reserved in e820;
- *                             the MP table at 0xf0000
+ *                             the ACPI tables at 0xe0000 (RSDP first)
  *   [1 MiB, low end)          RAM (PoD: 4K up to 2 MiB, then 2M and 1G
  *                             entries); the kernel at its preferred address,
  *                             the initramfs at the top
- *   [3 GiB, 4 GiB)            the MMIO hole (local APIC at 0xfee00000)
+ *   [3 GiB, 4 GiB)            the MMIO hole: virtio-mmio window at
+ *                             0xfeb00000, I/O APIC at 0xfec00000, local
+ *                             APIC at 0xfee00000 (acpi.h, hvm.h)
  *   [4 GiB, ...)              the rest of maxmem, if any
  */
 #include <asm-x86/p2m-pod.h>
@@ -25,6 +30,7 @@
 #include <xen/mm.h>
 
 #include "../boot/boot.h"
+#include "acpi.h"
 #include "build.h"
 #include "linux.h"
 #include "linux-abi.h"
@@ -36,13 +42,15 @@
 #define STACK_GPA          0x6000      /* grows down from the GDT */
 #define BIOS_GFN           0xc0
 #define BIOS_END_GFN       0x100
-#define MPTABLE_GPA        0xf0000
+#define ACPI_GPA           0xe0000     /* RSDP: 16-byte aligned, in
+                                          [0xe0000, 0x100000) */
 #define LOW_RAM_END        0x9fc00     /* then the EBDA, as on a PC */
 #define HOLE_START         (3ull << 30)
 #define GIB                (1ull << 30)
 #define MIB                (1ull << 20)
 
 /* boot_params (the "zero page") offsets. */
+#define BP_ACPI_RSDP       0x070       /* 64-bit, protocol 2.14+ */
 #define BP_EXT_RAMDISK     0x0c0
 #define BP_E820_ENTRIES    0x1e8
 #define BP_SETUP_SECTS     0x1f1
@@ -221,47 +229,20 @@ static unsigned int build_e820(struct e820_entry *e, uint64_t low_end,
     return n;
 }
 
-/* --- the MP table: one CPU with its local APIC, an ISA bus --- */
+/* --- the ACPI tables: one CPU, its local APIC, one I/O APIC --- */
 
-static uint8_t checksum(const uint8_t *p, unsigned int n)
+static int write_acpi(struct domain *d)
 {
-    uint8_t s = 0;
+    static uint8_t t[ACPI_BUF_MAX];
+    struct acpi_config cfg = {
+        .lapic_gpa = LAPIC_GPA, .lapic_id = 0, .ioapic_id = PLAT_IOAPIC_ID,
+        .ioapic_gpa = PLAT_IOAPIC_GPA, .ioapic_gsi_base = 0,
+    };
+    int len = acpi_build(t, sizeof(t), ACPI_GPA, &cfg);
 
-    while ( n-- )
-        s += *p++;
-    return -s;
-}
-
-static int write_mptable(struct domain *d, uint32_t apic_base)
-{
-    static uint8_t t[16 + 44 + 20 + 8];
-    uint8_t *fp = t, *ct = t + 16, *cpu = ct + 44, *bus = cpu + 20;
-    struct cpuid_regs id = cpuid(1, 0);
-
-    memset(t, 0, sizeof(t));
-    memcpy(fp, "_MP_", 4);
-    wr32(fp + 4, MPTABLE_GPA + 16);
-    fp[8] = 1;                  /* length in 16-byte units */
-    fp[9] = 4;                  /* spec revision 1.4 */
-    memcpy(ct, "PCMP", 4);
-    ct[4] = sizeof(t) - 16;     /* base table length */
-    ct[6] = 4;
-    memcpy(ct + 8, "P2M     ", 8);
-    memcpy(ct + 16, "HVM GUEST   ", 12);
-    ct[34] = 2;                 /* entries */
-    wr32(ct + 36, apic_base);
-    cpu[0] = 0;                 /* processor */
-    cpu[1] = 0;                 /* local APIC id */
-    cpu[2] = 0x14;              /* its version */
-    cpu[3] = 3;                 /* enabled, bootstrap processor */
-    wr32(cpu + 4, id.a);        /* signature: family, model, stepping */
-    wr32(cpu + 8, id.d & ((1u << 9) | 1u));     /* FPU, APIC */
-    bus[0] = 1;                 /* bus */
-    bus[1] = 0;
-    memcpy(bus + 2, "ISA   ", 6);
-    ct[7] = checksum(ct, sizeof(t) - 16);
-    fp[10] = checksum(fp, 16);
-    return hvm_copy_to_guest(d, MPTABLE_GPA, t, sizeof(t));
+    if ( len < 0 )
+        return len;
+    return hvm_copy_to_guest(d, ACPI_GPA, t, len);
 }
 
 /* --- loading --- */
@@ -301,6 +282,7 @@ static int load(struct domain *d, struct linux_run *r, const char *cmdline)
     wr32(bp + BP_RAMDISK, r->initrd_gpa);
     wr32(bp + BP_RAMDISK_SIZE, r->h->initrd_size);
     wr32(bp + BP_CMDLINE, CMDLINE_GPA);
+    wr32(bp + BP_ACPI_RSDP, ACPI_GPA);
     n = build_e820(e820, r->low_end, r->high_end);
     bp[BP_E820_ENTRIES] = n;
     memcpy(bp + BP_E820, e820, n * sizeof(e820[0]));
@@ -317,7 +299,7 @@ static int load(struct domain *d, struct linux_run *r, const char *cmdline)
         rc = hvm_copy_to_guest(d, r->initrd_gpa, blob + r->h->initrd_off,
                                r->h->initrd_size);
     if ( !rc )
-        rc = write_mptable(d, LAPIC_GPA);
+        rc = write_acpi(d);
     return rc;
 }
 

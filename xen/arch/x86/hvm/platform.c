@@ -13,8 +13,10 @@
 #include <xen/lib.h>
 
 #include "../boot/boot.h"
+#include "acpi.h"
 #include "emulate.h"
 #include "hvm.h"
+#include "vioapic.h"
 #include "vlapic.h"
 
 #define UART_BASE       0x3f8
@@ -28,6 +30,7 @@
 #define SPIN_BELOW_MS   10      /* closer deadlines: spin, not HLT */
 
 static struct vlapic lapics[MAX_DOMAINS];
+static struct vioapic ioapics[MAX_DOMAINS];
 
 void hvm_platform_init(struct hvm_vcpu *hv)
 {
@@ -35,6 +38,8 @@ void hvm_platform_init(struct hvm_vcpu *hv)
     hv->lapic = &lapics[hv->v->domain->domain_id];
     vlapic_init(hv->lapic, 0, tsc_khz);
     vlapic_enable_tsc_deadline(hv->lapic);
+    vioapic_init(&ioapics[hv->v->domain->domain_id], PLAT_IOAPIC_ID, 0,
+                 hv->lapic);
     memset(&hv->uart, 0, sizeof(hv->uart));
 }
 
@@ -151,15 +156,133 @@ static void gpr_put(struct hvm_vcpu *hv, const uint64_t *g)
     r->r12 = g[12]; r->r13 = g[13]; r->r14 = g[14]; r->r15 = g[15];
 }
 
-int hvm_lapic_mmio(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
+/* --- MMIO: the platform's device pages --- */
+
+/*
+ * One device page: its accessors get the offset in the region and the
+ * access size the decoder found (1, 2, 4 or 8), and return 0 or a
+ * negative errno with *why set (the domain is crashed with it).
+ */
+struct mmio_region {
+    uint64_t gpa, len;
+    const char *name;
+    bool (*present)(struct hvm_vcpu *hv);       /* NULL: always */
+    int (*read)(struct hvm_vcpu *hv, uint32_t off, unsigned int size,
+                uint64_t *val, const char **why);
+    int (*write)(struct hvm_vcpu *hv, uint32_t off, unsigned int size,
+                 uint64_t val, const char **why);
+};
+
+static int lapic_size(uint32_t off, unsigned int size, const char **why)
+{
+    if ( size == 4 && !(off & 3) )
+        return 0;
+    *why = "not a 32-bit aligned access";
+    return -EINVAL;
+}
+
+static int lapic_rd(struct hvm_vcpu *hv, uint32_t off, unsigned int size,
+                    uint64_t *val, const char **why)
+{
+    uint32_t v;
+    int rc = lapic_size(off, size, why);
+
+    if ( !rc && vlapic_read(hv->lapic, off, &v, rdtsc()) )
+    {
+        *why = "no such register";
+        rc = -EINVAL;
+    }
+    *val = rc ? 0 : v;
+    return rc;
+}
+
+static int lapic_wr(struct hvm_vcpu *hv, uint32_t off, unsigned int size,
+                    uint64_t val, const char **why)
+{
+    int rc = lapic_size(off, size, why);
+
+    if ( !rc && vlapic_write(hv->lapic, off, val, rdtsc()) )
+    {
+        *why = "no such register";
+        rc = -EINVAL;
+    }
+    return rc;
+}
+
+static int ioapic_rd(struct hvm_vcpu *hv, uint32_t off, unsigned int size,
+                     uint64_t *val, const char **why)
+{
+    uint32_t v = 0;
+    int rc = vioapic_read(&ioapics[hv->v->domain->domain_id], off, size,
+                          &v, why);
+
+    *val = v;
+    return rc;
+}
+
+static int ioapic_wr(struct hvm_vcpu *hv, uint32_t off, unsigned int size,
+                     uint64_t val, const char **why)
+{
+    return vioapic_write(&ioapics[hv->v->domain->domain_id], off, size,
+                         val, why);
+}
+
+static const struct mmio_region mmio_regions[] = {
+    { LAPIC_GPA, PAGE_SIZE, "local APIC", NULL, lapic_rd, lapic_wr },
+    { PLAT_IOAPIC_GPA, PAGE_SIZE, "I/O APIC", NULL, ioapic_rd, ioapic_wr },
+};
+
+static const struct mmio_region *mmio_find(struct hvm_vcpu *hv, uint64_t gpa)
+{
+    unsigned int i;
+
+    for ( i = 0; i < ARRAY_SIZE(mmio_regions); i++ )
+    {
+        const struct mmio_region *r = &mmio_regions[i];
+
+        if ( gpa - r->gpa < r->len && (!r->present || r->present(hv)) )
+            return r;
+    }
+    return NULL;
+}
+
+/* The access: read, write, or both (XCHG: read first), into gpr[]. */
+static int mmio_do(struct hvm_vcpu *hv, const struct mmio_region *r,
+                   uint32_t off, const struct hvm_mmio_insn *in,
+                   uint64_t *gpr, const char **why)
+{
+    uint64_t val = 0;
+    int rc = 0;
+
+    if ( in->read )
+        rc = r->read(hv, off, in->size, &val, why);
+    if ( !rc && in->write )
+        rc = r->write(hv, off, in->size, hvm_mmio_store_value(in, gpr),
+                      why);
+    if ( !rc && in->read )
+    {
+        if ( in->reg == HVM_GPR_RSP && !in->has_imm )
+        {
+            *why = "a read into RSP";
+            return -EINVAL;
+        }
+        hvm_mmio_load_result(in, gpr, val);
+    }
+    return rc;
+}
+
+/* Decode the instruction at the guest's RIP and do its access on r. */
+static int mmio_emulate(struct hvm_vcpu *hv, const struct mmio_region *r,
+                        uint64_t gpa)
 {
     struct hvm_cpu_state s;
     struct hvm_paging pg;
     struct hvm_mmio_insn in;
     uint64_t gpr[HVM_GPR_NR];
-    uint8_t buf[15];
+    uint8_t buf[HVM_INSN_MAX];
     unsigned int got = 0;
-    uint32_t pfec, val, off = gpa & (PAGE_SIZE - 1);
+    uint32_t pfec, off = gpa - r->gpa;
+    const char *why = NULL;
     int rc;
 
     hv->hw->get_state(hv, &s);
@@ -167,44 +290,44 @@ int hvm_lapic_mmio(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access)
     rc = hvm_fetch_insn(&pg, s.mode == 64 ? 0 : s.cs_base, s.rip, buf,
                         sizeof(buf), hvm_read_guest, hv, &got, &pfec);
     if ( rc )
-        return hvm_crash(hv, "local APIC access at rip %#llx: the "
-                         "instruction cannot be fetched (%d)",
+        return hvm_crash(hv, "%s access at rip %#llx: the instruction "
+                         "cannot be fetched (%d)", r->name,
                          (unsigned long long)s.rip, rc);
     rc = hvm_decode_mmio(buf, got, s.mode, &in);
-    if ( rc || in.size != 4 || (off & 3) || in.op == MMIO_XCHG )
-    {
-        if ( !rc && in.op == MMIO_XCHG && in.size == 4 && !(off & 3) )
-            ;                   /* a locked write: handled below */
-        else
-            return hvm_crash(hv, "local APIC access at rip %#llx offset "
-                             "%#x: not a 32-bit aligned MOV (decode %d, "
-                             "size %u)", (unsigned long long)s.rip, off, rc,
-                             rc ? 0 : in.size);
-    }
+    if ( rc )
+        return hvm_crash(hv, "%s access at rip %#llx offset %#x: not a "
+                         "known MOV/XCHG form (decode %d)", r->name,
+                         (unsigned long long)s.rip, off, rc);
+    if ( off + in.size > r->len )
+        return hvm_crash(hv, "%s access at rip %#llx offset %#x size %u: "
+                         "past the end of the region", r->name,
+                         (unsigned long long)s.rip, off, in.size);
     gpr_get(hv, s.rsp, gpr);
+    rc = mmio_do(hv, r, off, &in, gpr, &why);
+    if ( rc )
+        return hvm_crash(hv, "%s %s at rip %#llx offset %#x size %u: %s",
+                         r->name, in.write ? "write" : "read",
+                         (unsigned long long)s.rip, off, in.size,
+                         why ? why : "refused");
     if ( in.read )
-    {
-        if ( vlapic_read(hv->lapic, off, &val, rdtsc()) )
-            return hvm_crash(hv, "local APIC read of offset %#x", off);
-        if ( in.write )
-        {
-            uint64_t w = hvm_mmio_store_value(&in, gpr);
-
-            if ( vlapic_write(hv->lapic, off, w, rdtsc()) )
-                return hvm_crash(hv, "local APIC write of offset %#x", off);
-        }
-        if ( in.reg == 4 && !in.has_imm )
-            return hvm_crash(hv, "local APIC read into RSP");
-        hvm_mmio_load_result(&in, gpr, val);
         gpr_put(hv, gpr);
-    }
-    else if ( vlapic_write(hv->lapic, off, hvm_mmio_store_value(&in, gpr),
-                           rdtsc()) )
-        return hvm_crash(hv, "local APIC write of offset %#x", off);
-    (void)access;
     hv->n.emulated++;
     hv->hw->set_rip(hv, s.rip + in.len);
     return 0;
+}
+
+int hvm_platform_mmio(struct hvm_vcpu *hv, uint64_t gpa, bool walk)
+{
+    const struct mmio_region *r = hv->platform ? mmio_find(hv, gpa) : NULL;
+
+    if ( !r )
+        return 1;
+    /* Page tables in a device page: no instruction to emulate. */
+    if ( walk )
+        return hvm_crash(hv, "guest page-table walk through the %s page "
+                         "(gpa %#llx)", r->name, (unsigned long long)gpa);
+    hv->n.kind[HVM_EXIT_MMIO]++;
+    return mmio_emulate(hv, r, gpa);
 }
 
 /* --- interrupts, HLT --- */
