@@ -79,6 +79,8 @@ $(O)/obj/xen/arch/x86/hvm/%.o: MODULE := y
 $(O)/tests/test_emulate: $(O)/obj/xen/arch/x86/hvm/emulate.o
 $(O)/tests/test_vlapic: $(O)/obj/xen/arch/x86/hvm/vlapic.o
 $(O)/tests/test_virtio: $(O)/obj/xen/arch/x86/hvm/virtio-mmio.o
+$(O)/tests/test_virtio_balloon: $(O)/obj/xen/arch/x86/hvm/virtio-mmio.o \
+                               $(O)/obj/xen/arch/x86/hvm/virtio-balloon.o
 $(O)/tests/test_acpi: $(O)/obj/xen/arch/x86/hvm/acpi.o
 $(O)/tests/test_vioapic: $(O)/obj/xen/arch/x86/hvm/vioapic.o \
                        $(O)/obj/xen/arch/x86/hvm/vlapic.o
