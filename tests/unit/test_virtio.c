@@ -602,6 +602,20 @@ static void test_mmio_config(void **state)
     assert_int_equal(rd(VMMIO_REG_INT_STATUS), VMMIO_INT_CONFIG);
     wr(VMMIO_REG_INT_ACK, VMMIO_INT_CONFIG);
     assert_false(irq_level);
+    /* An ack that leaves a bit set raises the line again (a new edge). */
+    vmmio_config_changed(&dev);
+    assert_int_equal(queue_on(0, QSZ), 0);
+    offer_on(0, 0, 0x8000, QSZ);
+    wr(VMMIO_REG_QUEUE_NOTIFY, 0);
+    assert_int_equal(rd(VMMIO_REG_INT_STATUS),
+                     VMMIO_INT_CONFIG | VMMIO_INT_VRING);
+    irq_changes = 0;
+    wr(VMMIO_REG_INT_ACK, VMMIO_INT_CONFIG);
+    assert_int_equal(irq_changes, 1);
+    assert_true(irq_level);
+    wr(VMMIO_REG_INT_ACK, VMMIO_INT_VRING);
+    assert_int_equal(irq_changes, 2);
+    assert_false(irq_level);
 }
 
 int main(void)

@@ -68,6 +68,7 @@ struct domain;
                                          * 32 blocks of 2 or 4 MiB) */
 #define VBALLOON_STAT_TAGS      16      /* tags kept: 0..15 (Linux 6.1
                                          * sends 0..9); others ignored */
+#define VBALLOON_STATS_MAX      64      /* records per stats buffer */
 #define VBALLOON_RAM_RANGES     8
 
 /* Stat tags (5.5.6.3). */
@@ -103,10 +104,15 @@ struct vballoon_ops {
     int (*reclaim)(struct vballoon *b, uint64_t gfn, uint64_t nr);
     /* Is gfn ballooned (no entry at all)? */
     bool (*ballooned)(struct vballoon *b, uint64_t gfn);
-    /* Report: the 2 MiB block at gfn (aligned) becomes one 2M PoD entry
-     * again.  1 when it was changed, 0 when it was PoD already, or a
-     * negative errno (nothing changed); -EBUSY when it holds a
-     * ballooned page or something that is not RAM. */
+    /* May the 2 MiB block at gfn (aligned) be reported?  0 yes; 1 it is
+     * one PoD entry of 2M or more already (nothing to do); -EBUSY it
+     * holds a ballooned page or something that is not RAM. */
+    int (*report_check)(struct vballoon *b, uint64_t gfn);
+    /* Report: the block (checked) becomes one 2M PoD entry again, its
+     * populated pages released.  0, or a negative errno: nothing
+     * changed (the release failed), or, the release done, the mark
+     * failed and the block is left ballooned (never seen: the release
+     * leaves the tables the mark needs). */
     int (*report_2m)(struct vballoon *b, uint64_t gfn);
     /* The PoD target (pages the domain should hold). */
     int (*set_pod_target)(struct vballoon *b, uint64_t pages);
@@ -145,8 +151,8 @@ struct vballoon {
     struct vballoon_counters c;
     /* Scratch for one request (too big for a hypervisor stack). */
     struct virtq_chain chain;
-    uint32_t pfns[VBALLOON_PFNS_MAX];
-    uint64_t blocks[VBALLOON_REPORT_MAX];
+    uint32_t raw[VBALLOON_PFNS_MAX];    /* a request's bytes */
+    uint64_t gfns[VBALLOON_PFNS_MAX];   /* its PFNs or 2 MiB blocks */
 };
 
 /*

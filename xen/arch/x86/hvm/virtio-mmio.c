@@ -459,6 +459,9 @@ static int reg_write(struct vmmio_dev *v, uint32_t off, uint32_t val)
     case VMMIO_REG_STATUS:       return status_write(v, val);
     case VMMIO_REG_INT_ACK:
         v->int_status &= ~val;
+        /* Bits left after the ack: raise again (a new edge). */
+        if ( old && v->int_status && v->irq )
+            v->irq(v->irq_ctx, true);
         set_irq_level(v, old);
         return 0;
     case VMMIO_REG_QUEUE_NUM:

@@ -202,7 +202,9 @@ struct vmmio_dev {
     void *priv;                 /* the device's own state */
     struct virtq_mem mem;       /* guest memory, the owner's accessors */
     /* The owner's interrupt line: level is InterruptStatus != 0; called
-     * on every change of it (raise on a new bit, lower on the last ack). */
+     * on every change of it (raise on a new bit, lower on the last ack),
+     * and with true again after an ack that leaves bits set, so that an
+     * edge-triggered controller sees a new edge for them. */
     void (*irq)(void *ctx, bool level);
     void *irq_ctx;
     const char *why;            /* set whenever vmmio_read/write fails */
