@@ -102,7 +102,12 @@ BARE_TIMEOUT = 240
 
 BUSYBOX_LINKS = ("sh", "ash", "mount", "umount", "poweroff", "halt",
                  "reboot", "cat", "echo", "ls", "mkdir", "sleep", "grep",
-                 "awk", "dmesg", "free", "sync", "uname", "true", "false")
+                 "awk", "dmesg", "free", "sync", "uname", "true", "false",
+                 "insmod", "readlink")
+# Debian's virtio modules from the kernel's own package, in load order
+# (each one's modinfo "depends" comes before it): the transport finds the
+# ACPI device LNRO0005, the balloon driver binds to its virtio device.
+VIRTIO_MODULES = ("virtio_ring", "virtio", "virtio_mmio", "virtio_balloon")
 INIT_TEMPLATE = os.path.join(GUEST_SRC, "init.sh")
 
 
@@ -316,8 +321,27 @@ def init_script():
         return f.read()
 
 
-def build_initramfs(workload, busybox=BUSYBOX, compress=False):
-    """The guest's initramfs, as bytes (newc cpio, gzip when asked)."""
+def kernel_modules(kernel, names=VIRTIO_MODULES):
+    """[(name, path)] of the .ko files of names that belong to the kernel
+    at build/linux/root/boot/vmlinuz-<release> (in lib/modules/<release>
+    of the same package); empty for a kernel without them (--kernel)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(kernel)))
+    release = os.path.basename(kernel)[len("vmlinuz-"):]
+    base = os.path.join(root, "lib", "modules", release, "kernel")
+    found = {}
+    for dirpath, _, files in os.walk(base):
+        for f in files:
+            if f.endswith(".ko") and f[:-3] in names:
+                found[f[:-3]] = os.path.join(dirpath, f)
+    if found and len(found) != len(names):
+        raise LinuxError(f"{base}: modules {sorted(set(names) - set(found))}"
+                         " missing")
+    return [(n, found[n]) for n in names if n in found]
+
+
+def build_initramfs(workload, busybox=BUSYBOX, compress=False, modules=()):
+    """The guest's initramfs, as bytes (newc cpio, gzip when asked), with
+    modules [(name, path)] as /lib/modules/<name>.ko."""
     if not os.path.exists(busybox):
         raise LinuxError(f"{busybox} missing (apt-get install "
                          "busybox-static)")
@@ -325,8 +349,12 @@ def build_initramfs(workload, busybox=BUSYBOX, compress=False):
         raise LinuxError(f"{busybox} is not a static binary (install "
                          "busybox-static, not busybox)")
     c = Cpio()
-    for d in ("bin", "sbin", "dev", "proc", "sys", "tmp"):
+    for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "lib",
+              "lib/modules"):
         c.dir(d)
+    for name, path in modules:
+        with open(path, "rb") as f:
+            c.file(f"lib/modules/{name}.ko", f.read(), 0o644)
     c.chardev("dev/console", 5, 1)
     c.chardev("dev/kmsg", 1, 11)
     with open(busybox, "rb") as f:
@@ -422,9 +450,11 @@ GUEST = re.compile(r"^HV-GUEST (.*)$")
 HV_INIT = re.compile(r"^HV-LINUX init ([0-9.]+)")
 HV_END = re.compile(r"^HV-LINUX end (.*)$")
 HV_STATS = re.compile(r"^HV-LINUX-STATS (\{.*\})\s*$")
+HV_BALLOON = re.compile(r"^HV-LINUX-BALLOON (\{.*\})\s*$")
 MARKER = re.compile(r"P2M: (.*?)\s*$")
 WORKLOAD = re.compile(r"^workload (\d+) MiB ([0-9.]+) MiB/s round (\d+) "
                       r"(ok|FAIL)\b ?(.*)$")
+VIRTIO = re.compile(r"^virtio (virtio\d+) device (\S+) driver (\S*)$")
 UPTIME = re.compile(r"^\[\s*([0-9]+\.[0-9]+)\]")
 ORDERS = ("1g", "2m", "4k")
 
@@ -447,9 +477,11 @@ class LinuxResult:
         self.init_hv = None         # HV-LINUX init <seconds>
         self.end = None             # HV-LINUX end <reason>
         self.stats = None           # HV-LINUX-STATS
+        self.balloon = None         # HV-LINUX-BALLOON (the device's state)
         self.meminfo_kb = None
         self.rounds = {}            # round -> (mib, rate, ok, why)
         self.done = None            # "" or "FAIL ..." after P2M: done
+        self.virtio = {}            # virtioN -> (device id, driver)
         self.panic = None
         # A UEFI run: the memory map and the heap made of it (run.py).
         uefi = not bare and hv.RUNS[spec["hv"]].get("boot") == "uefi"
@@ -478,6 +510,12 @@ class LinuxResult:
                 self.stats = json.loads(m.group(1))
             except ValueError as e:
                 self.error = self.error or f"bad HV-LINUX-STATS: {e}"
+        m = HV_BALLOON.match(text)
+        if m and self.balloon is None:
+            try:
+                self.balloon = json.loads(m.group(1))
+            except ValueError as e:
+                self.error = self.error or f"bad HV-LINUX-BALLOON: {e}"
         m = hv.RESULT.match(text)
         if m and self.result is None:
             self.result, self.result_line = m.group(1), text
@@ -498,6 +536,10 @@ class LinuxResult:
             f = what.split()
             if len(f) >= 3 and f[2].isdigit():
                 self.meminfo_kb = int(f[2])
+        elif what.startswith("virtio "):
+            v = VIRTIO.match(what)
+            if v:
+                self.virtio[v.group(1)] = (v.group(2), v.group(3))
         elif what.startswith("workload "):
             w = WORKLOAD.match(what)
             if w:
@@ -654,6 +696,16 @@ def summary(res, verbose=False, tail=60):
         out.append(f"  guest memory: {gm.get('memory_mib', '?')} MiB, "
                    f"maxmem {gm.get('maxmem_mib', '?')} MiB, MemTotal "
                    f"{res.meminfo_kb} kB")
+    b = res.balloon
+    if b is not None:
+        out.append(f"  balloon: driver_ok {b.get('driver_ok')}, features "
+                   f"{b.get('features', 0):#x}, num_pages "
+                   f"{b.get('num_pages')}, actual {b.get('actual')}, "
+                   f"inflated {b.get('inflated')}, deflated "
+                   f"{b.get('deflated')}, reported 2m "
+                   f"{b.get('reported_2m')} (restored "
+                   f"{b.get('restored_2m')}), refused {b.get('refused')}, "
+                   f"interrupts {b.get('interrupts')}")
     if not res.bare:
         out.append(f"  end: {res.end}; {res.result_line.strip() or '-'}")
     if res.wall is not None:
@@ -682,7 +734,8 @@ class Guest:
             work = build_workload(outdir)
             self.initrd = os.path.join(outdir, "initrd.cpio" +
                                        (".gz" if compress else ""))
-            blob = build_initramfs(work, compress=compress)
+            blob = build_initramfs(work, compress=compress,
+                                   modules=kernel_modules(self.kernel))
             with open(self.initrd, "wb") as f:
                 f.write(blob)
         except LinuxError as e:
@@ -753,17 +806,21 @@ def run_one(name, build, guest, timeout=None, extra=""):
     return res
 
 
-def bare_cmd(guest, spec, extra=""):
+def bare_cmd(guest, spec, extra="", balloon=True):
+    """QEMU microvm with ACPI (hardware-reduced, as under the hypervisor)
+    and a virtio-balloon device on its virtio-mmio transport."""
     return ["qemu-system-x86_64", "-accel", "tcg",
-            "-M", "microvm,pit=off,pic=off,rtc=off,acpi=off",
+            "-M", "microvm,pit=off,pic=off,rtc=off,acpi=on",
             "-cpu", "qemu64", "-m", str(spec["memory_mib"]),
             "-kernel", guest.kernel, "-initrd", guest.initrd,
             "-append", cmdline(spec["mib"], spec["rounds"], extra),
             "-display", "none", "-no-user-config", "-nodefaults",
-            "-no-reboot", "-serial", "stdio"]
+            "-no-reboot", "-serial", "stdio"] + \
+        (["-device", "virtio-balloon-device"] if balloon else [])
 
 
-def run_bare(guest, name="qemu-svm", timeout=BARE_TIMEOUT, extra=""):
+def run_bare(guest, name="qemu-svm", timeout=BARE_TIMEOUT, extra="",
+             balloon=True):
     """The same kernel and initramfs in QEMU microvm, no hypervisor, with
     the parameters (memory, workload) of run `name`."""
     res = LinuxResult(name, RUNS[name], bare=True)
@@ -775,8 +832,8 @@ def run_bare(guest, name="qemu-svm", timeout=BARE_TIMEOUT, extra=""):
             "(apt-get install qemu-system-x86)"
         return res
     with tempfile.TemporaryDirectory() as tmp:
-        hv.boot(res, bare_cmd(guest, RUNS[name], extra), None, tmp,
-                timeout, stop=LinuxResult.finished)
+        hv.boot(res, bare_cmd(guest, RUNS[name], extra, balloon), None,
+                tmp, timeout, stop=LinuxResult.finished)
     return res
 
 

@@ -17,6 +17,7 @@ A missing emulator, kernel or busybox fails; nothing here skips for it.
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,8 +142,12 @@ def workload(tmp_path_factory):
 
 
 @pytest.mark.parametrize("compress", [False, True])
-def test_initramfs(workload, compress):
-    blob = lx.build_initramfs(workload, compress=compress)
+def test_initramfs(workload, compress, tmp_path):
+    mods = []
+    for name in lx.VIRTIO_MODULES:
+        (tmp_path / f"{name}.ko").write_bytes(b"\x7fELF " + name.encode())
+        mods.append((name, str(tmp_path / f"{name}.ko")))
+    blob = lx.build_initramfs(workload, compress=compress, modules=mods)
     if compress:
         blob = gzip.decompress(blob)
     ents = {n: (mode, data, rmaj, rmin)
@@ -154,7 +159,11 @@ def test_initramfs(workload, compress):
     assert ents["dev/kmsg"][0] == 0o020600 and ents["dev/kmsg"][2:] == (1, 11)
     assert ents["bin/busybox"][1] == Path(lx.BUSYBOX).read_bytes()
     assert ents["workload"][1] == Path(workload).read_bytes()
-    for link in ("sh", "mount", "poweroff", "cat", "echo", "awk"):
+    for name, path in mods:
+        assert ents[f"lib/modules/{name}.ko"][0] == 0o100644
+        assert ents[f"lib/modules/{name}.ko"][1] == Path(path).read_bytes()
+    for link in ("sh", "mount", "poweroff", "cat", "echo", "awk", "insmod",
+                 "readlink"):
         assert ents[f"bin/{link}"][0] == 0o120777
         assert ents[f"bin/{link}"][1] == b"busybox"
     mode, init, _, _ = ents["init"]
@@ -163,6 +172,26 @@ def test_initramfs(workload, compress):
                  b'"P2M: done" > /dev/kmsg', b'"P2M: done FAIL"',
                  b"MemTotal", b"mount -t devtmpfs", b"poweroff -f"):
         assert want in init, want
+    # init loads the modules in the order their dependencies need.
+    loop = b"for m in " + b" ".join(n.encode() for n in lx.VIRTIO_MODULES)
+    assert loop + b"; do" in init
+    assert init.index(b"insmod /lib/modules/$m.ko") > init.index(loop)
+    assert b'"P2M: virtio ${d##*/} device $(cat "$d/device") driver' in init
+
+
+@release_only
+def test_kernel_modules_in_load_order():
+    """Debian's package: each module's depends= come before it."""
+    mods = lx.kernel_modules(lx.fetch_kernel())
+    assert [n for n, _ in mods] == list(lx.VIRTIO_MODULES)
+    seen = set()
+    for name, path in mods:
+        data = Path(path).read_bytes()
+        dep = re.search(rb"depends=([\w,-]*)\0", data)
+        assert dep, name
+        for d in filter(None, dep.group(1).decode().split(",")):
+            assert d in seen, (name, d)
+        seen.add(name)
     assert lx.is_static_elf(lx.BUSYBOX)
 
 
@@ -331,6 +360,10 @@ def test_bare_boot(guest):
         all(r[2] for r in res.rounds.values()), res.rounds
     assert res.meminfo_kb > 128 * 1024, res.meminfo_kb
     assert lx.summary(res).startswith("linux-bare: PASS boot-to-init ")
+    # Debian's own virtio modules found QEMU's virtio-balloon-device
+    # through ACPI (LNRO0005 in microvm's DSDT) and bound to it.
+    assert res.virtio == {"virtio0": ("0x0005", "virtio_balloon")}, \
+        explain(res)
 
 
 @release_only
