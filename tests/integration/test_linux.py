@@ -463,3 +463,18 @@ def test_linux_finds_the_acpi_machine(runs, name):
     for bad in ("ACPI Error", "ACPI BIOS Error", "ACPI Warning",
                 "ACPI BIOS Warning", "ACPI: Unable", "MP-BIOS bug"):
         assert bad not in console, (bad, explain(res))
+
+
+@release_only
+@pytest.mark.parametrize("name", TESTED_RUNS)
+def test_linux_binds_the_virtio_balloon(runs, name):
+    """Under the hypervisor, Debian's virtio_mmio finds the device the DSDT
+    describes (LNRO0005, window 0xfeb00000, GSI 5 through the I/O APIC)
+    and virtio_balloon binds to it; the device refused nothing."""
+    res = runs[name]
+    assert res.virtio == {"virtio0": ("0x0005", "virtio_balloon")}, \
+        explain(res)
+    b = res.balloon
+    assert b is not None, explain(res)
+    assert b["notifies"] > 0, b
+    assert b["refused"] == 0 and b["host_errors"] == 0, b

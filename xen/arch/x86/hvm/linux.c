@@ -6,9 +6,10 @@
  * PoD target is memory.  What it finds besides RAM: a BIOS area with
  * hardware-reduced ACPI tables (acpi.h: one CPU, its local APIC, one I/O
  * APIC, no 8259, no _S5), an 8250 UART, a local APIC with its timer, an
- * I/O APIC (vioapic.h), PCI configuration ports with no device behind
- * them.  The RSDP is in the BIOS area, where a PC has it, and in
- * boot_params.acpi_rsdp_addr.
+ * I/O APIC (vioapic.h), a virtio-balloon device (virtio-balloon.h) on a
+ * virtio-mmio window (ACPI device LNRO0005, interrupt on GSI 5), PCI
+ * configuration ports with no device behind them.  The RSDP is in the
+ * BIOS area, where a PC has it, and in boot_params.acpi_rsdp_addr.
  *
  * Guest-physical layout:
  *   [0, 0xa0000)              RAM (PoD, 4K entries); boot_params, GDT, cmdline
@@ -34,6 +35,8 @@
 #include "build.h"
 #include "linux.h"
 #include "linux-abi.h"
+#include "platform.h"
+#include "virtio-balloon.h"
 
 #define LINUX_DOMID        1
 #define GDT_GPA            0x6000
@@ -236,7 +239,9 @@ static int write_acpi(struct domain *d)
     static uint8_t t[ACPI_BUF_MAX];
     struct acpi_config cfg = {
         .lapic_gpa = LAPIC_GPA, .lapic_id = 0, .ioapic_id = PLAT_IOAPIC_ID,
-        .ioapic_gpa = PLAT_IOAPIC_GPA, .ioapic_gsi_base = 0,
+        .ioapic_gpa = PLAT_IOAPIC_GPA, .ioapic_gsi_base = 0, .nr_virtio = 1,
+        .virtio = { { PLAT_VIRTIO_MMIO_GPA, VMMIO_WINDOW,
+                      PLAT_VIRTIO_BALLOON_GSI } },
     };
     int len = acpi_build(t, sizeof(t), ACPI_GPA, &cfg);
 
@@ -253,6 +258,31 @@ struct linux_run {
     uint64_t low_end, high_end; /* pages */
     uint64_t initrd_gpa;
 };
+
+/* --- the virtio-balloon device, behind the virtio-mmio window --- */
+
+static struct vballoon balloon;
+
+/* The guest's RAM as its e820 map gives it; the device behind the
+ * virtio-mmio window, its interrupt on PLAT_VIRTIO_BALLOON_GSI. */
+static int balloon_create(struct hvm_vcpu *hv, const struct linux_run *r)
+{
+    struct vballoon_ram ram[3] = {
+        { 0, LOW_RAM_END >> PAGE_SHIFT },
+        { BIOS_END_GFN, r->low_end - BIOS_END_GFN },
+        { 4 * GIB >> PAGE_SHIFT, r->high_end - (4 * GIB >> PAGE_SHIFT) },
+    };
+    struct virtq_mem mem;
+    int rc;
+
+    hvm_platform_guest_mem(hv->v->domain, &mem);
+    rc = vballoon_init(&balloon, hv->v->domain, &mem, ram,
+                       r->high_end ? 3 : 2, NULL, hvm_platform_virtio_irq,
+                       hv);
+    if ( !rc )
+        hvm_platform_set_virtio(hv, &balloon.dev, PLAT_VIRTIO_BALLOON_GSI);
+    return rc;
+}
 
 static int load(struct domain *d, struct linux_run *r, const char *cmdline)
 {
@@ -382,6 +412,36 @@ static void report(struct linux_run *r, struct hvm_vcpu *hv,
            (unsigned long long)hv->n.irqs);
 }
 
+/* The balloon as the run left it: one JSON line beside the stats. */
+static void report_balloon(const struct vballoon *b)
+{
+    struct vballoon_counters c;
+
+    vballoon_get_counters(b, &c);
+    printk("HV-LINUX-BALLOON {\"driver_ok\": %s, \"features\": %llu, "
+           "\"num_pages\": %llu, \"actual\": %llu, \"inflated\": %llu, "
+           "\"deflated\": %llu, \"inflate_reqs\": %llu, "
+           "\"deflate_reqs\": %llu, \"report_reqs\": %llu, "
+           "\"reported_2m\": %llu, \"restored_2m\": %llu, "
+           "\"refused\": %llu, \"host_errors\": %llu, "
+           "\"interrupts\": %llu, \"notifies\": %llu}\n",
+           vmmio_driver_ok(&b->dev) ? "true" : "false",
+           (unsigned long long)vmmio_features(&b->dev),
+           (unsigned long long)vballoon_num_pages(b),
+           (unsigned long long)vballoon_actual(b),
+           (unsigned long long)c.inflated, (unsigned long long)c.deflated,
+           (unsigned long long)c.inflate_reqs,
+           (unsigned long long)c.deflate_reqs,
+           (unsigned long long)c.report_reqs,
+           (unsigned long long)c.reported_2m,
+           (unsigned long long)c.restored_2m,
+           (unsigned long long)c.refused, (unsigned long long)c.host_errors,
+           (unsigned long long)b->dev.n.interrupts,
+           (unsigned long long)b->dev.n.notifies);
+    if ( c.why )
+        printk("HV-LINUX balloon: last refusal or host error: %s\n", c.why);
+}
+
 int linux_run(const struct hvm_vendor *hw, uint64_t payload, uint64_t size)
 {
     static struct linux_run r;
@@ -449,6 +509,13 @@ int linux_run(const struct hvm_vendor *hw, uint64_t payload, uint64_t size)
            (unsigned long long)ps.entry_count,
            (unsigned long long)g.target);
     hvm_platform_init(hv);
+    rc = balloon_create(hv, &r);
+    if ( rc )
+    {
+        printk("HV-RESULT: FAIL linux: the balloon device: error %d\n", rc);
+        domain_destroy(d);
+        return 1;
+    }
     hv->start_tsc = rdtsc();
     hw->run(hv);
 
@@ -471,6 +538,7 @@ int linux_run(const struct hvm_vendor *hw, uint64_t payload, uint64_t size)
     ok &= after.free_pages == before.free_pages &&
           heap_check_accounting() == 0;
     report(&r, hv, &st, &ps, tot, audit_errors, pod_ok, &before, &after);
+    report_balloon(&balloon);
     printk("HV-LINUX heap free %llu before, %llu after destroy\n",
            (unsigned long long)before.free_pages,
            (unsigned long long)after.free_pages);

@@ -2,11 +2,14 @@
  * The platform a real guest finds besides RAM: an 8250 UART at 0x3f8
  * (polled: its interrupt is never raised, the kernel's console polls the
  * line status), PCI configuration mechanism 1 with no device behind it,
- * and a local APIC at 0xfee00000 whose MMIO accesses are decoded from the
- * guest's instruction (vlapic.c keeps its registers and timer, emulate.c
- * decodes).  Every other port reads all ones and ignores writes; an
- * access to guest-physical space that is neither RAM nor this APIC page
- * crashes the domain (hvm_nested_fault).  HLT with interrupts on sleeps
+ * and MMIO device pages whose accesses are decoded from the guest's
+ * instruction (emulate.c) and dispatched through one table of regions:
+ * the local APIC at 0xfee00000 (vlapic.c), the I/O APIC at 0xfec00000
+ * (vioapic.c) and, when the domain has one, a virtio-mmio window
+ * (virtio-mmio.c, platform.h) whose interrupt is an I/O APIC pin.  Every
+ * other port reads all ones and ignores writes; an access to
+ * guest-physical space that is neither RAM nor a device region crashes
+ * the domain (hvm_nested_fault).  HLT with interrupts on sleeps
  * until the next timer interrupt; with them off, the guest has ended.
  */
 #include <xen/errno.h>
@@ -14,8 +17,10 @@
 
 #include "../boot/boot.h"
 #include "acpi.h"
+#include "build.h"
 #include "emulate.h"
 #include "hvm.h"
+#include "platform.h"
 #include "vioapic.h"
 #include "vlapic.h"
 
@@ -31,6 +36,9 @@
 
 static struct vlapic lapics[MAX_DOMAINS];
 static struct vioapic ioapics[MAX_DOMAINS];
+/* The virtio-mmio device of each domain (NULL: none) and its GSI. */
+static struct vmmio_dev *virtio_devs[MAX_DOMAINS];
+static uint32_t virtio_gsis[MAX_DOMAINS];
 
 void hvm_platform_init(struct hvm_vcpu *hv)
 {
@@ -40,6 +48,7 @@ void hvm_platform_init(struct hvm_vcpu *hv)
     vlapic_enable_tsc_deadline(hv->lapic);
     vioapic_init(&ioapics[hv->v->domain->domain_id], PLAT_IOAPIC_ID, 0,
                  hv->lapic);
+    virtio_devs[hv->v->domain->domain_id] = NULL;
     memset(&hv->uart, 0, sizeof(hv->uart));
 }
 
@@ -227,9 +236,48 @@ static int ioapic_wr(struct hvm_vcpu *hv, uint32_t off, unsigned int size,
                          val, why);
 }
 
+static struct vmmio_dev *virtio_of(struct hvm_vcpu *hv)
+{
+    return virtio_devs[hv->v->domain->domain_id];
+}
+
+static bool virtio_present(struct hvm_vcpu *hv)
+{
+    return virtio_of(hv);
+}
+
+static int virtio_rd(struct hvm_vcpu *hv, uint32_t off, unsigned int size,
+                     uint64_t *val, const char **why)
+{
+    struct vmmio_dev *dev = virtio_of(hv);
+    int rc = vmmio_read(dev, off, size, val);
+
+    *why = dev->why;
+    return rc;
+}
+
+static int virtio_wr(struct hvm_vcpu *hv, uint32_t off, unsigned int size,
+                     uint64_t val, const char **why)
+{
+    struct vmmio_dev *dev = virtio_of(hv);
+    int rc = vmmio_write(dev, off, size, val);
+
+    /* A notify may have raised the interrupt, and that may have crashed
+     * the domain (a pin programmed in a way we do not model). */
+    *why = dev->why;
+    if ( !rc && hv->v->domain->crashed )
+    {
+        *why = hv->crash;
+        rc = -EINVAL;
+    }
+    return rc;
+}
+
 static const struct mmio_region mmio_regions[] = {
     { LAPIC_GPA, PAGE_SIZE, "local APIC", NULL, lapic_rd, lapic_wr },
     { PLAT_IOAPIC_GPA, PAGE_SIZE, "I/O APIC", NULL, ioapic_rd, ioapic_wr },
+    { PLAT_VIRTIO_MMIO_GPA, VMMIO_WINDOW, "virtio-mmio", virtio_present,
+      virtio_rd, virtio_wr },
 };
 
 static const struct mmio_region *mmio_find(struct hvm_vcpu *hv, uint64_t gpa)
@@ -328,6 +376,86 @@ int hvm_platform_mmio(struct hvm_vcpu *hv, uint64_t gpa, bool walk)
                          "(gpa %#llx)", r->name, (unsigned long long)gpa);
     hv->n.kind[HVM_EXIT_MMIO]++;
     return mmio_emulate(hv, r, gpa);
+}
+
+/* --- virtio-mmio: the device's interrupt and guest memory --- */
+
+void hvm_platform_set_virtio(struct hvm_vcpu *hv, struct vmmio_dev *dev,
+                             uint32_t gsi)
+{
+    virtio_devs[hv->v->domain->domain_id] = dev;
+    virtio_gsis[hv->v->domain->domain_id] = gsi;
+}
+
+void hvm_platform_virtio_irq(void *ctx, bool level)
+{
+    struct hvm_vcpu *hv = ctx;
+    domid_t id = hv->v->domain->domain_id;
+    const char *why = NULL;
+
+    if ( !level )
+        return;                 /* edge-triggered: only a rise counts */
+    if ( vioapic_raise(&ioapics[id], virtio_gsis[id], rdtsc(), &why) < 0 )
+        hvm_crash(hv, "virtio-mmio interrupt on GSI %u: %s",
+                  virtio_gsis[id], why);
+}
+
+/* Every page of [gpa, gpa + len) is RAM or a PoD entry. */
+static bool mem_is_ram(void *ctx, uint64_t gpa, uint64_t len)
+{
+    struct domain *d = ctx;
+    uint64_t gfn, last;
+
+    if ( !len || gpa + len < gpa )
+        return false;
+    last = (gpa + len - 1) >> PAGE_SHIFT;
+    for ( gfn = gpa >> PAGE_SHIFT; gfn <= last; gfn++ )
+    {
+        struct p2m_lookup l;
+
+        if ( p2m_get_entry(&d->p2m, _gfn(gfn), &l) ||
+             (!p2m_type_is_ram(l.type) &&
+              l.type != p2m_populate_on_demand) )
+            return false;
+    }
+    return true;
+}
+
+/* A PoD entry reads as zeros (what it would be filled with). */
+static int mem_read(void *ctx, uint64_t gpa, void *buf, uint32_t len)
+{
+    struct domain *d = ctx;
+    uint8_t *b = buf;
+
+    if ( !mem_is_ram(ctx, gpa, len) )
+        return -EFAULT;
+    while ( len )
+    {
+        uint32_t n = MIN(len, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)));
+        const void *p = hvm_guest_ptr(d, gpa, n);
+
+        if ( p )
+            memcpy(b, p, n);
+        else
+            memset(b, 0, n);
+        gpa += n;
+        b += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static int mem_write(void *ctx, uint64_t gpa, const void *buf, uint32_t len)
+{
+    if ( !mem_is_ram(ctx, gpa, len) )
+        return -EFAULT;
+    return hvm_copy_to_guest(ctx, gpa, buf, len);
+}
+
+void hvm_platform_guest_mem(struct domain *d, struct virtq_mem *m)
+{
+    *m = (struct virtq_mem){ .read = mem_read, .write = mem_write,
+                             .is_ram = mem_is_ram, .ctx = d };
 }
 
 /* --- interrupts, HLT --- */
