@@ -230,7 +230,7 @@ static uint64_t map_ranges(struct guest *g, unsigned int *calls)
  * P2M frees what it no longer maps), so a new domain with new chunks is
  * the way back to "all chunks owned, nothing mapped".
  */
-static void unmap_all(struct guest *g)
+static void start_empty(struct guest *g)
 {
     enum p2m_format fmt = p2m_format_of(&g->d->p2m);
     uint64_t gib = g->gib;
@@ -467,7 +467,7 @@ static void measure_set(struct guest *g, uint64_t *flat, unsigned int k,
     {
         dt = map_entries(g, n << o, o);
         best = dt < best ? dt : best;
-        unmap_all(g);
+        start_empty(g);
         t0 = now_ns();
         for ( i = 0; i < n; i++ )
             flat[i] = guest_mfn(g, i);
@@ -520,11 +520,11 @@ static void phase_guest(unsigned int f, struct lookup_ctx *c,
         r->map_ns[k] = map_guest(&g, orders[k]);
         r->tables[k] = table_pages(&g);
         measure_lookups(c, hot, orders[k], &r->look[k]);
-        unmap_all(&g);
+        start_empty(&g);
         fill_flat(&g, flat);            /* the new chunks' mfns */
     }
     r->map4k_again_ns = map_guest(&g, PAGE_ORDER_4K);
-    unmap_all(&g);
+    start_empty(&g);
     for ( k = 0; k < NR_ORDERS; k++ )
         measure_set(&g, flat, k, &r->set[k]);
     guest_destroy(&g);
@@ -554,13 +554,13 @@ static void phase_big(unsigned int f)
             r->big_tables[0] = table_pages(&g);
         }
         r->big1g_best_ns = dt < r->big1g_best_ns ? dt : r->big1g_best_ns;
-        unmap_all(&g);
+        start_empty(&g);
     }
     r->big2m_ns = map_guest(&g, PAGE_ORDER_2M);
     r->big_tables[1] = table_pages(&g);
-    unmap_all(&g);
+    start_empty(&g);
     r->big2m_again_ns = map_guest(&g, PAGE_ORDER_2M);
-    unmap_all(&g);
+    start_empty(&g);
     guest_destroy(&g);
     hosted_machine_fini();
     r->rss_mib[1] = peak_rss_mib();
