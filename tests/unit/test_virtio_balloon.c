@@ -309,7 +309,10 @@ static void test_target_and_config(void **state)
     assert_int_equal(stats().target, TARGET);
     wr(VMMIO_REG_DEV_FEAT_SEL, 0);
     assert_int_equal(rd(VMMIO_REG_DEV_FEATURES),
-                     VIRTIO_BALLOON_F_STATS_VQ | VIRTIO_BALLOON_F_REPORTING);
+                     VIRTIO_BALLOON_F_STATS_VQ |
+                     VIRTIO_BALLOON_F_DEFLATE_ON_OOM |
+                     VIRTIO_BALLOON_F_PAGE_POISON |
+                     VIRTIO_BALLOON_F_REPORTING);
     /* The driver writes actual; num_pages is the device's. */
     cfg_write_actual(1234);
     assert_int_equal(vballoon_actual(&b), 1234);
@@ -604,6 +607,52 @@ static void test_report_restores_2m(void **state)
     finish();
 }
 
+/*
+ * PAGE_POISON: the driver says what its free pages hold (poison_val at
+ * config offset 12, 0 with init_on_free).  A PoD entry reads as zeros, so
+ * with another value a report is only counted and the blocks stay as
+ * they are; with 0 they are restored.  free_page_hint_cmd_id reads 0 and
+ * ignores writes, and num_pages stays the device's.
+ */
+static void test_report_keeps_poisoned_blocks(void **state)
+{
+    uint64_t g = RAM1_GFN + 0x400, pages = 512;
+    uint64_t v;
+
+    start(state, ALL_F | VIRTIO_BALLOON_F_PAGE_POISON);
+    assert_int_equal(vmmio_write(&b.dev, VMMIO_CONFIG + VBALLOON_CFG_POISON,
+                                 4, 0xaaaaaaaa), 0);
+    assert_int_equal(rd(VMMIO_CONFIG + VBALLOON_CFG_POISON), 0xaaaaaaaa);
+    assert_int_equal(vmmio_write(&b.dev, VMMIO_CONFIG + VBALLOON_CFG_POISON
+                                 + 2, 1, 0x55), 0);
+    assert_int_equal(rd(VMMIO_CONFIG + VBALLOON_CFG_POISON), 0xaa55aaaa);
+    assert_int_equal(vmmio_read(&b.dev, VMMIO_CONFIG + VBALLOON_CFG_POISON
+                                + 2, 2, &v), 0);
+    assert_int_equal(v, 0xaa55);
+    assert_int_equal(vmmio_write(&b.dev, VMMIO_CONFIG + VBALLOON_CFG_HINT_ID,
+                                 4, 9), 0);
+    assert_int_equal(rd(VMMIO_CONFIG + VBALLOON_CFG_HINT_ID), 0);
+    assert_int_equal(rd(VMMIO_CONFIG + VBALLOON_CFG_NUM_PAGES),
+                     MAX_PAGES - TARGET);
+    touch(g + 3, 7);
+    podenv_expect_type(d, g, p2m_ram_rw, PAGE_ORDER_2M);
+    drv_report(&g, &pages, 1);
+    assert_int_equal(b.c.reported_2m, 1);
+    assert_int_equal(b.c.restored_2m, 0);
+    assert_int_equal(b.c.refused, 0);
+    podenv_expect_type(d, g, p2m_ram_rw, PAGE_ORDER_2M);
+    assert_int_equal(podenv_read(&d->vcpu[0], g + 3, 0), 7);
+    /* poison_val 0: the same report restores the block. */
+    assert_int_equal(vmmio_write(&b.dev, VMMIO_CONFIG + VBALLOON_CFG_POISON,
+                                 4, 0), 0);
+    drv_report(&g, &pages, 1);
+    assert_int_equal(b.c.reported_2m, 2);
+    assert_int_equal(b.c.restored_2m, 1);
+    podenv_expect_type(d, g, p2m_populate_on_demand, PAGE_ORDER_2M);
+    assert_int_equal(podenv_read(&d->vcpu[0], g + 3, 0), 0);
+    finish();
+}
+
 /* With the target below what the guest holds, reported frames go back
  * to the host: T drops and the heap gets them back. */
 static void test_report_returns_to_heap(void **state)
@@ -842,6 +891,7 @@ int main(void)
         ENV_TEST(test_pfn_refusals),
         ENV_TEST(test_broken_ring),
         ENV_TEST(test_report_restores_2m),
+        ENV_TEST(test_report_keeps_poisoned_blocks),
         ENV_TEST(test_report_returns_to_heap),
         ENV_TEST(test_report_refusals),
         ENV_TEST(test_stats),

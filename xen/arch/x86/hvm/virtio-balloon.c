@@ -42,29 +42,53 @@ static unsigned int vb_nr_queues(struct vmmio_dev *v, uint64_t f)
            !!(f & VIRTIO_BALLOON_F_REPORTING);
 }
 
-/* --- config space: le32 num_pages, le32 actual --- */
+/* --- config space: le32 num_pages, actual, free_page_hint_cmd_id (0:
+ * FREE_PAGE_HINT is not offered), poison_val; the transport keeps an
+ * access inside the space, not inside one field: taken byte by byte --- */
+
+static uint32_t *cfg_field(struct vballoon *b, uint32_t off)
+{
+    switch ( off / 4 )
+    {
+    case VBALLOON_CFG_NUM_PAGES / 4: return &b->num_pages;
+    case VBALLOON_CFG_ACTUAL / 4:    return &b->actual;
+    case VBALLOON_CFG_POISON / 4:    return &b->poison;
+    default:                         return NULL;
+    }
+}
 
 static uint32_t vb_config_read(struct vmmio_dev *v, uint32_t off,
                                unsigned int bytes)
 {
-    const struct vballoon *b = of(v);
-    uint64_t cfg = b->num_pages | (uint64_t)b->actual << 32;
+    struct vballoon *b = of(v);
+    uint32_t val = 0;
+    unsigned int i;
 
-    return (cfg >> (off * 8)) & (bytes == 4 ? ~0u : (1u << (bytes * 8)) - 1);
+    for ( i = 0; i < bytes; i++ )
+    {
+        const uint32_t *f = cfg_field(b, off + i);
+
+        if ( f )
+            val |= ((*f >> ((off + i) % 4 * 8)) & 0xff) << (i * 8);
+    }
+    return val;
 }
 
-/* Only actual is the driver's; a write to num_pages is ignored. */
+/* actual and poison_val are the driver's; writes elsewhere are ignored. */
 static void vb_config_write(struct vmmio_dev *v, uint32_t off,
                             unsigned int bytes, uint32_t val)
 {
     struct vballoon *b = of(v);
-    uint64_t mask = (bytes == 4 ? ~0ull >> 32 : (1ull << (bytes * 8)) - 1);
+    unsigned int i;
 
-    if ( off < VBALLOON_CFG_ACTUAL )
-        return;
-    off -= VBALLOON_CFG_ACTUAL;
-    b->actual = (b->actual & ~(uint32_t)(mask << (off * 8))) |
-                (uint32_t)((val & mask) << (off * 8));
+    for ( i = 0; i < bytes; i++ )
+    {
+        uint32_t *f = cfg_field(b, off + i);
+        unsigned int sh = (off + i) % 4 * 8;
+
+        if ( f == &b->actual || f == &b->poison )
+            *f = (*f & ~(0xffu << sh)) | (((val >> (i * 8)) & 0xff) << sh);
+    }
 }
 
 /* --- requests --- */
@@ -296,6 +320,9 @@ static int report_request(struct vballoon *b, const struct virtq_chain *c)
         b->raw[i] = rc;         /* 1: one PoD entry already */
     }
     b->c.reported_2m += n;
+    if ( (vmmio_features(&b->dev) & VIRTIO_BALLOON_F_PAGE_POISON) &&
+         b->poison )
+        return 0;               /* PoD would hand back zeros: keep them */
     for ( i = 0; i < n; i++ )
     {
         if ( b->raw[i] )
@@ -417,11 +444,13 @@ static void vb_reset(struct vmmio_dev *v)
 
     b->stats_held = false;
     b->actual = 0;
+    b->poison = 0;
 }
 
 static const struct vmmio_dev_ops vb_dev_ops = {
     .device_id = VIRTIO_ID_BALLOON,
-    .features = VIRTIO_BALLOON_F_STATS_VQ | VIRTIO_BALLOON_F_REPORTING,
+    .features = VIRTIO_BALLOON_F_STATS_VQ | VIRTIO_BALLOON_F_DEFLATE_ON_OOM |
+                VIRTIO_BALLOON_F_PAGE_POISON | VIRTIO_BALLOON_F_REPORTING,
     .config_size = VBALLOON_CFG_SIZE,
     .nr_queues = vb_nr_queues,
     .config_read = vb_config_read,

@@ -6,12 +6,18 @@
  * 2M PoD entries with their backing returned whole.
  *
  * Offered: VIRTIO_F_VERSION_1, VIRTIO_BALLOON_F_STATS_VQ,
+ * VIRTIO_BALLOON_F_DEFLATE_ON_OOM (the driver may take pages back under
+ * memory pressure: deflate works whatever the target; the toolstack sees
+ * it in counters.deflated), VIRTIO_BALLOON_F_PAGE_POISON (Linux clears
+ * REPORTING without it when init_on_free or page poisoning is on) and
  * VIRTIO_BALLOON_F_REPORTING.  Queues, numbered as Linux's find_vqs
  * numbers the ones it creates (an absent queue takes no number):
  *     0 inflateq, 1 deflateq, then statsq (if STATS_VQ was negotiated),
  *     then reporting_vq (if REPORTING was).
  * Config space: le32 num_pages (device: pages it wants in the balloon),
- * le32 actual (driver: pages in the balloon now).
+ * le32 actual (driver: pages in the balloon now), le32
+ * free_page_hint_cmd_id (reads 0: FREE_PAGE_HINT is not offered), le32
+ * poison_val (driver: what its free pages hold).
  *
  * Requests (everything in them is hostile input; validate, then commit):
  *   - inflate/deflate: device-readable buffers holding le32 guest PFNs in
@@ -29,6 +35,9 @@
  *     request.  Each 2 MiB block becomes one 2M PoD entry again: its
  *     populated pages are released (a 2M leaf as one 2M chunk) and the
  *     block is marked PoD; a block that is already PoD is left alone.
+ *     A PoD entry reads as zeros, so with PAGE_POISON negotiated and a
+ *     poison_val other than 0 the blocks are kept as they are (a report
+ *     is a hint: counted in reported_2m, not restored).
  * A request with a PFN or block outside the guest's RAM ranges, the same
  * page (or overlapping blocks) twice, a misaligned or wrongly sized
  * buffer, too many PFNs or blocks, or (reporting) a block holding a
@@ -60,7 +69,9 @@ struct domain;
 
 #define VBALLOON_CFG_NUM_PAGES  0       /* config space offsets */
 #define VBALLOON_CFG_ACTUAL     4
-#define VBALLOON_CFG_SIZE       8
+#define VBALLOON_CFG_HINT_ID    8
+#define VBALLOON_CFG_POISON     12
+#define VBALLOON_CFG_SIZE       16
 
 #define VBALLOON_PFNS_MAX       1024    /* PFNs per inflate/deflate request
                                          * (Linux sends at most 256) */
@@ -145,6 +156,7 @@ struct vballoon {
     uint64_t ram_pages;         /* sum of the RAM ranges */
     uint64_t target;            /* pages to hold (0: never set) */
     uint32_t num_pages, actual; /* config space */
+    uint32_t poison;            /* config space: poison_val */
     bool stats_held;            /* a stats buffer is held ... */
     uint16_t stats_head;        /* ... with this head */
     struct vballoon_stats stats;
