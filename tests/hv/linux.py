@@ -63,11 +63,12 @@ PAYLOAD_MAGIC = ABI["LINUX_PAYLOAD_MAGIC"].encode()
 PAYLOAD_HDR = ABI["LINUX_PAYLOAD_HDR"]
 PAYLOAD_LBA = ABI["LINUX_PAYLOAD_LBA"]
 CMDLINE_MAX = ABI["LINUX_CMDLINE_MAX"]
-# struct linux_payload_hdr: magic, nine uint32_t, reserved[7], cmdline.
+BALLOON_STEPS = ABI["LINUX_BALLOON_STEPS"]
+# struct linux_payload_hdr: magic, twelve uint32_t, step_mib[], cmdline.
 HDR_FIELDS = ("hdr_size", "total_size", "kernel_off", "kernel_size",
               "initrd_off", "initrd_size", "memory_mib", "maxmem_mib",
-              "timeout_s")
-HDR_FORMAT = f"<8s{len(HDR_FIELDS)}I28x{CMDLINE_MAX}s"
+              "timeout_s", "balloon", "grow_mib", "nr_steps")
+HDR_FORMAT = f"<8s{len(HDR_FIELDS)}I{BALLOON_STEPS}I{CMDLINE_MAX}s"
 ALIGN = 4096
 BOCHS_CYLINDER = 16 * 63 * 512      # the Bochs disk: whole cylinders
 
@@ -95,6 +96,48 @@ RUNS = {
                      mib=64, rounds=2, timeout_s=120),
 }
 DEFAULT_RUNS = ["qemu-svm", "bochs-vmx-1g", "ovmf-svm"]
+
+# Balloon runs (linux-abi.h): the hypervisor plays the toolstack.  The
+# domain starts with the PoD target memory_mib and the balloon's target at
+# the same value; steps are the targets the guest then asks for, one by
+# one, holding hold_mib of data across each change; report_mib is what the
+# workload maps, fills and frees afterwards for free page reporting to give
+# back as 2M PoD entries; a vCPU paused for memory (the guest touched more
+# than the target before its balloon caught up) makes the toolstack raise
+# the target by grow_mib and resume it.
+#   crash   Xen 4.17's "out of PoD memory!" case: 64M of 2G (smaller on
+#           Bochs), the guest boots to init, balloons down, runs the rounds
+#   updown  256M -> 128M -> 384M with data held across, then rounds larger
+#           than the 128M it went through
+#   report  the workload frees 128M; reporting returns 2M entries
+def _balloon(run, scenario, memory_mib, maxmem_mib, mib, steps=(),
+             grow_mib=8, hold_mib=0, report_mib=0, **kw):
+    base = RUNS[run]
+    spec = dict(base, memory_mib=memory_mib, maxmem_mib=maxmem_mib,
+                mib=mib, rounds=1, run=run, **kw)
+    spec["balloon"] = dict(scenario=scenario, steps=list(steps),
+                           grow_mib=grow_mib, hold_mib=hold_mib,
+                           report_mib=report_mib)
+    return f"balloon-{run}-{scenario}", spec
+
+
+BALLOON_RUNS = dict([
+    _balloon("qemu-svm", "crash", 64, 2048, 8, timeout_s=300),
+    _balloon("qemu-svm", "updown", 256, 512, 192, steps=(128, 384),
+             hold_mib=32, timeout_s=300),
+    _balloon("qemu-svm", "report", 256, 512, 16, report_mib=128,
+             timeout_s=300),
+    _balloon("bochs-vmx-1g", "crash", 64, 1024, 8, timeout_s=6000,
+             wall_s=900),
+    _balloon("bochs-vmx-1g", "updown", 256, 512, 192, steps=(128, 384),
+             hold_mib=32, timeout_s=6000, wall_s=900),
+    _balloon("bochs-vmx-1g", "report", 256, 512, 16, report_mib=128,
+             timeout_s=6000, wall_s=900),
+])
+RUNS.update(BALLOON_RUNS)
+# make linux-test: the Linux runs and the QEMU balloon runs (the Bochs
+# balloon runs do not reach their targets in time yet: --only).
+DEFAULT_RUNS += [n for n in BALLOON_RUNS if "-qemu-svm-" in n]
 # Wall time on top of timeout_s: the hypervisor's boot, the payload load
 # (ATA PIO on Bochs), the report, and an emulator slower than guest time.
 MARGIN = {"qemu": 60, "bochs": 180}
@@ -123,6 +166,22 @@ def cmdline(mib, rounds, extra="", tsc_khz=TSC_KHZ):
         ["init_on_free=1", "printk.devkmsg=on", "panic=-1",
          f"p2m_mib={mib}", f"p2m_rounds={rounds}"]
     return " ".join(args + ([extra] if extra else []))
+
+
+def balloon_cmdline(spec):
+    """The balloon program's parameters (tests/hv/linux/workload.c), or
+    "" for a run without a balloon schedule."""
+    b = spec.get("balloon")
+    if not b:
+        return ""
+    targets = [spec["memory_mib"]] + list(b["steps"])
+    args = [f"p2m_balloon={spec['maxmem_mib']}:" +
+            ",".join(str(t) for t in targets)]
+    if b["hold_mib"]:
+        args.append(f"p2m_hold={b['hold_mib']}")
+    if b["report_mib"]:
+        args.append(f"p2m_report={b['report_mib']}")
+    return " ".join(args)
 
 
 # --- the kernel --------------------------------------------------------------
@@ -374,11 +433,16 @@ def _align(n):
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def build_payload(kernel, initrd, cmd, memory_mib, maxmem_mib, timeout_s):
-    """struct linux_payload_hdr + kernel + initrd, each 4 KiB-aligned."""
+def build_payload(kernel, initrd, cmd, memory_mib, maxmem_mib, timeout_s,
+                  balloon=None):
+    """struct linux_payload_hdr + kernel + initrd, each 4 KiB-aligned;
+    balloon is a run's balloon spec (steps, grow_mib) or None."""
     line = cmd.encode("ascii")
     if len(line) >= CMDLINE_MAX:
         raise LinuxError(f"command line longer than {CMDLINE_MAX - 1}")
+    steps = list(balloon["steps"]) if balloon else []
+    if len(steps) > BALLOON_STEPS:
+        raise LinuxError(f"more than {BALLOON_STEPS} balloon steps")
     kernel_off = PAYLOAD_HDR
     initrd_off = _align(kernel_off + len(kernel))
     total = initrd_off + len(initrd)
@@ -386,7 +450,10 @@ def build_payload(kernel, initrd, cmd, memory_mib, maxmem_mib, timeout_s):
         raise LinuxError("payload larger than 4 GiB")
     hdr = struct.pack(HDR_FORMAT, PAYLOAD_MAGIC, PAYLOAD_HDR, total,
                       kernel_off, len(kernel), initrd_off, len(initrd),
-                      memory_mib, maxmem_mib, timeout_s, line)
+                      memory_mib, maxmem_mib, timeout_s,
+                      1 if balloon else 0,
+                      balloon["grow_mib"] if balloon else 0, len(steps),
+                      *(steps + [0] * (BALLOON_STEPS - len(steps))), line)
     assert len(hdr) <= PAYLOAD_HDR
     return b"".join([hdr.ljust(PAYLOAD_HDR, b"\0"), kernel,
                      b"\0" * (initrd_off - kernel_off - len(kernel)), initrd])
@@ -396,8 +463,10 @@ def parse_payload(blob):
     """The header as a dict (cmdline a str), plus kernel and initrd."""
     size = struct.calcsize(HDR_FORMAT)
     magic, *vals, line = struct.unpack(HDR_FORMAT, blob[:size])
-    hdr = dict(zip(HDR_FIELDS, vals), magic=magic,
+    n = len(HDR_FIELDS)
+    hdr = dict(zip(HDR_FIELDS, vals[:n]), magic=magic,
                cmdline=line.split(b"\0", 1)[0].decode())
+    hdr["step_mib"] = tuple(vals[n:n + BALLOON_STEPS])
     hdr["kernel"] = blob[hdr["kernel_off"]:
                          hdr["kernel_off"] + hdr["kernel_size"]]
     hdr["initrd"] = blob[hdr["initrd_off"]:
@@ -451,6 +520,8 @@ HV_INIT = re.compile(r"^HV-LINUX init ([0-9.]+)")
 HV_END = re.compile(r"^HV-LINUX end (.*)$")
 HV_STATS = re.compile(r"^HV-LINUX-STATS (\{.*\})\s*$")
 HV_BALLOON = re.compile(r"^HV-LINUX-BALLOON (\{.*\})\s*$")
+HV_BSTEP = re.compile(r"^HV-LINUX-BALLOON-STEP (\{.*\})\s*$")
+HV_BRUN = re.compile(r"^HV-LINUX-BALLOON-RUN (\{.*\})\s*$")
 MARKER = re.compile(r"P2M: (.*?)\s*$")
 WORKLOAD = re.compile(r"^workload (\d+) MiB ([0-9.]+) MiB/s round (\d+) "
                       r"(ok|FAIL)\b ?(.*)$")
@@ -478,6 +549,8 @@ class LinuxResult:
         self.end = None             # HV-LINUX end <reason>
         self.stats = None           # HV-LINUX-STATS
         self.balloon = None         # HV-LINUX-BALLOON (the device's state)
+        self.bsteps = {}            # HV-LINUX-BALLOON-STEP by step
+        self.brun = None            # HV-LINUX-BALLOON-RUN
         self.meminfo_kb = None
         self.rounds = {}            # round -> (mib, rate, ok, why)
         self.done = None            # "" or "FAIL ..." after P2M: done
@@ -516,6 +589,20 @@ class LinuxResult:
                 self.balloon = json.loads(m.group(1))
             except ValueError as e:
                 self.error = self.error or f"bad HV-LINUX-BALLOON: {e}"
+        m = HV_BSTEP.match(text)
+        if m:
+            try:
+                st = json.loads(m.group(1))
+                self.bsteps.setdefault(int(st["step"]), st)
+            except (ValueError, KeyError, TypeError) as e:
+                self.error = self.error or \
+                    f"bad HV-LINUX-BALLOON-STEP: {e}"
+        m = HV_BRUN.match(text)
+        if m and self.brun is None:
+            try:
+                self.brun = json.loads(m.group(1))
+            except ValueError as e:
+                self.error = self.error or f"bad HV-LINUX-BALLOON-RUN: {e}"
         m = hv.RESULT.match(text)
         if m and self.result is None:
             self.result, self.result_line = m.group(1), text
@@ -616,11 +703,54 @@ class LinuxResult:
                 heap.get("free_after") != heap.get("free_before"):
             why.append(f"heap: free before {heap.get('free_before')}, "
                        f"after {heap.get('free_after')}")
+        why += self.balloon_failures()
         if not why and hv.RUNS[self.spec["hv"]]["emu"] == "qemu" and \
                 self.status != hv.QEMU_PASS:
             why.append(f"QEMU exit status {self.status} (want "
                        f"{hv.QEMU_PASS}, isa-debug-exit)")
         return why
+
+    def balloon_failures(self):
+        """A balloon run: the toolstack's schedule ran to its end, each
+        target reached; a report run got 2M entries back."""
+        b = self.spec.get("balloon")
+        if not b:
+            return []
+        r = self.brun
+        if r is None:
+            return ["no HV-LINUX-BALLOON-RUN line"]
+        why = []
+        if r.get("refused"):
+            why.append("the toolstack refused a balloon marker")
+        want = len(b["steps"])
+        if r.get("schedule") != want or r.get("steps") != want:
+            why.append(f"balloon steps {r.get('steps')} of "
+                       f"{r.get('schedule')}, want {want}")
+        for i in range(want + 1):
+            st = self.bsteps.get(i)
+            if st is None:
+                why.append(f"no HV-LINUX-BALLOON-STEP for step {i}")
+            elif not st.get("reached_ms"):
+                why.append(f"balloon step {i} (target "
+                           f"{st.get('target_mib')} MiB) never reached")
+        if b["report_mib"] and not _num(r.get("restored_2m_after_freed")):
+            why.append("free page reporting restored no 2M entry after the "
+                       f"workload freed {b['report_mib']} MiB")
+        return why
+
+    def boot_to_target(self):
+        """Hypervisor clock, seconds: the balloon at its first target."""
+        st = self.bsteps.get(0) or {}
+        return _num(st.get("reached_ms")) / 1000.0
+
+    def balloon_rate(self):
+        """MiB/s the balloon inflated towards its first target: the pages
+        it took, over the time from its first move to the target."""
+        st = self.bsteps.get(0) or {}
+        ms = _num(st.get("reached_ms")) - _num(st.get("moved_ms"))
+        if ms <= 0 or not st.get("moved_ms"):
+            return 0.0
+        return _num(st.get("inflated")) / 256.0 / (ms / 1000.0)
 
     @property
     def passed(self):
@@ -644,11 +774,15 @@ def summary(res, verbose=False, tail=60):
     """The run's line, then its details (or, on failure, the console's
     tail)."""
     label = "linux-bare" if res.bare else f"linux-{res.name}"
+    if res.spec.get("balloon"):
+        label = res.name
     why = res.failures()
     b = res.boot_to_init()
     out = []
     if why:
         out.append(f"{label}: FAIL {'; '.join(why)}")
+    elif res.spec.get("balloon"):
+        out.append(balloon_line(res, label))
     elif res.bare:
         out.append(f"{label}: PASS boot-to-init {b:.2f} s (wall), "
                    f"workload {res.mean_rate():.1f} MiB/s")
@@ -696,6 +830,7 @@ def summary(res, verbose=False, tail=60):
         out.append(f"  guest memory: {gm.get('memory_mib', '?')} MiB, "
                    f"maxmem {gm.get('maxmem_mib', '?')} MiB, MemTotal "
                    f"{res.meminfo_kb} kB")
+    out += balloon_details(res)
     b = res.balloon
     if b is not None:
         out.append(f"  balloon: driver_ok {b.get('driver_ok')}, features "
@@ -717,7 +852,46 @@ def summary(res, verbose=False, tail=60):
 
 
 def _num(v):
-    return v if isinstance(v, (int, float)) else 0
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) \
+        else 0
+
+
+def balloon_line(res, label):
+    """balloon-<run>-<scenario>: PASS ... (the issue's line)."""
+    r, b = res.brun or {}, res.balloon or {}
+    last = res.bsteps.get(max(res.bsteps)) if res.bsteps else {}
+    return (f"{label}: PASS boot-to-target {res.boot_to_target():.2f} s, "
+            f"target {last.get('target_mib', '?')} actual "
+            f"{r.get('held_mib', '?')}, pauses {r.get('pauses', '?')}, "
+            f"reported 2m {b.get('restored_2m', '?')}, pod entries "
+            f"1g/2m/4k {_orders(r.get('pod_entries'))}")
+
+
+def balloon_details(res):
+    """The schedule step by step, for the summary."""
+    out = []
+    spec = res.spec.get("balloon") or {}
+    for i, st in sorted(res.bsteps.items()):
+        asked = res.spec["memory_mib"] if i == 0 else \
+            (spec.get("steps") or [None] * i)[i - 1]
+        reached = st.get("reached_ms")
+        took = (f"reached {(reached - st.get('set_ms', 0)) / 1000.0:.2f} s "
+                f"after it was set" if reached else "NOT reached")
+        out.append(f"  balloon step {i}: asked {asked} MiB, target "
+                   f"{st.get('target_mib')} MiB (raised for "
+                   f"{st.get('pauses')} pauses, {st.get('oom')} deflates on "
+                   f"OOM), {took}, holding {st.get('held_mib')} MiB; "
+                   f"inflated {st.get('inflated')} deflated "
+                   f"{st.get('deflated')} pages")
+    r = res.brun
+    if r is not None:
+        out.append(f"  balloon rate to the first target: "
+                   f"{res.balloon_rate():.1f} MiB/s (hypervisor clock)")
+        if spec.get("report_mib"):
+            out.append(f"  after the workload freed {spec['report_mib']} "
+                       f"MiB: reported 2m {r.get('reported_2m_after_freed')}"
+                       f", restored {r.get('restored_2m_after_freed')}")
+    return out
 
 
 # --- the runs ----------------------------------------------------------------
@@ -748,11 +922,12 @@ class Guest:
             kernel = f.read()
         with open(self.initrd, "rb") as f:
             initrd = f.read()
+        extra = " ".join(a for a in (balloon_cmdline(spec), extra) if a)
         blob = build_payload(kernel, initrd,
                              cmdline(spec["mib"], spec["rounds"], extra,
                                      HV_TSC_KHZ),
                              spec["memory_mib"], spec["maxmem_mib"],
-                             spec["timeout_s"])
+                             spec["timeout_s"], spec.get("balloon"))
         path = os.path.join(self.outdir, f"payload-{name}.bin")
         with open(path, "wb") as f:
             f.write(blob)

@@ -40,7 +40,7 @@ release_only = pytest.mark.skipif(
 
 def test_payload_header_matches_the_c_struct(tmp_path):
     """Python's struct layout is the one gcc gives linux-abi.h."""
-    fields = ("magic",) + lx.HDR_FIELDS + ("reserved", "cmdline")
+    fields = ("magic",) + lx.HDR_FIELDS + ("step_mib", "cmdline")
     src = tmp_path / "off.c"
     src.write_text(
         '#include <stdio.h>\n#include <stddef.h>\n#include "linux-abi.h"\n'
@@ -59,8 +59,8 @@ def test_payload_header_matches_the_c_struct(tmp_path):
     py = {"magic": 0}
     for i, f in enumerate(lx.HDR_FIELDS):
         py[f] = 8 + 4 * i
-    py["reserved"] = 8 + 4 * len(lx.HDR_FIELDS)
-    py["cmdline"] = py["reserved"] + 28
+    py["step_mib"] = 8 + 4 * len(lx.HDR_FIELDS)
+    py["cmdline"] = py["step_mib"] + 4 * lx.BALLOON_STEPS
     py["sizeof"] = lx.struct.calcsize(lx.HDR_FORMAT)
     assert py == c
     assert c["sizeof"] <= lx.PAYLOAD_HDR
@@ -88,12 +88,29 @@ def test_payload_layout(ksize):
     assert (h["memory_mib"], h["maxmem_mib"], h["timeout_s"]) == \
         (256, 512, 120)
     assert h["cmdline"] == line
-    # reserved[] and everything after the command line's NUL are zero,
-    # and so is the padding between kernel and initrd.
+    # No balloon: its fields (balloon ... step_mib[]) and everything after
+    # the command line's NUL are zero, and so is the padding between kernel
+    # and initrd.
+    assert (h["balloon"], h["grow_mib"], h["nr_steps"]) == (0, 0, 0)
     assert blob[44:72] == bytes(28)
     assert blob[72 + len(line):4096] == bytes(4096 - 72 - len(line))
     assert blob[4096 + ksize:h["initrd_off"]] == \
         bytes(h["initrd_off"] - 4096 - ksize)
+
+
+def test_payload_carries_the_balloon_schedule():
+    spec = lx.RUNS["balloon-qemu-svm-updown"]
+    blob = lx.build_payload(fake_kernel(), b"i", "x", spec["memory_mib"],
+                            spec["maxmem_mib"], 300, spec["balloon"])
+    h = lx.parse_payload(blob)
+    assert (h["balloon"], h["grow_mib"], h["nr_steps"]) == (1, 8, 2)
+    assert h["step_mib"] == (128, 384, 0, 0)
+    assert lx.balloon_cmdline(spec) == "p2m_balloon=512:256,128,384 " \
+        "p2m_hold=32"
+    assert lx.balloon_cmdline(lx.RUNS["qemu-svm"]) == ""
+    with pytest.raises(lx.LinuxError):
+        lx.build_payload(fake_kernel(), b"i", "x", 256, 512, 300,
+                         dict(spec["balloon"], steps=[64] * 5))
 
 
 def test_payload_refuses_a_command_line_too_long():
@@ -229,6 +246,32 @@ def test_workload_reports_a_corrupted_word(workload, tmp_path):
     assert "at 0x" in m.group(5) and "offset 0x100018" in m.group(5), lines
 
 
+def test_workload_balloon_program_on_the_host(workload, tmp_path):
+    """The balloon program's plumbing, where no balloon moves (the host's
+    /proc/vmstat counts 0 balloon pages): a schedule whose first target is
+    maxmem needs no wait; the held data is checked, the report phase maps,
+    checks and frees, then the rounds run."""
+    if not Path("/proc/vmstat").read_text().count("balloon_inflate "):
+        pytest.skip("this kernel has no balloon counters in /proc/vmstat")
+    rc, lines = run_workload(workload, tmp_path,
+                             "p2m_mib=2 p2m_rounds=1 p2m_balloon=512:512 "
+                             "p2m_hold=4 p2m_report=8 p2m_report_wait=0")
+    assert rc == 0, lines
+    assert lines[0].startswith("P2M: balloon settled 0 pages after"), lines
+    assert lines[1:] == ["P2M: balloon freed 8 MiB"] + lines[2:], lines
+    assert lines[2].endswith("round 1 ok") and len(lines) == 3, lines
+
+
+@pytest.mark.parametrize("param", ["p2m_balloon=512", "p2m_balloon=x:1",
+                                   "p2m_balloon=512:256;1"])
+def test_workload_refuses_a_bad_balloon_schedule(workload, tmp_path, param):
+    rc, lines = run_workload(workload, tmp_path,
+                             f"p2m_mib=2 p2m_rounds=1 {param}")
+    assert rc == 1
+    assert lines == ["P2M: balloon FAIL bad p2m_balloon= or no balloon "
+                     "counters in /proc/vmstat"], lines
+
+
 # --- the console parser ------------------------------------------------------
 
 STATS = {"boot_to_init": 3.456, "leaves": {"1g": 0, "2m": 100, "4k": 700},
@@ -325,6 +368,80 @@ def test_parser_failing_runs(lines, want):
     assert not res.passed
     first = lx.summary(res).splitlines()[0]
     assert first.startswith("linux-qemu-svm: FAIL ") and want in first, first
+
+
+BALLOON_DEV = {"driver_ok": False, "features": 0, "num_pages": 32736,
+               "actual": 0, "inflated": 98272, "deflated": 65536,
+               "reported_2m": 179, "restored_2m": 102, "refused": 0,
+               "host_errors": 0, "interrupts": 647, "notifies": 641}
+
+
+def bstep(step, target, reached=1000, pauses=0, oom=0, held=None):
+    return "HV-LINUX-BALLOON-STEP " + json.dumps(
+        {"step": step, "target_mib": target, "target_pages": target * 256,
+         "set_ms": 10 * step, "moved_ms": 10 * step + 5,
+         "reached_ms": reached + 10 * step, "pauses": pauses, "oom": oom,
+         "held_mib": target if held is None else held,
+         "inflated": 65504, "deflated": 0})
+
+
+def brun(steps=2, schedule=2, pauses=0, held=384, restored_freed=0,
+         refused=False):
+    return "HV-LINUX-BALLOON-RUN " + json.dumps(
+        {"steps": steps, "schedule": schedule, "pauses": pauses, "oom": 0,
+         "held_mib": held, "freed_ms": 0, "reported_2m_after_freed": 0,
+         "restored_2m_after_freed": restored_freed,
+         "pod_entries": {"1g": 0, "2m": 50, "4k": 1372}, "refused": refused})
+
+
+def balloon_console(*lines):
+    return console(rounds=(("192", "300.0", "ok"),),
+                   extra=["HV-LINUX-BALLOON " + json.dumps(BALLOON_DEV)] +
+                   list(lines))
+
+
+UPDOWN = [bstep(0, 256, 27950), bstep(1, 128), bstep(2, 384), brun()]
+
+
+def test_parser_balloon_run():
+    res = judge(balloon_console(*UPDOWN), name="balloon-qemu-svm-updown")
+    assert res.passed, res.failures()
+    text = lx.summary(res)
+    assert text.splitlines()[0] == (
+        "balloon-qemu-svm-updown: PASS boot-to-target 27.95 s, target 384 "
+        "actual 384, pauses 0, reported 2m 102, pod entries 1g/2m/4k "
+        "0/50/1372")
+    assert "balloon step 1: asked 128 MiB, target 128 MiB (raised for 0 " \
+        "pauses, 0 deflates on OOM), reached 1.00 s after it was set, " \
+        "holding 128 MiB" in text, text
+    rep = judge(balloon_console(bstep(0, 256), brun(0, 0, held=256,
+                                                    restored_freed=61)),
+                name="balloon-qemu-svm-report")
+    assert rep.passed, rep.failures()
+    assert "after the workload freed 128 MiB: reported 2m 0, restored 61" \
+        in lx.summary(rep)
+
+
+@pytest.mark.parametrize("name,lines,want", [
+    ("balloon-qemu-svm-updown", UPDOWN[:3], "no HV-LINUX-BALLOON-RUN line"),
+    ("balloon-qemu-svm-updown", [bstep(0, 256), bstep(1, 128), brun()],
+     "no HV-LINUX-BALLOON-STEP for step 2"),
+    ("balloon-qemu-svm-updown", [bstep(0, 256), bstep(1, 128),
+                                 bstep(2, 384, reached=-20), brun()],
+     "balloon step 2 (target 384 MiB) never reached"),
+    ("balloon-qemu-svm-updown", [bstep(0, 256), bstep(1, 128),
+                                 brun(steps=1)],
+     "balloon steps 1 of 2, want 2"),
+    ("balloon-qemu-svm-updown", UPDOWN[:3] + [brun(refused=True)],
+     "the toolstack refused a balloon marker"),
+    ("balloon-qemu-svm-report", [bstep(0, 256), brun(0, 0, held=256)],
+     "free page reporting restored no 2M entry after the workload freed "
+     "128 MiB"),
+])
+def test_parser_failing_balloon_runs(name, lines, want):
+    res = judge(balloon_console(*lines), name=name)
+    first = lx.summary(res).splitlines()[0]
+    assert first.startswith(f"{name}: FAIL ") and want in first, first
 
 
 def test_parser_qemu_exit_status():
@@ -478,3 +595,102 @@ def test_linux_binds_the_virtio_balloon(runs, name):
     assert b is not None, explain(res)
     assert b["notifies"] > 0, b
     assert b["refused"] == 0 and b["host_errors"] == 0, b
+
+
+# --- the balloon runs (issue 10) ---------------------------------------------
+
+# The QEMU balloon runs; the Bochs ones (linux.py --only) do not pass yet:
+# at Bochs speed the guest's balloon does not reach its target in time.
+BALLOON_TESTED = [n for n in lx.BALLOON_RUNS if "-qemu-svm-" in n]
+
+
+@pytest.fixture(scope="module")
+def balloon_runs():
+    make = subprocess.run(["make", "-s", "hv"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert make.returncode == 0, make.stdout + make.stderr
+    results = lx.run_all(BALLOON_TESTED, str(REPO / "build" / "hv"),
+                         jobs=min(2, os.cpu_count() or 1))
+    return dict(zip(BALLOON_TESTED, results))
+
+
+def guest_markers(res, prefix):
+    return [lx.MARKER.search(g).group(1) for _, g in res.guest
+            if lx.MARKER.search(g) and
+            lx.MARKER.search(g).group(1).startswith(prefix)]
+
+
+@release_only
+@pytest.mark.parametrize("name", BALLOON_TESTED)
+def test_balloon_run_reaches_every_target(balloon_runs, name):
+    """Booted believing maxmem, the guest's own virtio_balloon brought it
+    to each target of the schedule; the run's accounting holds (audit,
+    PoD invariants, heap) and the workload's data survived."""
+    res = balloon_runs[name]
+    assert res.passed, explain(res)
+    first = lx.summary(res).splitlines()[0]
+    assert first.startswith(f"{name}: PASS boot-to-target "), first
+    spec = lx.RUNS[name]
+    steps = spec["balloon"]["steps"]
+    assert sorted(res.bsteps) == list(range(len(steps) + 1)), res.bsteps
+    for i, st in res.bsteps.items():
+        asked = steps[i - 1] if i else spec["memory_mib"]
+        assert st["reached_ms"] > st["set_ms"], st
+        # The target is the one asked for, or higher where the guest
+        # needed more (each raise counted).
+        assert st["target_mib"] >= asked, st
+        assert (st["target_mib"] > asked) == (st["pauses"] + st["oom"] > 0), st
+        assert st["held_mib"] == st["target_mib"], st
+    assert res.brun["held_mib"] == res.bsteps[len(steps)]["target_mib"]
+    assert res.balloon["refused"] == 0 and res.balloon["host_errors"] == 0
+
+
+@release_only
+@pytest.mark.parametrize("run", ["qemu-svm"])
+def test_balloon_xen_crash_case(balloon_runs, run):
+    """memory 64M of a 2G (Bochs: 1G) guest: Xen 4.17 crashes the domain
+    ("out of PoD memory!") while it boots.  Here PoD running out pauses
+    the vCPU, the toolstack raises the target, the guest boots, balloons
+    down to what it needs and runs its workload."""
+    res = balloon_runs[f"balloon-{run}-crash"]
+    assert res.passed, explain(res)
+    assert "crashed" not in (res.end or ""), res.end
+    st = res.bsteps[0]
+    assert st["pauses"] + st["oom"] > 0, st
+    # It gave back nearly all of what it believed it had.
+    assert st["inflated"] - st["deflated"] >= \
+        (lx.RUNS[res.name]["maxmem_mib"] - st["target_mib"]) * 256 * 0.95, st
+    assert res.rounds[1][2], res.rounds
+
+
+@release_only
+@pytest.mark.parametrize("run", ["qemu-svm"])
+def test_balloon_up_and_down_keeps_the_data(balloon_runs, run):
+    """256M -> 128M -> 384M with 32 MiB held: the balloon inflates by the
+    128M and deflates by the 256M, the held data reads back after each
+    step, and the rounds afterwards use more than the 128M it went
+    through."""
+    res = balloon_runs[f"balloon-{run}-updown"]
+    assert res.passed, explain(res)
+    reached = guest_markers(res, "balloon step ")
+    assert [m for m in reached if "reached" in m] and \
+        all(m.endswith("hold 32 MiB ok") for m in reached if "reached" in m)
+    assert len([m for m in reached if "reached" in m]) == 2, reached
+    s1, s2 = res.bsteps[1], res.bsteps[2]
+    assert s1["inflated"] - s1["deflated"] == 128 * 256, s1
+    assert s2["deflated"] - s2["inflated"] == 256 * 256, s2
+    assert res.rounds[1][:1] == (192,) and res.rounds[1][2], res.rounds
+
+
+@release_only
+@pytest.mark.parametrize("run", ["qemu-svm"])
+def test_balloon_free_page_reporting_restores_2m(balloon_runs, run):
+    """After the workload frees 128 MiB, Linux reports free 2 MiB blocks
+    and each becomes one 2M PoD entry again, its backing returned whole:
+    the guest keeps superpage-sized PoD entries."""
+    res = balloon_runs[f"balloon-{run}-report"]
+    assert res.passed, explain(res)
+    r = res.brun
+    assert r["restored_2m_after_freed"] > 0, r
+    assert r["reported_2m_after_freed"] >= r["restored_2m_after_freed"], r
+    assert r["pod_entries"]["2m"] > 0, r

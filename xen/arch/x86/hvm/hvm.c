@@ -128,6 +128,8 @@ int hvm_guest_exception(struct hvm_vcpu *hv, uint8_t vec, uint32_t error,
 int hvm_preempted(struct hvm_vcpu *hv)
 {
     hv->n.preempts++;
+    if ( hv->watch )
+        hv->watch(hv, NULL);
     return 0;                   /* the time limit is checked on every exit */
 }
 

@@ -108,6 +108,11 @@ struct hvm_vcpu {
     uint64_t init_ms;           /* when it said "P2M: init" (0: not yet) */
     bool marker_failed;         /* a "P2M:" line said FAIL */
     const char *end_reason;     /* how a platform guest ended (done) */
+    /* The toolstack watching a platform guest (NULL: none): called with
+     * the text after "P2M: " of each guest marker line, and with NULL
+     * after each virtio-mmio write and each host timer exit, so that it
+     * can follow the balloon and change the domain's target. */
+    void (*watch)(struct hvm_vcpu *hv, const char *marker);
 };
 
 #define LAPIC_GPA        0xfee00000ull

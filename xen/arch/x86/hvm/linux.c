@@ -337,6 +337,8 @@ static int load(struct domain *d, struct linux_run *r, const char *cmdline)
 static const char *payload_check(const struct linux_payload_hdr *h,
                                  uint64_t size)
 {
+    unsigned int i;
+
     if ( h->total_size > size )
         return "total size beyond what was loaded";
     if ( (uint64_t)h->kernel_off + h->kernel_size > h->total_size ||
@@ -351,6 +353,15 @@ static const char *payload_check(const struct linux_payload_hdr *h,
                "maxmem)";
     if ( !memchr(h->cmdline, '\0', sizeof(h->cmdline)) )
         return "command line not terminated";
+    if ( h->balloon > 1 || h->nr_steps > LINUX_BALLOON_STEPS ||
+         (!h->balloon && (h->nr_steps || h->grow_mib)) )
+        return "bad balloon schedule (balloon 0 or 1, at most "
+               "4 steps)";
+    for ( i = 0; i < h->nr_steps; i++ )
+        if ( !h->step_mib[i] || h->step_mib[i] > h->maxmem_mib )
+            return "balloon step target out of range (1 MiB .. maxmem)";
+    if ( h->grow_mib > h->maxmem_mib )
+        return "balloon growth above maxmem";
     return NULL;
 }
 
@@ -442,6 +453,257 @@ static void report_balloon(const struct vballoon *b)
         printk("HV-LINUX balloon: last refusal or host error: %s\n", c.why);
 }
 
+/* --- the toolstack: the balloon target over the run --- */
+
+/* One target the toolstack set: step 0 before the guest ran, step k when
+ * the guest asked for it ("P2M: balloon step k"). */
+struct ts_step {
+    uint64_t target;            /* pages; pauses raise it */
+    uint64_t set_ms;            /* when it was set (hypervisor clock) */
+    uint64_t moved_ms;          /* the balloon's first change after that */
+    uint64_t reached_ms;        /* actual == num_pages (0: not yet) */
+    uint64_t inflated, deflated;/* the device's counters when set ... */
+    uint64_t inflated_to, deflated_to;  /* ... and when reached */
+    unsigned int pauses;        /* pauses while it was the target */
+    unsigned int oom;           /* deflates on OOM while it was */
+    uint64_t held_pages;        /* max_pages - actual when reached */
+};
+
+static struct toolstack {
+    const struct linux_payload_hdr *h;
+    struct hvm_vcpu *hv;
+    struct domain *d;
+    struct ts_step step[LINUX_BALLOON_STEPS + 1];
+    unsigned int cur;           /* the step whose target is in force */
+    unsigned int pauses;
+    unsigned int oom;           /* deflates the toolstack did not ask for */
+    uint64_t deflated_seen;     /* the device's deflate count last seen */
+    bool freed;                 /* "P2M: balloon freed" seen ... */
+    uint64_t freed_ms;
+    uint64_t reported_freed, restored_freed;    /* ... and the counters */
+    const char *refused;        /* a marker the toolstack did not take */
+} ts;
+
+static uint64_t ts_now_ms(void)
+{
+    return (rdtsc() - ts.hv->start_tsc) / tsc_khz;
+}
+
+/* Put s->target in force; a new step (not a raise after a pause) also
+ * starts its clock and counters. */
+static void ts_set(struct ts_step *s, bool new_step)
+{
+    struct vballoon_counters c;
+    int rc = vballoon_set_target(&balloon, s->target);
+
+    vballoon_get_counters(&balloon, &c);
+    if ( new_step )
+    {
+        s->set_ms = ts_now_ms();
+        s->inflated = c.inflated;
+        s->deflated = c.deflated;
+    }
+    printk("HV-LINUX balloon step %u: target %llu MiB, num_pages %llu%s\n",
+           (unsigned int)(s - ts.step),
+           (unsigned long long)(s->target >> (20 - PAGE_SHIFT)),
+           (unsigned long long)vballoon_num_pages(&balloon),
+           rc ? " (the PoD cache could not be filled yet)" : "");
+}
+
+/*
+ * The guest needs more than the target in force: raise it by grow_mib
+ * (the balloon then asks for that much less); false when it cannot go
+ * higher (no growth, at maxmem).
+ */
+static bool ts_raise(struct ts_step *s, const char *why)
+{
+    uint64_t max = ts.d->max_pages;
+
+    if ( !ts.h->grow_mib || s->target >= max )
+        return false;
+    s->target = MIN(max, s->target +
+                    ((uint64_t)ts.h->grow_mib << (20 - PAGE_SHIFT)));
+    printk("HV-LINUX balloon: %s: the target goes up by %u MiB\n", why,
+           ts.h->grow_mib);
+    ts_set(s, false);
+    s->reached_ms = 0;          /* the new target is the one to reach */
+    return true;
+}
+
+/* What the balloon did since the last look, and the guest's requests. */
+static void ts_watch(struct hvm_vcpu *hv, const char *marker)
+{
+    struct ts_step *s = &ts.step[ts.cur];
+    struct vballoon_counters c;
+    const char *p;
+    unsigned int k = 0;
+
+    (void)hv;
+    vballoon_get_counters(&balloon, &c);
+    if ( !s->moved_ms && (c.inflated != s->inflated ||
+                          c.deflated != s->deflated) )
+        s->moved_ms = ts_now_ms();
+    /*
+     * Pages deflated while the balloon held no more than it was asked to
+     * (actual, not yet updated by the driver, <= num_pages): Linux's
+     * DEFLATE_ON_OOM took them back under memory pressure.  The target
+     * is below what the guest needs; raise it.
+     */
+    if ( c.deflated != ts.deflated_seen )
+    {
+        ts.deflated_seen = c.deflated;
+        if ( vballoon_actual(&balloon) <= vballoon_num_pages(&balloon) &&
+             ts_raise(s, "the guest deflated on OOM") )
+        {
+            s->oom++;
+            ts.oom++;
+        }
+    }
+    if ( !s->reached_ms && vmmio_driver_ok(&balloon.dev) &&
+         vballoon_at_target(&balloon) )
+    {
+        s->reached_ms = ts_now_ms();
+        s->inflated_to = c.inflated;
+        s->deflated_to = c.deflated;
+        s->held_pages = ts.d->max_pages - vballoon_actual(&balloon);
+        printk("HV-LINUX balloon step %u: at target after %llu ms\n",
+               ts.cur, (unsigned long long)(s->reached_ms - s->set_ms));
+    }
+    if ( !marker || strncmp(marker, "balloon ", 8) )
+        return;
+    marker += 8;
+    if ( !strncmp(marker, "step ", 5) )
+    {
+        /* Guest input: only the next step of the schedule is taken. */
+        for ( p = marker + 5; *p >= '0' && *p <= '9' && k < 100; p++ )
+            k = k * 10 + (*p - '0');
+        if ( *p == ' ' && p != marker + 5 )
+            return;             /* "step <k> reached ...": its report */
+        if ( *p || p == marker + 5 || k != ts.cur + 1 ||
+             k > ts.h->nr_steps )
+        {
+            ts.refused = "balloon step out of order or beyond the schedule";
+            printk("HV-LINUX balloon: refused \"%s\": %s\n", marker,
+                   ts.refused);
+            return;
+        }
+        ts.cur = k;
+        ts.step[k].target = (uint64_t)ts.h->step_mib[k - 1]
+                            << (20 - PAGE_SHIFT);
+        ts_set(&ts.step[k], true);
+    }
+    else if ( !strncmp(marker, "freed", 5) && !ts.freed )
+    {
+        ts.freed = true;
+        ts.freed_ms = ts_now_ms();
+        ts.reported_freed = c.reported_2m;
+        ts.restored_freed = c.restored_2m;
+    }
+}
+
+/* Before the guest runs: the first target, the watch. */
+static void ts_start(const struct linux_run *r, struct hvm_vcpu *hv)
+{
+    memset(&ts, 0, sizeof(ts));
+    ts.h = r->h;
+    ts.hv = hv;
+    ts.d = hv->v->domain;
+    if ( !r->h->balloon )
+        return;
+    ts.step[0].target = (uint64_t)r->h->memory_mib << (20 - PAGE_SHIFT);
+    ts_set(&ts.step[0], true);
+    hv->watch = ts_watch;
+}
+
+/*
+ * The vCPU paused for memory: the guest touched more than the target
+ * before its balloon caught up.  Raise the target in force by grow_mib
+ * (the balloon then asks for that much less) and let it run again; false
+ * when the run should end instead (no balloon, no growth, at maxmem).
+ */
+static bool ts_paused(void)
+{
+    struct ts_step *s = &ts.step[ts.cur];
+
+    if ( !ts.h->balloon || !ts_raise(s, "vCPU paused for memory") )
+        return false;
+    s->pauses++;
+    ts.pauses++;
+    p2m_pod_resume(ts.d);
+    return true;
+}
+
+/* PoD entries by order, as the tables hold them. */
+static int count_pod(void *ctx, gfn_t gfn, const struct p2m_lookup *l)
+{
+    uint64_t *n = ctx;
+
+    (void)gfn;
+    if ( l->type == p2m_populate_on_demand )
+        n[l->order >= PAGE_ORDER_1G ? 2 : l->order >= PAGE_ORDER_2M]++;
+    return 0;
+}
+
+/* Did the toolstack's schedule run to its end, each target reached? */
+static bool ts_ok(void)
+{
+    unsigned int i;
+
+    if ( !ts.h->balloon )
+        return true;
+    if ( ts.refused || ts.cur != ts.h->nr_steps )
+        return false;
+    for ( i = 0; i <= ts.cur; i++ )
+        if ( !ts.step[i].reached_ms )
+            return false;
+    return true;
+}
+
+static void ts_report(const uint64_t pod_entries[3])
+{
+    struct vballoon_counters c;
+    unsigned int i;
+
+    if ( !ts.h->balloon )
+        return;
+    vballoon_get_counters(&balloon, &c);
+    for ( i = 0; i <= ts.cur; i++ )
+    {
+        const struct ts_step *s = &ts.step[i];
+
+        printk("HV-LINUX-BALLOON-STEP {\"step\": %u, \"target_mib\": %llu, "
+               "\"target_pages\": %llu, \"set_ms\": %llu, \"moved_ms\": "
+               "%llu, \"reached_ms\": %llu, \"pauses\": %u, \"oom\": %u, "
+               "\"held_mib\": %llu, \"inflated\": %llu, \"deflated\": "
+               "%llu}\n", i,
+               (unsigned long long)(s->target >> (20 - PAGE_SHIFT)),
+               (unsigned long long)s->target,
+               (unsigned long long)s->set_ms,
+               (unsigned long long)s->moved_ms,
+               (unsigned long long)s->reached_ms, s->pauses, s->oom,
+               (unsigned long long)(s->held_pages >> (20 - PAGE_SHIFT)),
+               (unsigned long long)(s->reached_ms ? s->inflated_to -
+                                    s->inflated : 0),
+               (unsigned long long)(s->reached_ms ? s->deflated_to -
+                                    s->deflated : 0));
+    }
+    printk("HV-LINUX-BALLOON-RUN {\"steps\": %u, \"schedule\": %u, "
+           "\"pauses\": %u, \"oom\": %u, \"held_mib\": %llu, "
+           "\"freed_ms\": %llu, "
+           "\"reported_2m_after_freed\": %llu, "
+           "\"restored_2m_after_freed\": %llu, ", ts.cur, ts.h->nr_steps,
+           ts.pauses, ts.oom,
+           (unsigned long long)(ts.step[ts.cur].held_pages
+                                >> (20 - PAGE_SHIFT)),
+           (unsigned long long)ts.freed_ms,
+           (unsigned long long)(ts.freed ? c.reported_2m - ts.reported_freed
+                                         : 0),
+           (unsigned long long)(ts.freed ? c.restored_2m - ts.restored_freed
+                                         : 0));
+    print_order_triple("pod_entries", pod_entries);
+    printk(", \"refused\": %s}\n", ts.refused ? "true" : "false");
+}
+
 int linux_run(const struct hvm_vendor *hw, uint64_t payload, uint64_t size)
 {
     static struct linux_run r;
@@ -449,6 +711,7 @@ int linux_run(const struct hvm_vendor *hw, uint64_t payload, uint64_t size)
     static struct p2m_audit_report ar;
     static char cmdline[LINUX_CMDLINE_MAX + 64];
     struct heap_stats before, after;
+    uint64_t pod_entries[3] = { 0, 0, 0 };
     struct p2m_stats st;
     struct pod_stats ps;
     uint64_t tot;
@@ -517,7 +780,12 @@ int linux_run(const struct hvm_vendor *hw, uint64_t payload, uint64_t size)
         return 1;
     }
     hv->start_tsc = rdtsc();
-    hw->run(hv);
+    ts_start(&r, hv);
+    /* A pause for memory comes back here: the toolstack may raise the
+     * target and let the vCPU go on. */
+    do
+        hw->run(hv);
+    while ( d->vcpu[0].paused && !d->crashed && !hv->done && ts_paused() );
 
     if ( d->crashed )
         printk("HV-LINUX end domain crashed: %s\n", hv->crash);
@@ -528,7 +796,8 @@ int linux_run(const struct hvm_vendor *hw, uint64_t payload, uint64_t size)
     audit_errors = p2m_audit(&d->p2m, &ar);
     pod_ok = p2m_pod_check(d) == 0;
     ok = !d->crashed && hv->done && audit_errors == 0 && pod_ok &&
-         hv->init_ms && !hv->marker_failed;
+         hv->init_ms && !hv->marker_failed && ts_ok();
+    p2m_for_each_leaf(&d->p2m, count_pod, pod_entries);
     /* The leaves as the guest left them, taken before destroy. */
     p2m_get_stats(&d->p2m, &st);
     p2m_pod_get_stats(d, &ps);
@@ -539,6 +808,7 @@ int linux_run(const struct hvm_vendor *hw, uint64_t payload, uint64_t size)
           heap_check_accounting() == 0;
     report(&r, hv, &st, &ps, tot, audit_errors, pod_ok, &before, &after);
     report_balloon(&balloon);
+    ts_report(pod_entries);
     printk("HV-LINUX heap free %llu before, %llu after destroy\n",
            (unsigned long long)before.free_pages,
            (unsigned long long)after.free_pages);

@@ -270,6 +270,8 @@ static int virtio_wr(struct hvm_vcpu *hv, uint32_t off, unsigned int size,
         *why = hv->crash;
         rc = -EINVAL;
     }
+    if ( !rc && hv->watch )
+        hv->watch(hv, NULL);
     return rc;
 }
 
@@ -547,4 +549,6 @@ void hvm_console_line(struct hvm_vcpu *hv, const char *line)
     }
     if ( strstr(m, "FAIL") )
         hv->marker_failed = true;
+    if ( hv->watch )
+        hv->watch(hv, m + 5);
 }
