@@ -577,35 +577,29 @@ class LinuxResult:
         m = HV_END.match(text)
         if m and self.end is None:
             self.end = m.group(1).strip()
-        m = HV_STATS.match(text)
-        if m and self.stats is None:
-            try:
-                self.stats = json.loads(m.group(1))
-            except ValueError as e:
-                self.error = self.error or f"bad HV-LINUX-STATS: {e}"
-        m = HV_BALLOON.match(text)
-        if m and self.balloon is None:
-            try:
-                self.balloon = json.loads(m.group(1))
-            except ValueError as e:
-                self.error = self.error or f"bad HV-LINUX-BALLOON: {e}"
+        for rx, attr in ((HV_STATS, "stats"), (HV_BALLOON, "balloon"),
+                         (HV_BRUN, "brun")):
+            m = rx.match(text)
+            if m and getattr(self, attr) is None:
+                setattr(self, attr, self._json(m, rx))
         m = HV_BSTEP.match(text)
-        if m:
-            try:
-                st = json.loads(m.group(1))
-                self.bsteps.setdefault(int(st["step"]), st)
-            except (ValueError, KeyError, TypeError) as e:
-                self.error = self.error or \
-                    f"bad HV-LINUX-BALLOON-STEP: {e}"
-        m = HV_BRUN.match(text)
-        if m and self.brun is None:
-            try:
-                self.brun = json.loads(m.group(1))
-            except ValueError as e:
-                self.error = self.error or f"bad HV-LINUX-BALLOON-RUN: {e}"
+        st = self._json(m, HV_BSTEP) if m else None
+        if isinstance(st, dict) and isinstance(st.get("step"), int):
+            self.bsteps.setdefault(st["step"], st)
+        elif m and not self.error:
+            self.error = "bad HV-LINUX-BALLOON-STEP: no step number"
         m = hv.RESULT.match(text)
         if m and self.result is None:
             self.result, self.result_line = m.group(1), text
+
+    def _json(self, m, rx):
+        """The JSON object of a matched line, or None (error says why)."""
+        try:
+            return json.loads(m.group(1))
+        except ValueError as e:
+            name = rx.pattern[1:].split(" ")[0]
+            self.error = self.error or f"bad {name}: {e}"
+            return None
 
     def _guest(self, t, text):
         self.guest.append((t, text))
