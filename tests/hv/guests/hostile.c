@@ -248,10 +248,18 @@ static int test_xsetbv(void)
 
 static int test_rdmsr(void)
 {
-    uint64_t efer, t0, t1;
-    int bad = 0;
+    uint64_t efer, t0, t1, intpend;
+    uint32_t v[4];
+    int bad = 0, amd;
 
+    cpuid4(0, v);
+    amd = v[1] == 0x68747541;                   /* "Auth" */
     rdmsr_try(0x12345678, &bad, 1);             /* no such MSR */
+    /* AMD's interrupt-pending message MSR reads 0 (no C1E); Intel has
+     * none.  Writing it is never allowed. */
+    intpend = rdmsr_try(0xc0010055, &bad, !amd);
+    bad += amd && intpend != 0;
+    wrmsr_try(0xc0010055, 0, &bad, 1);
     rdmsr_try(0x0000003a, &bad, 1);             /* feature control */
     rdmsr_try(0xc0010114, &bad, 1);             /* VM_CR */
     rdmsr_try(0x00000480, &bad, 1);             /* VMX_BASIC */

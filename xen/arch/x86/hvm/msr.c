@@ -17,7 +17,8 @@
 
 #define EFER_SCE        (1ull << 0)
 
-enum msr_kind { RW, RO_TSC, RO_MISC_ENABLE, APIC_BASE, TSC_DEADLINE };
+enum msr_kind { RW, RO_TSC, RO_MISC_ENABLE, RO_ZERO_AMD, APIC_BASE,
+                TSC_DEADLINE };
 #define APIC_BASE_BSP    (1ull << 8)
 #define APIC_BASE_ENABLE (1ull << 11)
 
@@ -77,6 +78,9 @@ static const struct msr_rule rules[] = {
     { 0x0000001b, APIC_BASE, 0, NULL },
     { 0x000006e0, TSC_DEADLINE, 0, NULL },
     { 0x000001a0, RO_MISC_ENABLE, 0, NULL },
+    /* AMD's interrupt-pending message register: Linux reads it on parts
+     * with erratum 400 to see whether C1E is on.  Zero: it is not. */
+    { 0xc0010055, RO_ZERO_AMD, 0, NULL },
     { 0x00000174, RW, HVM_MSR_SYSENTER_CS, NULL },
     { 0x00000175, RW, HVM_MSR_SYSENTER_ESP, check_canonical },
     { 0x00000176, RW, HVM_MSR_SYSENTER_EIP, check_canonical },
@@ -116,6 +120,9 @@ static int msr_read(struct hvm_vcpu *hv, const struct msr_rule *r,
     case RO_MISC_ENABLE:        /* Intel only: fast strings on */
         *val = 1;
         return host_is_intel() ? 0 : -EPERM;
+    case RO_ZERO_AMD:
+        *val = 0;
+        return host_is_intel() ? -EPERM : 0;
     case RW:
         *val = hv->hw->get_msr(hv, r->slot);
         return 0;
