@@ -1,6 +1,6 @@
 /*
  * P2M benchmarks, on the hosted platform:
- *   1. ns per random-gfn lookup (p2m_get_entry, p2m_gfn_to_mfn_current) in
+ *   1. ns per random-gfn lookup (p2m_get_entry, hosted_gfn_to_mfn) in
  *      a guest mapped all-1G, all-2M and all-4K, NPT and EPT;
  *   2. p2m_set_entry throughput per order;
  *   3. time to map a 1 TiB guest (1G and 2M leaves) and a 64 GiB guest
@@ -314,9 +314,8 @@ uint64_t current_loop(const struct lookup_ctx *c, bool chain)
 
     for ( i = 0; i < c->n; i++ )
     {
-        acc += p2m_gfn_to_mfn_current(c->v,
-                                      _gfn(NEXT_GFN(c, i, prev, z, chain)),
-                                      &l);
+        acc += hosted_gfn_to_mfn(c->v, _gfn(NEXT_GFN(c, i, prev, z, chain)),
+                                 &l);
         prev = mfn_x(l.mfn);
         acc += prev;
     }
@@ -381,7 +380,7 @@ static void verify_lookups(const struct lookup_ctx *c, struct vcpu *v,
 
     for ( i = 0; i < n; i++ )
     {
-        rc = v ? p2m_gfn_to_mfn_current(v, _gfn(c->gfn[i]), &l)
+        rc = v ? hosted_gfn_to_mfn(v, _gfn(c->gfn[i]), &l)
                : p2m_get_entry(c->p2m, _gfn(c->gfn[i]), &l);
         if ( rc || mfn_x(l.mfn) != c->flat[c->gfn[i]] || l.order != o ||
              l.type != p2m_ram_rw )

@@ -97,7 +97,7 @@ static void probe_write_protect(struct world *w)
 {
     struct p2m_lookup l;
 
-    assert_int_equal(p2m_gfn_to_mfn_current(w->v, _gfn(X_GFN), &l), 0);
+    assert_int_equal(hosted_gfn_to_mfn(w->v, _gfn(X_GFN), &l), 0);
     assert_int_equal(l.rights, RX);
     assert_int_equal(l.type, p2m_ram_ro);
 }
@@ -106,7 +106,7 @@ static void probe_unmap(struct world *w)
 {
     struct p2m_lookup l;
 
-    assert_int_equal(p2m_gfn_to_mfn_current(w->v, _gfn(X_GFN), &l), 0);
+    assert_int_equal(hosted_gfn_to_mfn(w->v, _gfn(X_GFN), &l), 0);
     assert_int_equal(l.type, p2m_invalid);
     assert_int_equal(mfn_x(l.mfn), INVALID_MFN_RAW);
 }
@@ -208,7 +208,7 @@ static void test_skipped_flush_is_caught(void **state)
     }
 }
 
-/* p2m_gfn_to_mfn_current: TLB hits for cached gfns, walks for the rest. */
+/* hosted_gfn_to_mfn: TLB hits for cached gfns, walks for the rest. */
 static void test_current_lookup_uses_tlb(void **state)
 {
     struct tlb_counters c0, c1;
@@ -217,31 +217,29 @@ static void test_current_lookup_uses_tlb(void **state)
 
     world_up(&w, ENV_FMT(state), 0);
     hosted_tlb_counters(&c0);
-    assert_int_equal(p2m_gfn_to_mfn_current(w.v, _gfn(X_GFN), &l), 0);
+    assert_int_equal(hosted_gfn_to_mfn(w.v, _gfn(X_GFN), &l), 0);
     hosted_tlb_counters(&c1);
     assert_int_equal(c1.hits, c0.hits + 1);
     assert_int_equal(c1.misses, c0.misses);
     assert_int_equal(mfn_x(l.mfn), w.a2m + 5);
     /* Another vCPU has a TLB of its own: a miss, then a hit. */
-    assert_int_equal(p2m_gfn_to_mfn_current(&w.d->vcpu[1], _gfn(X_GFN), &l),
-                     0);
-    assert_int_equal(p2m_gfn_to_mfn_current(&w.d->vcpu[1], _gfn(X_GFN), &l),
-                     0);
+    assert_int_equal(hosted_gfn_to_mfn(&w.d->vcpu[1], _gfn(X_GFN), &l), 0);
+    assert_int_equal(hosted_gfn_to_mfn(&w.d->vcpu[1], _gfn(X_GFN), &l), 0);
     hosted_tlb_counters(&c0);
     assert_int_equal(c0.hits, c1.hits + 1);
     assert_int_equal(c0.misses, c1.misses + 1);
     /* An unmapped gfn is not cached: every lookup walks. */
-    assert_int_equal(p2m_gfn_to_mfn_current(w.v, _gfn(X_GFN + 1), &l), 0);
-    assert_int_equal(p2m_gfn_to_mfn_current(w.v, _gfn(X_GFN + 1), &l), 0);
+    assert_int_equal(hosted_gfn_to_mfn(w.v, _gfn(X_GFN + 1), &l), 0);
+    assert_int_equal(hosted_gfn_to_mfn(w.v, _gfn(X_GFN + 1), &l), 0);
     assert_int_equal(l.type, p2m_invalid);
     hosted_tlb_counters(&c1);
     assert_int_equal(c1.hits, c0.hits);
     assert_int_equal(c1.misses, c0.misses + 2);
     /* After a flush the walk answers again, with the new frame. */
     assert_int_equal(remap(&w), 0);
-    assert_int_equal(p2m_gfn_to_mfn_current(w.v, _gfn(X_GFN), &l), 0);
+    assert_int_equal(hosted_gfn_to_mfn(w.v, _gfn(X_GFN), &l), 0);
     assert_int_equal(mfn_x(l.mfn), w.b);
-    assert_int_equal(p2m_gfn_to_mfn_current(w.v, _gfn(X_GFN), &l), 0);
+    assert_int_equal(hosted_gfn_to_mfn(w.v, _gfn(X_GFN), &l), 0);
     hosted_tlb_counters(&c0);
     assert_int_equal(c0.misses, c1.misses + 1);
     assert_int_equal(c0.hits, c1.hits + 1);
@@ -250,7 +248,7 @@ static void test_current_lookup_uses_tlb(void **state)
     *word(w.b) = MARK_B;
     w.d->p2m.test_skip_flush = true;
     assert_int_equal(write_protect(&w), 0);
-    assert_int_equal(p2m_gfn_to_mfn_current(w.v, _gfn(X_GFN), &l), 0);
+    assert_int_equal(hosted_gfn_to_mfn(w.v, _gfn(X_GFN), &l), 0);
     assert_int_equal(mfn_x(l.mfn), w.b);
     assert_int_equal(l.type, p2m_ram_rw);
     w.d->p2m.test_skip_flush = false;

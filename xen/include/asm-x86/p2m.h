@@ -265,12 +265,6 @@ int p2m_remove(struct p2m_domain *p2m, gfn_t gfn, unsigned int order);
 /* Look gfn up by walking the tables.  0 or -ERANGE.  Takes the P2M lock. */
 int p2m_get_entry(struct p2m_domain *p2m, gfn_t gfn, struct p2m_lookup *out);
 
-/*
- * The running vCPU's lookup: answered from the vCPU's TLB when it holds gfn,
- * else by a walk whose result is then cached.
- */
-int p2m_gfn_to_mfn_current(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out);
-
 /* Change every ot entry to nt (ram_rw <-> ram_logdirty), superpages whole. */
 int p2m_change_type_global(struct p2m_domain *p2m, p2m_type_t ot,
                            p2m_type_t nt);

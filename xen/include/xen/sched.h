@@ -76,8 +76,5 @@ void domain_stats_each(struct domain *d, domain_stat_fn fn, void *ctx);
 
 /* Platform: invalidate cached guest translations of every vCPU of d. */
 void plat_flush_guest_tlb(struct domain *d);
-/* Platform: cached translation for v (hosted software TLB; else miss). */
-bool plat_tlb_lookup(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out);
-void plat_tlb_fill(struct vcpu *v, gfn_t gfn, const struct p2m_lookup *l);
 
 #endif /* XEN_SCHED_H */

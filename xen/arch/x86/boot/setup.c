@@ -78,16 +78,6 @@ struct lock_owner *plat_lock_self(void)
 }
 #endif
 
-/* No software TLB on hardware: the CPU's own TLB is flushed by hvm/. */
-bool plat_tlb_lookup(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out)
-{
-    return false;
-}
-
-void plat_tlb_fill(struct vcpu *v, gfn_t gfn, const struct p2m_lookup *l)
-{
-}
-
 /* --- the memory map --- */
 
 static uint64_t align_up(uint64_t x, uint64_t a)

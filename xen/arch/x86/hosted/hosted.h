@@ -32,6 +32,13 @@ int hosted_parse_layout(const char *s, struct machine_range *r,
 uint64_t hosted_rss_bytes(void);
 
 /*
+ * vCPU v's translation of gfn: from v's software TLB when it holds gfn, else
+ * by p2m_get_entry, whose answer is cached when it grants any rights.  0 or
+ * -ERANGE (gfn beyond the guest-physical space).  Call it from v's thread.
+ */
+int hosted_gfn_to_mfn(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out);
+
+/*
  * A guest access by vCPU v to byte offset off of gfn, through its software
  * TLB and the P2M; faults go to p2m_handle_fault and the access is retried.
  * Returns 0, -EAGAIN when the vCPU is paused for memory (PoD exhaustion;

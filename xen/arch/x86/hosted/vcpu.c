@@ -90,7 +90,9 @@ static void check_hit(struct vcpu *v, gfn_t gfn, const struct p2m_lookup *c)
     }
 }
 
-bool plat_tlb_lookup(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out)
+/* A hit copies the cached translation to out; a miss notes the generation
+ * that the fill after the walk is tagged with. */
+static bool tlb_lookup(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out)
 {
     struct tlb *t = tlb_of(v);
     struct tlb_entry *e = &t->e[gfn_x(gfn) % TLB_ENTRIES];
@@ -110,7 +112,7 @@ bool plat_tlb_lookup(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out)
     return false;
 }
 
-void plat_tlb_fill(struct vcpu *v, gfn_t gfn, const struct p2m_lookup *l)
+static void tlb_fill(struct vcpu *v, gfn_t gfn, const struct p2m_lookup *l)
 {
     struct tlb *t = tlb_of(v);
     struct tlb_entry *e = &t->e[gfn_x(gfn) % TLB_ENTRIES];
@@ -120,6 +122,18 @@ void plat_tlb_fill(struct vcpu *v, gfn_t gfn, const struct p2m_lookup *l)
     e->gfn = gfn_x(gfn);
     e->l = *l;
     e->gen = t->fill_gen;
+}
+
+int hosted_gfn_to_mfn(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out)
+{
+    int rc;
+
+    if ( tlb_lookup(v, gfn, out) )
+        return 0;
+    rc = p2m_get_entry(&v->domain->p2m, gfn, out);
+    if ( !rc && out->rights )
+        tlb_fill(v, gfn, out);
+    return rc;
 }
 
 /* A fault drops the faulting translation, as the hardware does. */
@@ -202,7 +216,7 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
             return -EFAULT;
         if ( __atomic_load_n(&v->paused, __ATOMIC_ACQUIRE) )
             return -EAGAIN;
-        if ( p2m_gfn_to_mfn_current(v, gfn, &l) )
+        if ( hosted_gfn_to_mfn(v, gfn, &l) )
         {
             /* Beyond the guest-physical space: the fault handler crashes
              * the domain with its reason, as the hardware path does. */

@@ -539,18 +539,6 @@ int p2m_get_entry(struct p2m_domain *p2m, gfn_t gfn, struct p2m_lookup *out)
     return 0;
 }
 
-int p2m_gfn_to_mfn_current(struct vcpu *v, gfn_t gfn, struct p2m_lookup *out)
-{
-    int rc;
-
-    if ( plat_tlb_lookup(v, gfn, out) )
-        return 0;
-    rc = p2m_get_entry(&v->domain->p2m, gfn, out);
-    if ( !rc && out->rights )
-        plat_tlb_fill(v, gfn, out);
-    return rc;
-}
-
 void p2m_get_stats(struct p2m_domain *p2m, struct p2m_stats *out)
 {
     spin_lock(&p2m->lock);
