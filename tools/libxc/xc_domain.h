@@ -1,13 +1,33 @@
 /*
- * Toolstack view of a domain's memory: thin wrappers over the memory ops
- * of xen/memory.h, addressed by domain id the way a toolstack calls the
- * hypervisor.  Each returns -ESRCH when no such domain exists.
+ * Toolstack view of a domain and its memory: thin wrappers over domain
+ * creation and the memory ops of xen/memory.h, addressed by domain id the
+ * way a toolstack calls the hypervisor.  Each call on a domain returns
+ * -ESRCH when no such domain exists.
  */
 #ifndef XC_DOMAIN_H
 #define XC_DOMAIN_H
 
+#include <asm-x86/p2m-pod.h>
 #include <xen/memory.h>
 #include <xen/sched.h>
+
+/*
+ * Create domain domid: a P2M of format fmt, at most max_pages of memory,
+ * nr_vcpus vCPUs.  0 and *out (the hosted toolstack's handle of the
+ * domain), or -EINVAL (bad arguments) or -EEXIST (domid in use), or
+ * -ENOMEM.
+ */
+int xc_domain_create(domid_t domid, enum p2m_format fmt, uint64_t max_pages,
+                     unsigned int nr_vcpus, struct domain **out);
+/* Destroy the domain and give back everything it holds.  0 or -ESRCH. */
+int xc_domain_destroy(domid_t domid);
+
+/*
+ * Cap the domain's P2M leaves at order (0, 9 or 18: the superpage setting
+ * or a CPU without 1G pages).  0, -EDOM for another order, -EBUSY while
+ * larger leaves exist, -ESRCH.
+ */
+int xc_domain_set_max_order(domid_t domid, unsigned int order);
 
 /*
  * What a range memory op did (the convention of xen/memory.h): extents
@@ -58,5 +78,8 @@ struct xc_domain_pages {
 };
 /* What the domain holds.  0 or -ESRCH. */
 int xc_domain_get_pages(domid_t domid, struct xc_domain_pages *out);
+
+/* The PoD cache per order and the PoD counters.  0 or -ESRCH. */
+int xc_domain_get_pod_stats(domid_t domid, struct pod_stats *out);
 
 #endif /* XC_DOMAIN_H */

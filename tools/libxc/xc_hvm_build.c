@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <asm-x86/p2m-pod.h>
 #include <xen/lib.h>
 
 #define GIB_PAGES (1ull << PAGE_ORDER_1G)
@@ -248,9 +247,10 @@ static int setup_pod(struct build *b)
     rc = walk_layout(b);
     if ( !rc )
         rc = xc_domain_set_pod_target(id, b->r->target_pages);
+    if ( !rc )
+        rc = xc_domain_get_pod_stats(id, &s);
     if ( rc )
         return rc;
-    p2m_pod_get_stats(b->d, &s);
     for ( i = 0; i < POD_ORDERS; i++ )
         b->r->pod_cache[i] = s.cache_chunks[i];
     return 0;
@@ -290,11 +290,12 @@ int xc_hvm_build(const struct xc_hvm_build_args *a,
         return rc;
     r->max_order = a->cpu_1g ? a->max_order : MIN(a->max_order,
                                                   PAGE_ORDER_2M);
-    b.d = domain_create(a->domid, a->fmt, a->maxmem_mib << 8, a->vcpus, &rc);
-    if ( !b.d )
+    rc = xc_domain_create(a->domid, a->fmt, a->maxmem_mib << 8, a->vcpus,
+                          &b.d);
+    if ( rc )
         return rc;
     /* The P2M itself never makes larger leaves (PoD fills, folding). */
-    rc = p2m_set_max_order(&b.d->p2m, r->max_order);
+    rc = xc_domain_set_max_order(a->domid, r->max_order);
     if ( !rc && r->pod )
         rc = setup_pod(&b);
     else if ( !rc )
@@ -304,7 +305,7 @@ int xc_hvm_build(const struct xc_hvm_build_args *a,
     }
     if ( rc )
     {
-        domain_destroy(b.d);    /* no half-built domain is left behind */
+        xc_domain_destroy(a->domid);    /* no half-built domain is left */
         return rc;
     }
     r->seconds = now_seconds() - t0;
