@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "hosted.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,20 @@ static const unsigned int orders[NR_ORDERS] = {
 };
 static const char *const order_names[NR_ORDERS] = { "1G", "2M", "4K" };
 static const enum p2m_format formats[] = { P2M_FORMAT_NPT, P2M_FORMAT_EPT };
-static const char *const format_names[] = { "NPT", "EPT" };
-static const char *const format_tags[] = { "npt", "ept" };   /* results */
 static const char *const order_tags[NR_ORDERS] = { "1g", "2m", "4k" };
+
+/* Format f's name in capitals, for the printed tables ("NPT"). */
+static const char *format_label(unsigned int f)
+{
+    static char labels[ARRAY_SIZE(formats)][8];
+    const char *name = p2m_format_to_name(formats[f]);
+    unsigned int i;
+
+    for ( i = 0; name[i] && i + 1 < sizeof(labels[f]); i++ )
+        labels[f][i] = toupper((unsigned char)name[i]);
+    labels[f][i] = '\0';
+    return labels[f];
+}
 
 struct config {
     uint64_t guest_gib;         /* lookup, set_entry and 4K-map guest */
@@ -579,7 +591,7 @@ static void result_lookup(unsigned int f, unsigned int k, const char *kind,
     char name[64];
 
     snprintf(name, sizeof(name), "lookup_%s_%s_%s", order_tags[k], kind,
-             format_tags[f]);
+             p2m_format_to_name(formats[f]));
     result(name, ns, "ns", flat_ns);
 }
 
@@ -600,13 +612,13 @@ static void print_lookups(void)
             bool target = orders[k] != PAGE_ORDER_2M;
 
             printf("   %s all-%s p2m_get_entry  independent %6.1f  flat "
-                   "array %6.1f  (x%.2f)", format_names[f], order_names[k],
+                   "array %6.1f  (x%.2f)", format_label(f), order_names[k],
                    l->get, l->flat, l->get / l->flat);
             if ( target )
                 printf("  %s (%s %.1fx flat)", met(l->get <= lim * l->flat),
                        lim == 1.0 ? "<" : "<=", lim);
             printf("\n   %s all-%s p2m_get_entry  dependent   %6.1f  flat "
-                   "array %6.1f  (x%.2f)", format_names[f], order_names[k],
+                   "array %6.1f  (x%.2f)", format_label(f), order_names[k],
                    l->get_dep, l->flat_dep, l->get_dep / l->flat_dep);
             if ( target )
                 printf("  %s", met(l->get_dep <= lim * l->flat_dep));
@@ -614,7 +626,7 @@ static void print_lookups(void)
             result_lookup(f, k, "dep", l->get_dep, l->flat_dep);
             printf("\n   %s all-%s gfn_to_mfn_current random %6.1f (TLB "
                    "hits %4.1f%%)  hot %u-gfn set %6.1f (hits %5.1f%%)  "
-                   "flat array hot %5.1f\n", format_names[f], order_names[k],
+                   "flat array hot %5.1f\n", format_label(f), order_names[k],
                    l->cur, l->cur_hit, HOT_SET, l->cur_hot, l->cur_hot_hit,
                    l->flat_hot);
         }
@@ -633,7 +645,7 @@ static void print_set(void)
 
             printf("   %s order %2u (%s): %8llu entries  %6.1f ns/entry  "
                    "%6.2f M entries/s  %10.3f us per GiB mapped   flat "
-                   "array %5.2f ns/entry\n", format_names[f], orders[k],
+                   "array %5.2f ns/entry\n", format_label(f), orders[k],
                    order_names[k], (unsigned long long)s->n, s->ns,
                    1e3 / s->ns,
                    s->ns / 1e3 * (double)(GIB_PAGES >> orders[k]),
@@ -654,20 +666,20 @@ static void print_big(void)
 
         printf("   %s %4llu GiB, 1G leaves, p2m_set_range (%u call%s): "
                "first %.3f ms, best of %u %.3f ms  %s (< 1 ms)   heap alloc "
-               "%.3f ms\n", format_names[f],
+               "%.3f ms\n", format_label(f),
                (unsigned long long)cfg->big_gib, r->big1g_calls,
                r->big1g_calls == 1 ? "" : "s", ms(r->big1g_first_ns),
                cfg->big_reps, ms(r->big1g_best_ns),
                met(r->big1g_best_ns < 1000000), ms(r->big_alloc_ns));
         printf("   %s %4llu GiB, 2M leaves, p2m_set_entry loop: first %.1f "
                "ms, again %.1f ms   flat array fill (x%.0f of %llu GiB) "
-               "%.1f ms\n", format_names[f],
+               "%.1f ms\n", format_label(f),
                (unsigned long long)cfg->big_gib, ms(r->big2m_ns),
                ms(r->big2m_again_ns), scale,
                (unsigned long long)cfg->guest_gib, fill * scale);
         printf("   %s %4llu GiB, 4K leaves, p2m_set_entry loop: first %.1f "
                "ms, again %.1f ms   flat array fill %.1f ms   heap alloc "
-               "%.3f ms\n", format_names[f],
+               "%.3f ms\n", format_label(f),
                (unsigned long long)cfg->guest_gib, ms(r->map_ns[2]),
                ms(r->map4k_again_ns), fill, ms(r->alloc_ns));
         /* Both warm: the tables' pages and the array were touched before. */
@@ -700,11 +712,11 @@ static void print_tables(void)
     for ( f = 0; f < 2; f++ )
     {
         for ( k = 0; k < NR_ORDERS; k++ )
-            print_tables_line(format_names[f], cfg->guest_gib, orders[k],
+            print_tables_line(format_label(f), cfg->guest_gib, orders[k],
                               res[f].tables[k]);
-        print_tables_line(format_names[f], cfg->big_gib, PAGE_ORDER_1G,
+        print_tables_line(format_label(f), cfg->big_gib, PAGE_ORDER_1G,
                           res[f].big_tables[0]);
-        print_tables_line(format_names[f], cfg->big_gib, PAGE_ORDER_2M,
+        print_tables_line(format_label(f), cfg->big_gib, PAGE_ORDER_2M,
                           res[f].big_tables[1]);
     }
     printf("   asymptotic per GiB: 1G %.4f, 2M %.4f, 4K %.4f\n", 1 / 512.0,

@@ -572,6 +572,7 @@ static void destroy_slot(struct slot *s)
 static void create_slot(struct slot *s, bool ept, unsigned int maxsel,
                         bool crash)
 {
+    enum p2m_format fmt = ept ? P2M_FORMAT_EPT : P2M_FORMAT_NPT;
     uint64_t max = maxmem_pages[maxsel & 7];
     struct heap_stats hs;
     int err = 0;
@@ -580,11 +581,10 @@ static void create_slot(struct slot *s, bool ept, unsigned int maxsel,
     if ( !max )
         max = hs.total_pages;
     note("create d%u hap=%s maxmem=%lluK vcpus=2", slot_id(s),
-         ept ? "ept" : "npt", (unsigned long long)max * 4);
+         p2m_format_to_name(fmt), (unsigned long long)max * 4);
     if ( s->d )
         destroy_slot(s);
-    s->d = domain_create(slot_id(s), ept ? P2M_FORMAT_EPT : P2M_FORMAT_NPT,
-                         max, 2, &err);
+    s->d = domain_create(slot_id(s), fmt, max, 2, &err);
     if ( !s->d )
     {
         if ( err != -ENOMEM )

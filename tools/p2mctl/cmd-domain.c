@@ -122,13 +122,13 @@ int cmd_create(struct cli *c, unsigned int argc, char **argv)
          parse_vcpus(c, opt[2], &vcpus) )
         return -1;
     if ( !opt[0] )
-        return cli_err(c, "hap= is required (hap=npt or hap=ept)");
-    if ( !strcmp(opt[0], "npt") )
-        fmt = P2M_FORMAT_NPT;
-    else if ( !strcmp(opt[0], "ept") )
-        fmt = P2M_FORMAT_EPT;
-    else
-        return cli_err(c, "bad hap '%s': expected npt or ept", opt[0]);
+        return cli_err(c, "hap= is required (hap=%s or hap=%s)",
+                       p2m_format_to_name(P2M_FORMAT_NPT),
+                       p2m_format_to_name(P2M_FORMAT_EPT));
+    if ( p2m_format_from_name(opt[0], &fmt) )
+        return cli_err(c, "bad hap '%s': expected %s or %s", opt[0],
+                       p2m_format_to_name(P2M_FORMAT_NPT),
+                       p2m_format_to_name(P2M_FORMAT_EPT));
     heap_get_stats(&hs);
     max_pages = hs.total_pages;
     if ( opt[1] )

@@ -143,12 +143,14 @@ static int set_target(struct cfg_parse *p, struct run_config *c,
 static int set_hap(struct cfg_parse *p, struct run_config *c,
                    const struct cfg_value *v)
 {
-    static const char *const names[] = { "npt", "ept" };
+    const char *names[P2M_NR_FORMATS];
     unsigned int i;
 
-    if ( get_choice(p, v, names, 2, &i) )
+    for ( i = 0; i < P2M_NR_FORMATS; i++ )
+        names[i] = p2m_format_to_name(i);
+    if ( get_choice(p, v, names, P2M_NR_FORMATS, &i) )
         return -1;
-    c->fmt = i ? P2M_FORMAT_EPT : P2M_FORMAT_NPT;
+    c->fmt = i;
     return 0;
 }
 

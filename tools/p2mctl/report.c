@@ -32,11 +32,6 @@ const char *report_size(char *buf, size_t len, uint64_t pages)
 
 #define SZ(p) report_size((char[24]){ 0 }, 24, (p))
 
-static const char *fmt_name(enum p2m_format f)
-{
-    return f == P2M_FORMAT_EPT ? "ept" : "npt";
-}
-
 static const char *order_name(unsigned int order)
 {
     return order == PAGE_ORDER_1G ? "1g" : order == PAGE_ORDER_2M ? "2m" :
@@ -53,7 +48,7 @@ static void table_header(FILE *f, const struct run *r)
     fprintf(f, "\np2mctl run %s\n", c->path);
     fprintf(f, "  guest \"%s\": hap %s, %u vCPUs, memory %llu MiB, maxmem "
             "%llu MiB, target %llu MiB, superpages %s%s, mmio_hole %llu "
-            "MiB\n", c->name, fmt_name(c->fmt), c->vcpus,
+            "MiB\n", c->name, p2m_format_to_name(c->fmt), c->vcpus,
             (unsigned long long)c->memory, (unsigned long long)c->maxmem,
             (unsigned long long)c->target, order_name(c->max_order),
             c->cpu_1g ? "" : " (CPU without 1G pages)",
@@ -222,7 +217,7 @@ static void json_config(FILE *f, const struct run *r)
             "\"fragment\": \"%s\", "
             "\"workload\": \"%s\"},\n", c->name,
             (unsigned long long)c->memory, (unsigned long long)c->maxmem,
-            (unsigned long long)c->target, fmt_name(c->fmt),
+            (unsigned long long)c->target, p2m_format_to_name(c->fmt),
             order_name(c->max_order), c->cpu_1g ? "true" : "false",
             c->vcpus, (unsigned long long)c->mmio_hole,
             (unsigned long long)c->dom0_mem,

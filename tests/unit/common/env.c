@@ -14,7 +14,7 @@ static bool machine_up;
 
 const char *env_fmt_name(enum p2m_format fmt)
 {
-    return fmt == P2M_FORMAT_NPT ? "npt" : "ept";
+    return p2m_format_to_name(fmt);
 }
 
 void env_machine(const char *layout)

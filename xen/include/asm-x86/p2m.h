@@ -67,6 +67,16 @@ typedef uint8_t p2m_access_t;
 #define P2M_ACCESS_RWX 7u
 
 enum p2m_format { P2M_FORMAT_NPT, P2M_FORMAT_EPT };
+#define P2M_NR_FORMATS 2
+
+/*
+ * The one map between formats and their names, the codecs' own ("npt",
+ * "ept"), as scenario files, the CLI and reports spell them.  to_name
+ * returns NULL for a value that is no format; from_name returns 0 and
+ * *fmt, or -EINVAL for a name that is no format's.
+ */
+const char *p2m_format_to_name(enum p2m_format fmt);
+int p2m_format_from_name(const char *name, enum p2m_format *fmt);
 
 /* Types that map a machine frame (the others are not-present entries). */
 static inline bool p2m_type_has_mfn(p2m_type_t t)

@@ -55,14 +55,40 @@ void p2m_debug_audit(struct p2m_domain *p2m, const char *op)
 }
 #endif
 
+/* Each format's codec, indexed by enum p2m_format. */
+static const struct p2m_format_ops *const format_ops[P2M_NR_FORMATS] = {
+    [P2M_FORMAT_NPT] = &p2m_npt_ops,
+    [P2M_FORMAT_EPT] = &p2m_ept_ops,
+};
+
+const char *p2m_format_to_name(enum p2m_format fmt)
+{
+    return (unsigned int)fmt < P2M_NR_FORMATS ? format_ops[fmt]->name : NULL;
+}
+
+int p2m_format_from_name(const char *name, enum p2m_format *fmt)
+{
+    size_t n = strlen(name);
+    unsigned int i;
+
+    for ( i = 0; i < P2M_NR_FORMATS; i++ )
+        if ( strlen(format_ops[i]->name) == n &&
+             !memcmp(format_ops[i]->name, name, n) )
+        {
+            *fmt = format_ops[i]->format;
+            return 0;
+        }
+    return -EINVAL;
+}
+
 int p2m_init(struct p2m_domain *p2m, struct domain *d, enum p2m_format fmt)
 {
     struct page_info *root;
 
-    if ( fmt != P2M_FORMAT_NPT && fmt != P2M_FORMAT_EPT )
+    if ( !p2m_format_to_name(fmt) )
         return -EINVAL;
     p2m->domain = d;
-    p2m->ops = fmt == P2M_FORMAT_NPT ? &p2m_npt_ops : &p2m_ept_ops;
+    p2m->ops = format_ops[fmt];
     spin_lock_init(&p2m->lock, LOCK_CLASS_P2M);
     list_init(&p2m->pool);
     list_init(&p2m->deferred);
