@@ -73,6 +73,29 @@ enum pod_sweep_mode { POD_SWEEP_ALL, POD_SWEEP_EAGER, POD_SWEEP_EMERGENCY };
 int64_t p2m_pod_sweep(struct domain *d, enum pod_sweep_mode mode);
 
 /*
+ * The sweep policy of the vCPU loops, the same on every platform (the
+ * hosted vCPU threads and the SVM/VMX exit handlers call it).  A sweep
+ * runs only while the PoD entries outnumber the cache and, in a domain
+ * with the low-water policy, once the cache is down to an eighth of the
+ * target.  At a guest fault, before the fault is handled (so that the page
+ * the guest is about to touch is not taken back before it could write it):
+ * the eager pass over recently populated pages.  At every
+ * POD_SWEEP_EVERY-th exit of a vCPU (exits counts them; platforms with
+ * exits besides faults): a budgeted emergency pass over all leaves.  Each
+ * returns true when a sweep ran, and *pages gets the pages it reclaimed.
+ */
+#define POD_SWEEP_EVERY 64
+bool p2m_pod_sweep_at_fault(struct domain *d, uint64_t *pages);
+bool p2m_pod_sweep_at_exit(struct domain *d, uint64_t exits,
+                           uint64_t *pages);
+/*
+ * Low-water policy for a guest that believes far more memory than its
+ * target from the start (that is what PoD is for): sweep only once its
+ * cache runs low, or every fill would scan populated memory.
+ */
+void p2m_pod_set_sweep_low_water(struct domain *d, bool on);
+
+/*
  * A guest access hit a PoD entry (P2M lock held; a 2M or 1G fill that must
  * zero its chunk drops it meanwhile and takes it again, so the caller must
  * not rely on what it looked up before).  0: retry the access (populated,

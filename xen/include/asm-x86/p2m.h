@@ -152,6 +152,7 @@ struct p2m_pod {
     uint64_t ring[POD_RING];    /* gfn << 2 | level, recently populated */
     unsigned int ring_next;
     bool oom_crash;             /* policy: crash (Xen) instead of pause */
+    bool sweep_low_water;       /* policy: sweep only when the cache is low */
     uint64_t populated[POD_ORDERS], swept[POD_ORDERS], remap_retries;
     uint64_t scanned;           /* 4K pages read by zero checks, probes too */
     /*

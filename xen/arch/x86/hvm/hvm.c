@@ -1,11 +1,11 @@
 /*
  * Vendor-neutral exit handling: nested page faults go to the P2M fault
- * handler (with the PoD sweeper run from here), hypercalls give the guest
- * the balloon and PoD-target memory ops and a console, and port 0xE9
- * output reaches the hypervisor console.  Whatever a guest does ends
- * here as emulation or as a crash of its domain with a reason (hvm_crash);
- * the guest's CPU time is counted and limited.  The CPUID and MSR
- * policies are in cpuid.c and msr.c, string I/O in io.c.
+ * handler (with the PoD sweep policy of p2m-pod.c run at each fault and
+ * exit), hypercalls give the guest the balloon and PoD-target memory ops
+ * and a console, and port 0xE9 output reaches the hypervisor console.
+ * Whatever a guest does ends here as emulation or as a crash of its domain
+ * with a reason (hvm_crash); the guest's CPU time is counted and limited.
+ * The CPUID and MSR policies are in cpuid.c and msr.c, string I/O in io.c.
  */
 #include <asm-x86/p2m-pod.h>
 #include <xen/errno.h>
@@ -16,8 +16,6 @@
 #include "emulate.h"
 #include "guest-abi.h"
 #include "hvm.h"
-
-#define SWEEP_EVERY 64          /* exits between budgeted sweeps */
 
 static struct hvm_vcpu hvm_vcpus[MAX_DOMAINS][MAX_VCPUS];
 /* vCPUs of each domain that must flush before their next entry. */
@@ -143,47 +141,23 @@ int hvm_rejected_entry(struct hvm_vcpu *hv, uint64_t gpa)
     return hvm_guest_error(hv, "P2M entry rejected by the CPU", gpa);
 }
 
-/* Is the PoD cache smaller than what the PoD entries may still ask for? */
-static bool pod_pressure(struct domain *d)
+/* Count a sweep the policy (p2m-pod.c) ran for this vCPU. */
+static void count_sweep(struct hvm_vcpu *hv, bool ran, uint64_t pages)
 {
-    struct memory_pod_info pi;
-
-    memory_get_pod_target(d, &pi);
-    return pi.pod_entries > pi.pod_cache;
-}
-
-/*
- * Sweeps from the exit loop, only while PoD entries outnumber the cache:
- * the eager pass (recently populated pages that are zero again) on every
- * nested fault, a budgeted pass over all leaves every SWEEP_EVERY exits.
- * The eager pass runs before the fault is fixed, so the page the guest is
- * about to touch is not taken back before it could write it.
- */
-static void sweep(struct hvm_vcpu *hv, enum pod_sweep_mode mode)
-{
-    struct domain *d = hv->v->domain;
-    struct memory_pod_info pi;
-    int64_t n;
-
-    if ( !pod_pressure(d) )
+    if ( !ran )
         return;
-    /* A real guest believes far more than its target from the start (that
-     * is what PoD is for): sweep only once its cache runs low, an eighth
-     * of the target, or every fill would scan populated memory. */
-    if ( hv->platform && !memory_get_pod_target(d, &pi) &&
-         pi.pod_cache > pi.target / 8 )
-        return;
-    n = p2m_pod_sweep(d, mode);
     hv->n.sweeps++;
-    if ( n > 0 )
-        hv->n.swept_pages += (uint64_t)n;
+    hv->n.swept_pages += pages;
 }
 
 void hvm_exit_tick(struct hvm_vcpu *hv, uint64_t cycles)
 {
+    uint64_t pages;
+    bool ran;
+
     hv->guest_cycles += cycles;
-    if ( ++hv->n.exits % SWEEP_EVERY == 0 )
-        sweep(hv, POD_SWEEP_EMERGENCY);
+    ran = p2m_pod_sweep_at_exit(hv->v->domain, ++hv->n.exits, &pages);
+    count_sweep(hv, ran, pages);
 }
 
 int hvm_check_time(struct hvm_vcpu *hv)
@@ -230,6 +204,8 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access,
                      bool walk)
 {
     struct vcpu *v = hv->v;
+    uint64_t pages;
+    bool ran;
     int rc;
 
     rc = hvm_platform_mmio(hv, gpa, walk);
@@ -241,7 +217,8 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access,
     if ( !p2m_fault_progress(v, _gfn(gpa >> PAGE_SHIFT)) )
         return hvm_guest_error(hv, "nested fault loop (missing flush?)", gpa);
     p2m_pod_access_done(v);     /* this fault: the last access was done */
-    sweep(hv, POD_SWEEP_EAGER);
+    ran = p2m_pod_sweep_at_fault(v->domain, &pages);
+    count_sweep(hv, ran, pages);
     rc = p2m_handle_fault(v, _gfn(gpa >> PAGE_SHIFT), access);
     if ( rc == -EAGAIN )
         printk("d%u: vCPU %u paused for memory at gpa %#llx\n",

@@ -12,6 +12,7 @@
  * the domain (hvm_nested_fault).  HLT with interrupts on sleeps
  * until the next timer interrupt; with them off, the guest has ended.
  */
+#include <asm-x86/p2m-pod.h>
 #include <xen/errno.h>
 #include <xen/lib.h>
 
@@ -43,6 +44,7 @@ static uint32_t virtio_gsis[MAX_DOMAINS];
 void hvm_platform_init(struct hvm_vcpu *hv)
 {
     hv->platform = true;
+    p2m_pod_set_sweep_low_water(hv->v->domain, true);
     hv->lapic = &lapics[hv->v->domain->domain_id];
     vlapic_init(hv->lapic, 0, tsc_khz);
     vlapic_enable_tsc_deadline(hv->lapic);

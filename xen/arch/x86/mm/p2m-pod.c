@@ -957,6 +957,57 @@ int64_t p2m_pod_sweep(struct domain *d, enum pod_sweep_mode mode)
     return pages;
 }
 
+/* --- the sweep policy of the vCPU loops --- */
+
+void p2m_pod_set_sweep_low_water(struct domain *d, bool on)
+{
+    d->p2m.pod.sweep_low_water = on;
+}
+
+/* Is the cache smaller than what the PoD entries may still ask for (and,
+ * under the low-water policy, down to an eighth of the target)? */
+static bool sweep_wanted(struct domain *d)
+{
+    struct p2m_pod *pod = &d->p2m.pod;
+    bool want;
+
+    spin_lock(&d->p2m.lock);
+    spin_lock(&pod->lock);
+    want = d->p2m.stats.pod_entries > pod->count &&
+           (!pod->sweep_low_water || pod->count <= pod->target / 8);
+    spin_unlock(&pod->lock);
+    spin_unlock(&d->p2m.lock);
+    return want;
+}
+
+static bool policy_sweep(struct domain *d, enum pod_sweep_mode mode,
+                         uint64_t *pages)
+{
+    int64_t n;
+
+    *pages = 0;
+    if ( !sweep_wanted(d) )
+        return false;
+    n = p2m_pod_sweep(d, mode);
+    if ( n > 0 )
+        *pages = (uint64_t)n;
+    return true;
+}
+
+bool p2m_pod_sweep_at_fault(struct domain *d, uint64_t *pages)
+{
+    return policy_sweep(d, POD_SWEEP_EAGER, pages);
+}
+
+bool p2m_pod_sweep_at_exit(struct domain *d, uint64_t exits,
+                           uint64_t *pages)
+{
+    *pages = 0;
+    if ( exits % POD_SWEEP_EVERY )
+        return false;
+    return policy_sweep(d, POD_SWEEP_EMERGENCY, pages);
+}
+
 /* --- marking, ballooning, accounting --- */
 
 static int no_ram_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
