@@ -99,6 +99,11 @@ void timer_init(void);
 /* Interrupt vector HOST_TIMER_VECTOR every ms milliseconds, from the
  * local APIC timer; the interrupt handler only acknowledges it. */
 void lapic_timer_start(unsigned int ms);
+/* Halt this CPU until an interrupt, at the latest at TSC value tsc: the
+ * periodic timer wakes it if it runs (at its next tick), else a one-shot
+ * local APIC timer armed for tsc (VMX with the preemption timer, which
+ * stops guests but cannot wake a halted host). */
+void timer_halt_until(uint64_t tsc);
 /* Acknowledge an interrupt the CPU took on a VM exit (VMX). */
 void lapic_eoi(void);
 #define HOST_TIMER_VECTOR 0x20

@@ -79,11 +79,13 @@ void timer_init(void)
 }
 
 uint64_t host_timer_irqs;       /* counted by irq_timer (head.S) */
+static bool periodic;           /* lapic_timer_start ran */
 
 void lapic_timer_start(unsigned int ms)
 {
     uint64_t t0 = rdtsc(), seen = host_timer_irqs;
 
+    periodic = true;
     *apic_reg(APIC_LVT_TIMER) = LVT_PERIODIC | HOST_TIMER_VECTOR;
     *apic_reg(APIC_TMR_INIT) = lapic_khz * ms;
     /* The first tick must arrive: without it no guest could be stopped. */
@@ -95,6 +97,29 @@ void lapic_timer_start(unsigned int ms)
     }
     printk("timer: local APIC timer every %u ms, first tick after %llu us\n",
            ms, (unsigned long long)((rdtsc() - t0) * 1000 / tsc_khz));
+}
+
+void timer_halt_until(uint64_t tsc)
+{
+    uint64_t now = rdtsc(), ticks;
+
+    if ( periodic )
+    {
+        asm volatile ( "sti; hlt; cli" ::: "memory" );
+        return;
+    }
+    if ( tsc <= now )
+        return;
+    ticks = (tsc - now) * lapic_khz / tsc_khz;
+    *apic_reg(APIC_LVT_TIMER) = HOST_TIMER_VECTOR;      /* one-shot */
+    *apic_reg(APIC_TMR_INIT) = ticks ? MIN(ticks, (uint64_t)~0u) : 1;
+    asm volatile ( "sti; hlt; cli" ::: "memory" );
+    /* Woken early or not, no tick may reach a guest later: VMX runs it
+     * without external-interrupt exiting then, so the guest would take
+     * it.  Stop the timer, then take a tick that fired meanwhile. */
+    *apic_reg(APIC_TMR_INIT) = 0;
+    *apic_reg(APIC_LVT_TIMER) = LVT_MASKED | HOST_TIMER_VECTOR;
+    asm volatile ( "sti; nop; cli" ::: "memory" );
 }
 
 void lapic_eoi(void)

@@ -508,7 +508,7 @@ int hvm_hlt(struct hvm_vcpu *hv, bool intr_on)
             return 1;
         }
         if ( deadline - now > SPIN_BELOW_MS * tsc_khz )
-            asm volatile ( "sti; hlt; cli" ::: "memory" );
+            timer_halt_until(deadline);
         else
             asm volatile ( "pause" );
     }
