@@ -24,16 +24,22 @@
  *   p2m_report=<MiB>     after the steps: map, fill, check and unmap this
  *                        much, say "freed", wait p2m_report_wait seconds
  *                        (default 6) for free page reporting
+ *   p2m_settle=<s>       how long the balloon must stand still to have
+ *                        settled (default 2; slower machines want more)
  * The balloon's size in pages is balloon_inflate - balloon_deflate in
  * /proc/vmstat (each page the driver takes or gives back; MemTotal does
  * not follow it once DEFLATE_ON_OOM is negotiated).  So it shows when the
  * balloon reached a target: after step k it holds B0 - (tk - t0) MiB,
- * with B0 what it settled at for t0 (no change for 2 s after it first
- * held a page).  Lines:
+ * with B0 what it settled at for t0 (no change for p2m_settle s after it
+ * first held a page), or, if it deflated on OOM on its way up, where it
+ * then stood still for p2m_settle s (the toolstack raised tk for it).
+ * Lines:
  *   P2M: balloon settled <pages> pages after <s> s
  *   P2M: balloon step <k>                  (the hypervisor sets tk)
- *   P2M: balloon step <k> reached <pages> pages after <s> s, hold <MiB> MiB ok
+ *   P2M: balloon step <k> reached <pages> pages after <s> s[ (short:
+ *        deflated on OOM)], hold <MiB> MiB ok
  *   P2M: balloon freed <MiB> MiB
+ *   P2M: balloon waited <s> s           (only slept since "freed")
  *   P2M: balloon FAIL <why>
  *
  * On a host, for tests: workload "<command line>" reads its parameters from
@@ -43,6 +49,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,13 +196,14 @@ static int round_one(unsigned long mib, unsigned int r, unsigned int inject)
 
 #define BALLOON_TARGETS 8
 #define POLL_US 50000               /* MemTotal is read every 50 ms */
-#define SETTLE_S 2.0
+#define SETTLE_S 2                 /* default p2m_settle= */
 #define WAIT_S 300.0                /* guest time before a step fails */
 #define HOLD_ROUND 200              /* the held data's pattern */
 #define REPORT_ROUND 201
 
-/* Pages in the guest's balloon, or -1 (no balloon counters). */
-static long balloon_pages(void)
+/* Pages in the guest's balloon, or -1 (no balloon counters); *deflated
+ * (if asked for) the pages it ever gave back. */
+static long balloon_count(long *deflated)
 {
     char buf[256];
     long in = -1, out = -1, v;
@@ -209,7 +217,14 @@ static long balloon_pages(void)
         else if ( sscanf(buf, "balloon_deflate %ld", &v) == 1 )
             out = v;
     fclose(f);
+    if ( deflated )
+        *deflated = out;
     return in < 0 || out < 0 ? -1 : in - out;
+}
+
+static long balloon_pages(void)
+{
+    return balloon_count(NULL);
 }
 
 /* p2m_balloon=<maxmem>:<t0>,<t1>,...: the number of targets, or 0. */
@@ -232,31 +247,41 @@ static unsigned int balloon_param(const char *cmdline, unsigned long *maxmem,
     return (*end == ' ' || *end == '\0') ? n : 0;
 }
 
-/* Wait for the balloon: until it holds want pages (want >= 0), or, want
- * < 0, until it holds some and then stood still for SETTLE_S.  Returns
- * its pages, or -1 after WAIT_S. */
-static long balloon_wait(long want, double *took)
+/*
+ * Wait for the balloon: until it holds want pages (want >= 0), or, want
+ * < 0, until it holds some and then stood still for settle s.  Returns
+ * its pages, or -1 after WAIT_S.  *oom is set when the driver deflated
+ * while it was to inflate (DEFLATE_ON_OOM: the guest needed the memory,
+ * and the toolstack raises the target for it); then a balloon that stood
+ * still for settle s short of want is where the raised target is.
+ */
+static long balloon_wait(long want, double settle, double *took, bool *oom)
 {
     double t0 = now(), still = t0;
-    long n = balloon_pages(), last = n;
+    long d0 = 0, d = 0, n = balloon_count(&d0), last = n;
+    bool inflating = want > n;
 
+    *oom = false;
     for ( ;; )
     {
         double t = now();
+        bool stood = t - still >= settle;
 
-        if ( want >= 0 ? n == want : n > 0 && t - still >= SETTLE_S )
+        if ( want >= 0 ? n == want || (*oom && stood && n < want)
+                       : n > 0 && stood )
             break;
         if ( t - t0 > WAIT_S || n < 0 )
             return -1;
         usleep(POLL_US);
-        n = balloon_pages();
+        n = balloon_count(&d);
+        *oom = inflating && d != d0;
         if ( n != last )
         {
             last = n;
             still = now();
         }
     }
-    *took = (want >= 0 ? now() : still) - t0;
+    *took = (want >= 0 && n == want ? now() : still) - t0;
     return n;
 }
 
@@ -294,15 +319,18 @@ static int balloon_run(const char *cmdline)
     unsigned long hold = param(cmdline, "p2m_hold", 0);
     unsigned long report = param(cmdline, "p2m_report", 0);
     unsigned long wait = param(cmdline, "p2m_report_wait", 6);
+    double settle = param(cmdline, "p2m_settle", SETTLE_S);
     long b0, pages;
     uint64_t *held = NULL, *bad;
     double took = 0;
+    bool oom;
 
     if ( !n || balloon_pages() < 0 )
         return balloon_fail("bad p2m_balloon= or no balloon counters in "
                             "/proc/vmstat");
     /* The first target: the balloon inflates from the driver's start. */
-    b0 = t[0] < maxmem ? balloon_wait(-1, &took) : balloon_pages();
+    b0 = t[0] < maxmem ? balloon_wait(-1, settle, &took, &oom)
+                       : balloon_pages();
     if ( b0 < 0 )
         return balloon_fail("the balloon did not settle for target %lu MiB "
                             "(%ld pages)", t[0], balloon_pages());
@@ -314,7 +342,7 @@ static int balloon_run(const char *cmdline)
         long want = b0 - ((long)t[k] - (long)t[0]) * 256;
 
         say("P2M: balloon step %u", k);
-        pages = want >= 0 ? balloon_wait(want, &took) : -1;
+        pages = want >= 0 ? balloon_wait(want, settle, &took, &oom) : -1;
         if ( pages < 0 )
             return balloon_fail("step %u: the balloon holds %ld pages, want "
                                 "%ld (target %lu MiB)", k, balloon_pages(),
@@ -323,8 +351,9 @@ static int balloon_run(const char *cmdline)
         if ( bad )
             return balloon_fail("step %u: held data changed at offset "
                                 "0x%zx", k, (size_t)(bad - held) * 8);
-        say("P2M: balloon step %u reached %ld pages after %.2f s, "
-            "hold %lu MiB ok", k, pages, took, hold);
+        say("P2M: balloon step %u reached %ld pages after %.2f s%s, "
+            "hold %lu MiB ok", k, pages, took,
+            pages != want ? " (short: deflated on OOM)" : "", hold);
     }
     if ( report )
     {
@@ -338,6 +367,7 @@ static int balloon_run(const char *cmdline)
             return balloon_fail("report: data changed");
         say("P2M: balloon freed %lu MiB", report);
         sleep(wait);
+        say("P2M: balloon waited %lu s", wait);
     }
     if ( held )
         munmap(held, hold << 20);

@@ -481,6 +481,9 @@ static struct toolstack {
     bool freed;                 /* "P2M: balloon freed" seen ... */
     uint64_t freed_ms;
     uint64_t reported_freed, restored_freed;    /* ... and the counters */
+    uint64_t pod_freed[3];      /* ... and the PoD entries by order */
+    bool waited;                /* "P2M: balloon waited": its end */
+    uint64_t restored_waited, pod_waited[3];
     const char *refused;        /* a marker the toolstack did not take */
 } ts;
 
@@ -528,6 +531,17 @@ static bool ts_raise(struct ts_step *s, const char *why)
     ts_set(s, false);
     s->reached_ms = 0;          /* the new target is the one to reach */
     return true;
+}
+
+/* PoD entries by order, as the tables hold them. */
+static int count_pod(void *ctx, gfn_t gfn, const struct p2m_lookup *l)
+{
+    uint64_t *n = ctx;
+
+    (void)gfn;
+    if ( l->type == p2m_populate_on_demand )
+        n[l->order >= PAGE_ORDER_1G ? 2 : l->order >= PAGE_ORDER_2M]++;
+    return 0;
 }
 
 /* What the balloon did since the last look, and the guest's requests. */
@@ -598,6 +612,15 @@ static void ts_watch(struct hvm_vcpu *hv, const char *marker)
         ts.freed_ms = ts_now_ms();
         ts.reported_freed = c.reported_2m;
         ts.restored_freed = c.restored_2m;
+        p2m_for_each_leaf(&ts.d->p2m, count_pod, ts.pod_freed);
+    }
+    else if ( !strncmp(marker, "waited", 6) && ts.freed && !ts.waited )
+    {
+        /* The guest only slept since "freed": what the tables gained in
+         * 2M PoD entries is what reporting gave back. */
+        ts.waited = true;
+        ts.restored_waited = c.restored_2m;
+        p2m_for_each_leaf(&ts.d->p2m, count_pod, ts.pod_waited);
     }
 }
 
@@ -631,17 +654,6 @@ static bool ts_paused(void)
     ts.pauses++;
     p2m_pod_resume(ts.d);
     return true;
-}
-
-/* PoD entries by order, as the tables hold them. */
-static int count_pod(void *ctx, gfn_t gfn, const struct p2m_lookup *l)
-{
-    uint64_t *n = ctx;
-
-    (void)gfn;
-    if ( l->type == p2m_populate_on_demand )
-        n[l->order >= PAGE_ORDER_1G ? 2 : l->order >= PAGE_ORDER_2M]++;
-    return 0;
 }
 
 /* Did the toolstack's schedule run to its end, each target reached? */
@@ -700,6 +712,11 @@ static void ts_report(const uint64_t pod_entries[3])
                                          : 0),
            (unsigned long long)(ts.freed ? c.restored_2m - ts.restored_freed
                                          : 0));
+    printk("\"restored_2m_in_wait\": %llu, \"pod_2m_gained_in_wait\": %lld, ",
+           (unsigned long long)(ts.waited ? ts.restored_waited -
+                                            ts.restored_freed : 0),
+           (long long)(ts.waited ? (int64_t)(ts.pod_waited[1] -
+                                             ts.pod_freed[1]) : 0));
     print_order_triple("pod_entries", pod_entries);
     printk(", \"refused\": %s}\n", ts.refused ? "true" : "false");
 }
