@@ -248,7 +248,7 @@ static int test_xsetbv(void)
 
 static int test_rdmsr(void)
 {
-    uint64_t efer, t0, t1, intpend;
+    uint64_t efer, t0, t1, intpend, ucode;
     uint32_t v[4];
     int bad = 0, amd;
 
@@ -260,14 +260,20 @@ static int test_rdmsr(void)
     intpend = rdmsr_try(0xc0010055, &bad, !amd);
     bad += amd && intpend != 0;
     wrmsr_try(0xc0010055, 0, &bad, 1);
+    /* The microcode revision: Intel's is written (0) and read back as 1 in
+     * EDX; AMD's patch level is read only. */
+    wrmsr_try(0x8b, 0, &bad, amd);
+    ucode = rdmsr_try(0x8b, &bad, 0);
+    bad += ucode != 1ull << 32;
     rdmsr_try(0x0000003a, &bad, 1);             /* feature control */
     rdmsr_try(0xc0010114, &bad, 1);             /* VM_CR */
     rdmsr_try(0x00000480, &bad, 1);             /* VMX_BASIC */
     efer = rdmsr_try(0xc0000080, &bad, 0);
     t0 = rdmsr_try(0x10, &bad, 0);
     t1 = rdmsr_try(0x10, &bad, 0);
-    gprintf("rdmsr: EFER %x, TSC went %s, %u #GP\n", (uint32_t)efer,
-            t1 > t0 ? "up" : "DOWN", exc_count);
+    gprintf("rdmsr: EFER %x, TSC went %s, microcode %x, %u #GP\n",
+            (uint32_t)efer, t1 > t0 ? "up" : "DOWN", (uint32_t)(ucode >> 32),
+            exc_count);
     bad += (efer & (1u << 12)) != 0;            /* SVME: hidden */
     bad += t1 <= t0;
     return bad;

@@ -17,8 +17,11 @@
 
 #define EFER_SCE        (1ull << 0)
 
-enum msr_kind { RW, RO_TSC, RO_MISC_ENABLE, RO_ZERO_AMD, APIC_BASE,
-                TSC_DEADLINE };
+enum msr_kind { RW, RO_TSC, RO_MISC_ENABLE, RO_ZERO_AMD, UCODE_REV,
+                APIC_BASE, TSC_DEADLINE };
+/* The microcode revision a guest reads: 1, in EDX as Intel keeps it (AMD's
+ * patch level, EAX, reads 0). */
+#define UCODE_REV_VALUE  (1ull << 32)
 #define APIC_BASE_BSP    (1ull << 8)
 #define APIC_BASE_ENABLE (1ull << 11)
 
@@ -78,6 +81,9 @@ static const struct msr_rule rules[] = {
     { 0x0000001b, APIC_BASE, 0, NULL },
     { 0x000006e0, TSC_DEADLINE, 0, NULL },
     { 0x000001a0, RO_MISC_ENABLE, 0, NULL },
+    /* Intel's microcode revision (AMD's patch level): Linux writes 0 and
+     * reads it back on Intel at boot. */
+    { 0x0000008b, UCODE_REV, 0, NULL },
     /* AMD's interrupt-pending message register: Linux reads it on parts
      * with erratum 400 to see whether C1E is on.  Zero: it is not. */
     { 0xc0010055, RO_ZERO_AMD, 0, NULL },
@@ -123,6 +129,9 @@ static int msr_read(struct hvm_vcpu *hv, const struct msr_rule *r,
     case RO_ZERO_AMD:
         *val = 0;
         return host_is_intel() ? -EPERM : 0;
+    case UCODE_REV:
+        *val = UCODE_REV_VALUE;
+        return 0;
     case RW:
         *val = hv->hw->get_msr(hv, r->slot);
         return 0;
@@ -144,6 +153,9 @@ static int msr_write(struct hvm_vcpu *hv, const struct msr_rule *r,
         return hv->platform &&
                val == (LAPIC_GPA | APIC_BASE_BSP | APIC_BASE_ENABLE) ?
                0 : -EPERM;
+    /* Intel: a write asks the CPU to latch the revision; nothing to do. */
+    if ( r->kind == UCODE_REV )
+        return host_is_intel() ? 0 : -EPERM;
     if ( r->kind == TSC_DEADLINE )
         return hv->platform &&
                !vlapic_write_tsc_deadline(hv->lapic, val, rdtsc()) ?
