@@ -21,8 +21,12 @@ struct vcpu;
 struct p2m_format_ops;
 struct p2m_domain;
 
-/* The levels by name: P2M_L1 holds 4K leaves, P2M_L4 is the root. */
-enum { P2M_L1 = 1, P2M_L2, P2M_L3, P2M_L4 };
+/*
+ * The levels by name: P2M_L1 holds 4K leaves, P2M_L4 is the root.
+ * P2M_NO_LEVEL marks "no entry" (an idle probe, an audit error that is not
+ * about one entry).
+ */
+enum { P2M_NO_LEVEL = 0, P2M_L1 = 1, P2M_L2, P2M_L3, P2M_L4 };
 #define P2M_LEVELS P2M_L4
 #define P2M_LEAF_LEVELS P2M_L3           /* the highest level with leaves */
 #define P2M_GFN_BITS 36                  /* 48-bit guest-physical space */
@@ -47,6 +51,12 @@ static inline unsigned int p2m_order_level(unsigned int order)
 static inline unsigned int p2m_level_idx(unsigned int level)
 {
     return level - P2M_L1;
+}
+
+/* The level of counter index idx: p2m_idx_level(p2m_level_idx(L)) == L. */
+static inline unsigned int p2m_idx_level(unsigned int idx)
+{
+    return idx + P2M_L1;
 }
 
 typedef enum {
@@ -126,7 +136,12 @@ struct p2m_stats {
 #define POD_EVENTS 64
 
 /* Cache lists and per-order counters: p2m_level_idx of the leaf's level. */
-enum { POD_4K, POD_2M, POD_1G, POD_ORDERS };
+enum {
+    POD_4K = P2M_L1 - P2M_L1,
+    POD_2M = P2M_L2 - P2M_L1,
+    POD_1G = P2M_L3 - P2M_L1,
+    POD_ORDERS = P2M_LEAF_LEVELS
+};
 
 enum pod_event_kind {
     POD_EV_OOM = 1,             /* cache empty and nothing to sweep */
@@ -163,7 +178,7 @@ struct p2m_pod {
         uint64_t gfn;
         uint64_t entry;         /* the leaf when the probe began */
         uint64_t done;          /* 4K pages of it read so far */
-        unsigned int level;     /* 0: none */
+        unsigned int level;     /* P2M_NO_LEVEL: none */
         bool split;             /* one just split: its pieces are next */
     } probe;
     uint64_t probe_idle;        /* pages probed since the last reclaim */
@@ -384,7 +399,7 @@ enum p2m_audit_counter {
 
 struct p2m_audit_error {
     enum p2m_audit_code code;
-    unsigned int level;
+    unsigned int level;       /* P2M_NO_LEVEL: not about one entry */
     uint64_t gfn;
     uint64_t entry;
     uint64_t detail;          /* expected value, enum p2m_audit_counter */

@@ -367,11 +367,14 @@ static const char *payload_check(const struct linux_payload_hdr *h,
 
 /* --- the run --- */
 
-static void print_order_triple(const char *name, const uint64_t v[3])
+/* v: one counter per leaf size, by p2m_level_idx (POD_4K.. alike). */
+static void print_order_triple(const char *name,
+                               const uint64_t v[P2M_LEAF_LEVELS])
 {
     printk("\"%s\": {\"1g\": %llu, \"2m\": %llu, \"4k\": %llu}", name,
-           (unsigned long long)v[2], (unsigned long long)v[1],
-           (unsigned long long)v[0]);
+           (unsigned long long)v[p2m_level_idx(P2M_L3)],
+           (unsigned long long)v[p2m_level_idx(P2M_L2)],
+           (unsigned long long)v[p2m_level_idx(P2M_L1)]);
 }
 
 static void report(struct linux_run *r, struct hvm_vcpu *hv,
@@ -382,10 +385,10 @@ static void report(struct linux_run *r, struct hvm_vcpu *hv,
 {
     const struct p2m_stats st = *stp;
     const struct pod_stats ps = *psp;
-    uint64_t leaves[3];
+    uint64_t leaves[P2M_LEAF_LEVELS];
     unsigned int i;
 
-    for ( i = 0; i < 3; i++ )
+    for ( i = 0; i < P2M_LEAF_LEVELS; i++ )
         leaves[i] = st.pages[i];
     printk("HV-LINUX-STATS {\"boot_to_init\": %llu.%03llu, ",
            (unsigned long long)(hv->init_ms / 1000),
@@ -481,9 +484,9 @@ static struct toolstack {
     bool freed;                 /* "P2M: balloon freed" seen ... */
     uint64_t freed_ms;
     uint64_t reported_freed, restored_freed;    /* ... and the counters */
-    uint64_t pod_freed[3];      /* ... and the PoD entries by order */
+    uint64_t pod_freed[P2M_LEAF_LEVELS];    /* ... and the PoD entries */
     bool waited;                /* "P2M: balloon waited": its end */
-    uint64_t restored_waited, pod_waited[3];
+    uint64_t restored_waited, pod_waited[P2M_LEAF_LEVELS];
     const char *refused;        /* a marker the toolstack did not take */
 } ts;
 
@@ -540,7 +543,7 @@ static int count_pod(void *ctx, gfn_t gfn, const struct p2m_lookup *l)
 
     (void)gfn;
     if ( l->type == p2m_populate_on_demand )
-        n[l->order >= PAGE_ORDER_1G ? 2 : l->order >= PAGE_ORDER_2M]++;
+        n[p2m_level_idx(p2m_order_level(l->order))]++;
     return 0;
 }
 
@@ -671,7 +674,7 @@ static bool ts_ok(void)
     return true;
 }
 
-static void ts_report(const uint64_t pod_entries[3])
+static void ts_report(const uint64_t pod_entries[POD_ORDERS])
 {
     struct vballoon_counters c;
     unsigned int i;
@@ -715,8 +718,9 @@ static void ts_report(const uint64_t pod_entries[3])
     printk("\"restored_2m_in_wait\": %llu, \"pod_2m_gained_in_wait\": %lld, ",
            (unsigned long long)(ts.waited ? ts.restored_waited -
                                             ts.restored_freed : 0),
-           (long long)(ts.waited ? (int64_t)(ts.pod_waited[1] -
-                                             ts.pod_freed[1]) : 0));
+           (long long)(ts.waited ?
+                       (int64_t)(ts.pod_waited[p2m_level_idx(P2M_L2)] -
+                                 ts.pod_freed[p2m_level_idx(P2M_L2)]) : 0));
     print_order_triple("pod_entries", pod_entries);
     printk(", \"refused\": %s}\n", ts.refused ? "true" : "false");
 }
@@ -728,7 +732,7 @@ int linux_run(const struct hvm_vendor *hw, uint64_t payload, uint64_t size)
     static struct p2m_audit_report ar;
     static char cmdline[LINUX_CMDLINE_MAX + 64];
     struct heap_stats before, after;
-    uint64_t pod_entries[3] = { 0, 0, 0 };
+    uint64_t pod_entries[POD_ORDERS] = { 0 };
     struct p2m_stats st;
     struct pod_stats ps;
     uint64_t tot;

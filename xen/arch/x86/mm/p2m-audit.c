@@ -208,7 +208,7 @@ static void check_record(void *ctx, mfn_t mfn, gfn_t gfn, unsigned int order)
 {
     struct audit *a = ctx;
     const struct p2m_format_ops *ops = a->p2m->ops;
-    unsigned int level = order / PAGE_ORDER_2M + 1, found = 0;
+    unsigned int level = p2m_order_level(order), found = P2M_NO_LEVEL;
     uint64_t g = gfn_x(gfn);
     p2m_pte_t e = 0;
 
@@ -228,7 +228,7 @@ static void check_counter(struct audit *a, uint64_t seen, uint64_t kept,
                           uint64_t which)
 {
     if ( seen != kept )
-        report(a, AUDIT_COUNTER, 0, seen, kept, which);
+        report(a, AUDIT_COUNTER, P2M_NO_LEVEL, seen, kept, which);
 }
 
 /*
@@ -252,11 +252,11 @@ static void check_pod(struct audit *a)
     t = t - a->reserved + a->ram_reserved;
     b = p + a->seen.pod_entries;
     if ( listed != count )
-        report(a, AUDIT_POD, 0, listed, count, 0);
+        report(a, AUDIT_POD, P2M_NO_LEVEL, listed, count, 0);
     if ( p + listed != t )
-        report(a, AUDIT_LEAK, 0, t, p, listed);
+        report(a, AUDIT_LEAK, P2M_NO_LEVEL, t, p, listed);
     if ( t > b || b > d->max_pages )
-        report(a, AUDIT_POD, 0, t, b, d->max_pages);
+        report(a, AUDIT_POD, P2M_NO_LEVEL, t, b, d->max_pages);
 }
 
 unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
@@ -279,7 +279,7 @@ unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
     if ( p2m->domain->p2m_pages != p2m->stats.table_pages + p2m->pool_pages +
          (p2m->dirty_map ? 1ull << p2m->dirty_map->order : 0) ||
          !list_empty(&p2m->deferred) )
-        report(&a, AUDIT_POOL, 0, 0, p2m->domain->p2m_pages,
+        report(&a, AUDIT_POOL, P2M_NO_LEVEL, 0, p2m->domain->p2m_pages,
                p2m->stats.table_pages + p2m->pool_pages);
     spin_unlock(&p2m->lock);
     return r->nr_errors;

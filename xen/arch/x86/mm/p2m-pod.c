@@ -29,13 +29,38 @@
 #define FAULT_SWEEP_PAGES ((1ull << PAGE_ORDER_2M) + SWEEP_BATCH_4K)
 #define EMERGENCY_ENTRIES 1024
 
-static const unsigned int pod_order[POD_ORDERS] = {
-    PAGE_ORDER_4K, PAGE_ORDER_2M, PAGE_ORDER_1G
-};
-
+/* Cache list and counter index <-> chunk order. */
 static unsigned int pod_idx(unsigned int order)
 {
     return p2m_level_idx(p2m_order_level(order));
+}
+
+static unsigned int pod_order(unsigned int i)
+{
+    return p2m_level_order(p2m_idx_level(i));
+}
+
+/*
+ * A ring slot or a vCPU's pod_inflight: the gfn of a leaf above, its level
+ * (P2M_L1..P2M_L3) in the low bits, so a slot is never 0, not even for
+ * gfn 0 at 4K: 0 marks an empty slot.
+ */
+#define SLOT_LEVEL_BITS 2
+BUILD_BUG_ON(P2M_LEAF_LEVELS >= 1u << SLOT_LEVEL_BITS);
+
+static uint64_t slot_make(uint64_t gfn, unsigned int level)
+{
+    return (gfn << SLOT_LEVEL_BITS) | level;
+}
+
+static uint64_t slot_gfn(uint64_t slot)
+{
+    return slot >> SLOT_LEVEL_BITS;
+}
+
+static unsigned int slot_level(uint64_t slot)
+{
+    return slot & ((1u << SLOT_LEVEL_BITS) - 1);
 }
 
 static uint64_t populated(const struct domain *d)
@@ -62,7 +87,7 @@ static void cache_add(struct p2m_pod *pod, struct page_info *pg)
     unsigned int i = pod_idx(pg->order);
 
     ASSERT_LOCKED(&pod->lock);
-    ASSERT(pg->order == pod_order[i]);
+    ASSERT(pg->order == pod_order(i));
     heap_set_chunk_flags(pg, PGF_pod, PGF_reserved);
     heap_move_chunk(pg, &pod->cache[i]);
     pod->chunks[i]++;
@@ -121,9 +146,9 @@ static void cache_break(struct p2m_pod *pod, unsigned int i)
     ASSERT_LOCKED(&pod->lock);
     list_init(&chunk);
     heap_move_chunk(pg, &chunk);
-    heap_split_chunk(pg, pod_order[i - 1]);
+    heap_split_chunk(pg, pod_order(i - 1));
     pod->chunks[i]--;
-    pod->count -= 1ull << pod_order[i];
+    pod->count -= 1ull << pod_order(i);
     list_for_each_safe(p, tmp, &chunk)
         cache_add(pod, list_entry(p, struct page_info, list));
 }
@@ -193,11 +218,11 @@ static int cache_resize(struct domain *d, uint64_t want)
     ASSERT_LOCKED(&pod->lock);
     for ( i = POD_ORDERS; i-- > 0 && work < TARGET_WORK; )
     {
-        uint64_t n = 1ull << pod_order[i];
+        uint64_t n = 1ull << pod_order(i);
 
         while ( cache_free_pages(pod) + n <= want && work++ < TARGET_WORK )
         {
-            struct page_info *pg = alloc_domheap_pages(d, pod_order[i],
+            struct page_info *pg = alloc_domheap_pages(d, pod_order(i),
                                                        MEMF_keep_zeroed);
 
             if ( !pg )
@@ -205,7 +230,7 @@ static int cache_resize(struct domain *d, uint64_t want)
             cache_add(pod, pg);
         }
         while ( cache_free_pages(pod) >= want + n && work++ < TARGET_WORK )
-            if ( !cache_free_one(d, pod_order[i]) )
+            if ( !cache_free_one(d, pod_order(i)) )
                 break;
     }
     if ( cache_free_pages(pod) < want && work < TARGET_WORK )
@@ -241,8 +266,8 @@ static void cache_trim(struct domain *d)
     ASSERT_LOCKED(&d->p2m.lock);
     ASSERT_LOCKED(&pod->lock);
     for ( i = POD_ORDERS; i-- > 0; )
-        while ( pod->count >= e + (1ull << pod_order[i]) )
-            if ( !cache_free_one(d, pod_order[i]) )
+        while ( pod->count >= e + (1ull << pod_order(i)) )
+            if ( !cache_free_one(d, pod_order(i)) )
                 break;
 }
 
@@ -253,7 +278,7 @@ static void give_back(struct domain *d, struct page_info *pg)
 
     ASSERT_LOCKED(&pod->lock);
     if ( d->p2m.stats.pod_entries > pod->count &&
-         pg->order == pod_order[pod_idx(pg->order)] )
+         pg->order == pod_order(pod_idx(pg->order)) )
         cache_add(pod, pg);
     else
         free_domheap_range(d, page_to_mfn(pg), pg->order);
@@ -439,12 +464,10 @@ static void pod_fill(struct p2m_domain *p2m, const struct p2m_iter *it,
     p2m_write_entry(p2m, it, p2m->ops->make_leaf(it->level, page_to_mfn(pg),
                                                  p2m_ram_rw, a));
     pod->populated[i]++;
-    /* Low bits hold the level (1..3), so a slot is never 0, not even for
-     * gfn 0 at 4K: 0 marks an empty slot. */
-    pod->ring[pod->ring_next] = (it->gfn << 2) | it->level;
+    pod->ring[pod->ring_next] = slot_make(it->gfn, it->level);
     pod->ring_next = (pod->ring_next + 1) % POD_RING;
     /* Until v has done the access it faulted on, the page is not swept. */
-    __atomic_store_n(&v->pod_inflight, (it->gfn << 2) | it->level,
+    __atomic_store_n(&v->pod_inflight, slot_make(it->gfn, it->level),
                      __ATOMIC_RELEASE);
 }
 
@@ -465,7 +488,7 @@ static bool inflight(struct p2m_domain *p2m, const struct p2m_iter *it)
         uint64_t f = __atomic_load_n(&d->vcpu[i].pod_inflight,
                                      __ATOMIC_ACQUIRE);
 
-        if ( f && (f >> 2) == it->gfn && (f & 3) == it->level )
+        if ( f && slot_gfn(f) == it->gfn && slot_level(f) == it->level )
             return true;
     }
     return false;
@@ -553,7 +576,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
     ASSERT_LOCKED(&p2m->lock);
     for ( ;; )
     {
-        p2m_descend(p2m, gfn, 1, false, &it);
+        p2m_descend(p2m, gfn, P2M_L1, false, &it);
         if ( p2m->ops->type(*it.ptep) != p2m_populate_on_demand )
             return 0;           /* another vCPU populated it meanwhile */
         spin_lock(&p2m->pod.lock);
@@ -784,13 +807,13 @@ static enum probe_result probe_step(struct p2m_domain *p2m,
     __atomic_add_fetch(&p2m->generation, 1, __ATOMIC_RELEASE);
     if ( !zero )
     {
-        pod->probe.level = 0;
+        pod->probe.level = P2M_NO_LEVEL;
         return PROBE_DIRTY;
     }
     pod->probe.done += k;
     if ( pod->probe.done < n )
         return PROBE_MORE;
-    pod->probe.level = 0;
+    pod->probe.level = P2M_NO_LEVEL;
     if ( p2m_pool_reserve(p2m, 1) ||
          p2m_descend(p2m, it->gfn, it->level - 1, true, &child) )
         return PROBE_KEPT;
@@ -905,11 +928,11 @@ static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget)
     for ( k = 0; k < POD_RING; k++ )
     {
         uint64_t r = pod->ring[k];
-        unsigned int level = r & 3;
+        unsigned int level = slot_level(r);
 
         if ( !r )
             continue;
-        p2m_descend(p2m, r >> 2, level, false, &it);
+        p2m_descend(p2m, slot_gfn(r), level, false, &it);
         if ( it.level == level && inflight(p2m, &it) )
             continue;           /* its vCPU has not used it yet: later */
         if ( it.level == level &&
@@ -1147,9 +1170,11 @@ static uint64_t release_chunk(struct p2m_domain *p2m, uint64_t g,
         return 0;   /* cannot happen: the caller reserved the table pages */
     if ( p2m->ops->is_table(*it.ptep, it.level) )
     {
+        unsigned int child = p2m_level_order(level - 1);
+
         for ( i = 0; i < 512; i++ )
-            pages += release_chunk(p2m, g + ((uint64_t)i << (order - 9)),
-                                   order - 9);
+            pages += release_chunk(p2m, g + ((uint64_t)i << child),
+                                   child);
         return pages;
     }
     if ( it.level != level )
@@ -1214,7 +1239,7 @@ static uint64_t extents_to_skip(struct p2m_domain *p2m, uint64_t g,
     uint64_t end;
 
     ASSERT_LOCKED(&p2m->lock);
-    p2m_descend(p2m, g, 1, false, &it);
+    p2m_descend(p2m, g, P2M_L1, false, &it);
     t = p2m->ops->type(*it.ptep);
     if ( p2m_type_is_ram(t) || t == p2m_populate_on_demand )
         return 0;
@@ -1276,7 +1301,7 @@ int p2m_pod_check(struct domain *d)
     p = t >= pod->count ? t - pod->count : 0;
     b = p + p2m->stats.pod_entries;
     for ( i = 0; i < POD_ORDERS; i++ )
-        listed += pod->chunks[i] << pod_order[i];
+        listed += pod->chunks[i] << pod_order(i);
     if ( t < pod->count )
         bad++, printk("pod: cache %llu exceeds pages held %llu\n",
                       (unsigned long long)pod->count, (unsigned long long)t);

@@ -38,7 +38,7 @@ static bool boundary_cut(struct p2m_domain *p2m, uint64_t b, p2m_type_t ot,
     ASSERT_LOCKED(&p2m->lock);
     if ( b == 0 || b >= P2M_MAX_GFN )
         return false;
-    p2m_descend(p2m, b, 1, false, &it);
+    p2m_descend(p2m, b, P2M_L1, false, &it);
     if ( it.gfn == b || p2m->ops->type(*it.ptep) != ot )
         return false;
     for ( *target = it.level - 1; !is_aligned(b, p2m_level_order(*target)); )

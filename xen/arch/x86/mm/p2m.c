@@ -559,7 +559,7 @@ int p2m_get_entry(struct p2m_domain *p2m, gfn_t gfn, struct p2m_lookup *out)
     if ( gfn_x(gfn) >= P2M_MAX_GFN )
         return -ERANGE;
     spin_lock(&p2m->lock);
-    p2m_descend(p2m, gfn_x(gfn), 1, false, &it);
+    p2m_descend(p2m, gfn_x(gfn), P2M_L1, false, &it);
     decode(p2m, &it, gfn_x(gfn), out);
     spin_unlock(&p2m->lock);
     return 0;
@@ -582,14 +582,14 @@ static int logdirty_write_fault(struct p2m_domain *p2m, uint64_t gfn)
 
     ASSERT_LOCKED(&p2m->lock);
     p2m_need_init(&need);
-    p2m_need_add(p2m, &need, gfn, 1);
+    p2m_need_add(p2m, &need, gfn, P2M_L1);
     rc = p2m_pool_reserve(p2m, need.pages);
     if ( rc )
         return rc;
-    rc = p2m_descend(p2m, gfn, 1, true, &it);
+    rc = p2m_descend(p2m, gfn, P2M_L1, true, &it);
     if ( rc )
         return rc;
-    new = p2m->ops->retype(*it.ptep, 1, p2m_ram_rw);
+    new = p2m->ops->retype(*it.ptep, P2M_L1, p2m_ram_rw);
     p2m_write_entry(p2m, &it, new);
     p2m_flush_and_release(p2m, false);
     return 0;
@@ -624,7 +624,7 @@ int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
         return -EFAULT;
     }
     spin_lock(&p2m->lock);
-    p2m_descend(p2m, gfn_x(gfn), 1, false, &it);
+    p2m_descend(p2m, gfn_x(gfn), P2M_L1, false, &it);
     decode(p2m, &it, gfn_x(gfn), &l);
     if ( !(access & ~l.rights) )
         rc = 0;                 /* already allowed: a stale translation */
