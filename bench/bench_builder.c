@@ -78,7 +78,6 @@ static int time_build(const struct bench_case *c,
 static int time_heap(const struct bench_case *c,
                      const struct xc_hvm_build_report *r, double *seconds)
 {
-    static const unsigned int orders[3] = { 0, 9, 18 };
     const uint64_t *n = r->pod ? r->pod_cache : r->extents;
     unsigned int memflags = r->pod ? MEMF_keep_zeroed : MEMF_zero, i;
     struct domain *d;
@@ -90,9 +89,10 @@ static int time_heap(const struct bench_case *c,
         return -1;
     d = domain_create(1, P2M_FORMAT_EPT, c->maxmem_mib << 8, 1, &rc);
     t0 = now();
-    for ( i = 3; d && i-- > 0; )
+    for ( i = P2M_LEAF_LEVELS; d && i-- > 0; )
         for ( k = 0; k < n[i]; k++ )
-            if ( !alloc_domheap_pages(d, orders[i], memflags) )
+            if ( !alloc_domheap_pages(d, p2m_level_order(p2m_idx_level(i)),
+                                      memflags) )
             {
                 rc = -1;
                 break;
@@ -115,9 +115,10 @@ static int run_case(const struct bench_case *c)
     if ( time_build(c, &r, &build) || time_heap(c, &r, &heap) )
         return -1;
     snprintf(ext, sizeof(ext), "%llu/%llu/%llu%s",
-             (unsigned long long)r.extents[2],
-             (unsigned long long)r.extents[1],
-             (unsigned long long)r.extents[0], r.pod ? " PoD" : "");
+             (unsigned long long)r.extents[p2m_level_idx(P2M_L3)],
+             (unsigned long long)r.extents[p2m_level_idx(P2M_L2)],
+             (unsigned long long)r.extents[p2m_level_idx(P2M_L1)],
+             r.pod ? " PoD" : "");
     printf("%-34s %-22s %10.4f s %10.4f s %8.1fx %8.3f ns/page\n", c->what,
            ext, build, heap, heap > 0 ? build / heap : 0.0,
            build * 1e9 / (double)r.layout.pages);

@@ -132,7 +132,7 @@ static int64_t put(struct build *b, uint64_t g, uint64_t n,
                                         order, b->flags, &res);
         done += res.nr_done;
     } while ( !rc && done < n );
-    b->r->extents[order / 9] += done;
+    b->r->extents[p2m_level_idx(p2m_order_level(order))] += done;
     b->done += done << order;
     return rc && rc != -ENOMEM ? rc : (int64_t)done;
 }
@@ -155,7 +155,7 @@ static int fill_small(struct build *b, uint64_t g, uint64_t e)
 
     while ( g < e )
     {
-        uint64_t h = use_2m ? MIN(e, align_down(g, 9) + MB2_PAGES) : e;
+        uint64_t h = use_2m ? MIN(e, align_down(g, PAGE_ORDER_2M) + MB2_PAGES) : e;
 
         if ( use_2m && h - g == MB2_PAGES )
         {
@@ -326,14 +326,14 @@ void xc_hvm_build_print(FILE *f, const struct xc_hvm_build_report *r)
                 (unsigned long long)l->ram[i].end);
     fprintf(f, "\n  %s extents: 4K %llu, 2M %llu, 1G %llu (largest asked: "
             "%s)\n", r->pod ? "PoD" : "memory",
-            (unsigned long long)r->extents[0],
-            (unsigned long long)r->extents[1],
-            (unsigned long long)r->extents[2],
+            (unsigned long long)r->extents[p2m_level_idx(P2M_L1)],
+            (unsigned long long)r->extents[p2m_level_idx(P2M_L2)],
+            (unsigned long long)r->extents[p2m_level_idx(P2M_L3)],
             r->max_order == PAGE_ORDER_1G ? "1G" :
             r->max_order == PAGE_ORDER_2M ? "2M" : "4K");
     fprintf(f, "  1G extents wanted %llu, got %llu; fell back:",
             (unsigned long long)r->want_1g,
-            (unsigned long long)r->extents[2]);
+            (unsigned long long)r->extents[p2m_level_idx(P2M_L3)]);
     for ( i = 0; i < XC_FB_NR; i++ )
         fprintf(f, "%s %s %llu", i ? "," : "", xc_fallback_name(i),
                 (unsigned long long)r->fallback_1g[i]);
@@ -342,8 +342,8 @@ void xc_hvm_build_print(FILE *f, const struct xc_hvm_build_report *r)
     if ( r->pod )
         fprintf(f, "  PoD target %llu pages; cache 1G x%llu, 2M x%llu, "
                 "4K x%llu\n", (unsigned long long)r->target_pages,
-                (unsigned long long)r->pod_cache[2],
-                (unsigned long long)r->pod_cache[1],
-                (unsigned long long)r->pod_cache[0]);
+                (unsigned long long)r->pod_cache[POD_1G],
+                (unsigned long long)r->pod_cache[POD_2M],
+                (unsigned long long)r->pod_cache[POD_4K]);
     fprintf(f, "  built in %.3f s\n", r->seconds);
 }

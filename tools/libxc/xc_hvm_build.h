@@ -66,12 +66,12 @@ struct xc_hvm_build_report {
     bool pod;
     struct xc_hvm_layout layout;    /* of maxmem in PoD mode, else memory */
     unsigned int max_order;         /* largest extent it asked for */
-    uint64_t extents[3];            /* extents used: 4K, 2M, 1G */
+    uint64_t extents[P2M_LEAF_LEVELS]; /* extents used, by p2m_level_idx */
     uint64_t want_1g;               /* windows it wanted as a 1G extent */
     uint64_t fallback_1g[XC_FB_NR];
     uint64_t fallback_2m;           /* 2M extents the heap could not give */
     uint64_t target_pages;          /* PoD target (else the RAM pages) */
-    uint64_t pod_cache[3];          /* PoD cache chunks: 4K, 2M, 1G */
+    uint64_t pod_cache[POD_ORDERS]; /* PoD cache chunks, POD_4K.. */
     double seconds;
 };
 

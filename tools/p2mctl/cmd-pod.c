@@ -125,7 +125,7 @@ static unsigned int top_chunk_order(uint64_t a, uint64_t b)
 {
     unsigned int order;
 
-    for ( order = PAGE_ORDER_1G; order; order -= 9 )
+    for ( order = PAGE_ORDER_1G; order; order -= PAGE_ORDER_2M )
         if ( is_aligned(b, order) && b - a >= (1ull << order) )
             break;
     return order;

@@ -162,7 +162,7 @@ static int set_superpages(struct cfg_parse *p, struct run_config *c,
 
     if ( get_choice(p, v, names, 3, &i) )
         return -1;
-    c->max_order = 9 * i;
+    c->max_order = p2m_level_order(p2m_idx_level(i));
     return 0;
 }
 

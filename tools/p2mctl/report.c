@@ -71,16 +71,17 @@ static void table_header(FILE *f, const struct run *r)
 static void table_row(FILE *f, const struct run_snap *s)
 {
     char lv[48], fl[48];
-    uint64_t swept = s->swept[0] + (s->swept[1] << 9) + (s->swept[2] << 18);
+    uint64_t swept = s->swept[POD_4K] + (s->swept[POD_2M] << PAGE_ORDER_2M) +
+                     (s->swept[POD_1G] << PAGE_ORDER_1G);
 
     snprintf(lv, sizeof(lv), "%llu/%llu/%llu",
-             (unsigned long long)s->leaves[2],
-             (unsigned long long)s->leaves[1],
-             (unsigned long long)s->leaves[0]);
+             (unsigned long long)s->leaves[p2m_level_idx(P2M_L3)],
+             (unsigned long long)s->leaves[p2m_level_idx(P2M_L2)],
+             (unsigned long long)s->leaves[p2m_level_idx(P2M_L1)]);
     snprintf(fl, sizeof(fl), "%llu/%llu/%llu",
-             (unsigned long long)s->filled[2],
-             (unsigned long long)s->filled[1],
-             (unsigned long long)s->filled[0]);
+             (unsigned long long)s->filled[POD_1G],
+             (unsigned long long)s->filled[POD_2M],
+             (unsigned long long)s->filled[POD_4K]);
     if ( !s->guest )
     {
         fprintf(f, "%-10s %7.3fs  %-18s %-18s %10s %10s %11s %6s %10s %10s\n",
@@ -126,9 +127,9 @@ static void summary_memory(FILE *f, const struct run *r)
         fprintf(f, "  balloon: released %s from the top (1G x%llu, 2M x%llu,"
                 " 4K x%llu); RAM now ends at gfn %#llx; the guest holds %llu "
                 "pages, target %llu\n", SZ(r->balloon_released),
-                (unsigned long long)r->balloon_chunks[2],
-                (unsigned long long)r->balloon_chunks[1],
-                (unsigned long long)r->balloon_chunks[0],
+                (unsigned long long)r->balloon_chunks[p2m_level_idx(P2M_L3)],
+                (unsigned long long)r->balloon_chunks[p2m_level_idx(P2M_L2)],
+                (unsigned long long)r->balloon_chunks[p2m_level_idx(P2M_L1)],
                 (unsigned long long)r->balloon_floor,
                 (unsigned long long)r->held_after,
                 (unsigned long long)r->target_pages);
@@ -180,11 +181,13 @@ void report_table(FILE *f, const struct run *r)
 
 /* --- JSON --- */
 
+/* v: one counter per leaf size, by p2m_level_idx (POD_4K.. alike). */
 static void json_orders(FILE *f, const char *key, const uint64_t *v)
 {
     fprintf(f, "\"%s\": {\"4k\": %llu, \"2m\": %llu, \"1g\": %llu}", key,
-            (unsigned long long)v[0], (unsigned long long)v[1],
-            (unsigned long long)v[2]);
+            (unsigned long long)v[p2m_level_idx(P2M_L1)],
+            (unsigned long long)v[p2m_level_idx(P2M_L2)],
+            (unsigned long long)v[p2m_level_idx(P2M_L3)]);
 }
 
 /* A JSON string: quotes, backslashes and control characters escaped. */
@@ -429,9 +432,12 @@ static int write_series(const struct run *r, const char *path)
     series_array(f, r, "populated", offsetof(struct run_sample, populated));
     series_array(f, r, "pod_cache", offsetof(struct run_sample, cache));
     series_array(f, r, "pod_entries", offsetof(struct run_sample, entries));
-    series_array(f, r, "mapped_4k", offsetof(struct run_sample, mapped[0]));
-    series_array(f, r, "mapped_2m", offsetof(struct run_sample, mapped[1]));
-    series_array(f, r, "mapped_1g", offsetof(struct run_sample, mapped[2]));
+    series_array(f, r, "mapped_4k", offsetof(struct run_sample,
+                                             mapped[p2m_level_idx(P2M_L1)]));
+    series_array(f, r, "mapped_2m", offsetof(struct run_sample,
+                                             mapped[p2m_level_idx(P2M_L2)]));
+    series_array(f, r, "mapped_1g", offsetof(struct run_sample,
+                                             mapped[p2m_level_idx(P2M_L3)]));
     series_array(f, r, "host_free", offsetof(struct run_sample, host_free));
     fprintf(f, "  \"page_size\": %lu\n}\n", PAGE_SIZE);
     bad = ferror(f);

@@ -109,9 +109,10 @@ static void phase_end(struct run *r)
     {
         p2m_get_stats(&r->d->p2m, &p);
         p2m_pod_get_stats(r->d, &ps);
-        for ( i = 0; i < 3; i++ )
-        {
+        for ( i = 0; i < P2M_LEAF_LEVELS; i++ )
             s->leaves[i] = p.pages[i];
+        for ( i = 0; i < POD_ORDERS; i++ )
+        {
             s->filled[i] = ps.filled[i];
             s->swept[i] = ps.swept[i];
         }
@@ -135,6 +136,7 @@ void run_sample(struct run *r, bool force)
     struct heap_stats h;
     struct pod_stats ps;
     struct p2m_stats p;
+    unsigned int i;
     double t = run_now(r);
 
     if ( !r->opt.plot ||
@@ -161,9 +163,8 @@ void run_sample(struct run *r, bool force)
     s->populated = ps.populated;
     s->cache = ps.count;
     s->entries = ps.entry_count;
-    s->mapped[0] = p.pages[0];
-    s->mapped[1] = p.pages[1] << PAGE_ORDER_2M;
-    s->mapped[2] = p.pages[2] << PAGE_ORDER_1G;
+    for ( i = 0; i < P2M_LEAF_LEVELS; i++ )
+        s->mapped[i] = p.pages[i] << p2m_level_order(p2m_idx_level(i));
 }
 
 /* --- the host --- */
@@ -450,7 +451,7 @@ static unsigned int chunk_order(uint64_t g, uint64_t start, uint64_t need)
 {
     unsigned int o;
 
-    for ( o = PAGE_ORDER_1G; o; o -= 9 )
+    for ( o = PAGE_ORDER_1G; o; o -= PAGE_ORDER_2M )
         if ( is_aligned(g, o) && g - start >= (1ull << o) &&
              (1ull << o) <= need )
             break;
@@ -489,7 +490,7 @@ static int balloon_phase(struct run *r)
                 rc = -1;
                 break;
             }
-            r->balloon_chunks[o / 9]++;
+            r->balloon_chunks[p2m_level_idx(p2m_order_level(o))]++;
             floor = g - (1ull << o);
             run_sample(r, false);
         }
@@ -517,7 +518,8 @@ static uint64_t pod_filled_pages(struct domain *d)
     struct pod_stats s;
 
     p2m_pod_get_stats(d, &s);
-    return s.filled[0] + (s.filled[1] << 9) + (s.filled[2] << 18);
+    return s.filled[POD_4K] + (s.filled[POD_2M] << PAGE_ORDER_2M) +
+           (s.filled[POD_1G] << PAGE_ORDER_1G);
 }
 
 /* Check the dirty bitmap of [0, top) against the pages the vCPUs wrote. */

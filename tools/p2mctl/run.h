@@ -45,8 +45,8 @@ struct run_snap {
     const char *phase;
     double start, seconds;
     bool guest;                     /* the fields below describe a guest */
-    uint64_t leaves[3];             /* P2M leaves: 4K, 2M, 1G */
-    uint64_t filled[3], swept[3];   /* PoD fills and reclaims, by order */
+    uint64_t leaves[P2M_LEAF_LEVELS]; /* P2M leaves, by p2m_level_idx */
+    uint64_t filled[POD_ORDERS], swept[POD_ORDERS]; /* PoD fills, reclaims */
     uint64_t populated, pod_cache, pod_entries, tot_pages, target;
     uint64_t splits, merges, table_pages;
     uint64_t host_free;
@@ -55,7 +55,8 @@ struct run_snap {
 /* One point of the time series behind the plot (pages). */
 struct run_sample {
     double t;
-    uint64_t populated, cache, entries, mapped[3], host_free;
+    /* mapped: pages in leaves of each size, by p2m_level_idx */
+    uint64_t populated, cache, entries, mapped[P2M_LEAF_LEVELS], host_free;
 };
 
 /* A vCPU paused for PoD exhaustion, and what the toolstack did. */
@@ -98,7 +99,9 @@ struct run {
     uint64_t oom_total;
     const char *oom_failed;             /* why the toolstack gave up */
 
-    uint64_t balloon_released, balloon_chunks[3], balloon_floor;
+    /* balloon_chunks: chunks given back, by p2m_level_idx of their size */
+    uint64_t balloon_released, balloon_chunks[P2M_LEAF_LEVELS];
+    uint64_t balloon_floor;
     uint64_t held_after;
     int64_t swept;
     int64_t dirty_found;
