@@ -66,9 +66,13 @@ static void touch_check(struct scenario_run *run)
     bool full = run->state[0], ram1g = run->state[1];
     struct p2m_stats st;
     struct pod_stats ps;
+    uint64_t n4k, n2m, n1g;
 
     p2m_get_stats(&run->d->p2m, &st);
     p2m_pod_get_stats(run->d, &ps);
+    n4k = st.pages[p2m_level_idx(P2M_L1)];
+    n2m = st.pages[p2m_level_idx(P2M_L2)];
+    n1g = st.pages[p2m_level_idx(P2M_L3)];
     expect(run, ps.filled[POD_4K] == 256, "populated_4k %llu, want 256",
            (unsigned long long)ps.filled[POD_4K]);
     expect(run, ps.filled[POD_2M] == 16 + (full ? 0 : 16),
@@ -76,12 +80,11 @@ static void touch_check(struct scenario_run *run)
     expect(run, ps.filled[POD_1G] == full, "populated_1g %llu",
            (unsigned long long)ps.filled[POD_1G]);
     expect(run, full || ps.remap_retries >= 1, "no remap of the 1G PoD entry");
-    expect(run, st.pages[2] == (uint64_t)ram1g + full, "pages_1g %llu",
-           (unsigned long long)st.pages[2]);
-    expect(run, st.pages[1] >= 31u + 16 + (ram1g ? 0 : 128) + (full ? 0 : 16),
-           "pages_2m %llu", (unsigned long long)st.pages[1]);
-    expect(run, st.pages[0] >= 512 + 256, "pages_4k %llu",
-           (unsigned long long)st.pages[0]);
+    expect(run, n1g == (uint64_t)ram1g + full, "pages_1g %llu",
+           (unsigned long long)n1g);
+    expect(run, n2m >= 31u + 16 + (ram1g ? 0 : 128) + (full ? 0 : 16),
+           "pages_2m %llu", (unsigned long long)n2m);
+    expect(run, n4k >= 512 + 256, "pages_4k %llu", (unsigned long long)n4k);
 }
 
 /* --- Windows-like boot: zero everything --- */
@@ -112,13 +115,13 @@ static void zero_check(struct scenario_run *run)
     uint64_t swept;
 
     p2m_pod_get_stats(run->d, &ps);
-    swept = ps.swept[POD_4K] + (ps.swept[POD_2M] << 9) +
-            (ps.swept[POD_1G] << 18);
+    swept = ps.swept[POD_4K] + (ps.swept[POD_2M] << PAGE_ORDER_2M) +
+            (ps.swept[POD_1G] << PAGE_ORDER_1G);
     /* The guest zeroed far more than the cache: it ran on swept pages. */
     expect(run, swept + run->g.target >=
                 hvm_guest_pages(&run->g, false) - MB(2),
            "swept %llu pages only", (unsigned long long)swept);
-    expect(run, ps.filled[POD_2M] > run->g.target >> 9,
+    expect(run, ps.filled[POD_2M] > run->g.target >> PAGE_ORDER_2M,
            "populated_2m %llu", (unsigned long long)ps.filled[POD_2M]);
 }
 
@@ -193,8 +196,10 @@ static void print_leaves(const char *when, struct p2m_domain *p2m)
 
     p2m_get_stats(p2m, &st);
     printk("logdirty: %s: pages_1g %llu pages_2m %llu pages_4k %llu "
-           "splits %llu\n", when, (unsigned long long)st.pages[2],
-           (unsigned long long)st.pages[1], (unsigned long long)st.pages[0],
+           "splits %llu\n", when,
+           (unsigned long long)st.pages[p2m_level_idx(P2M_L3)],
+           (unsigned long long)st.pages[p2m_level_idx(P2M_L2)],
+           (unsigned long long)st.pages[p2m_level_idx(P2M_L1)],
            (unsigned long long)st.splits);
 }
 

@@ -578,7 +578,7 @@ static void count_accessed(mfn_t table, unsigned int level,
     const uint64_t *e = plat_map_mfn(table);
     unsigned int i;
 
-    if ( level == 1 )
+    if ( level == P2M_L1 )
         return;
     for ( i = 0; i < 512; i++ )
     {
@@ -611,7 +611,7 @@ static void t_audit(void)
              p2m_audit_code_name(r.err[i].code), r.err[i].level,
              (unsigned long long)r.err[i].gfn,
              (unsigned long long)r.err[i].entry);
-    count_accessed(_mfn(p2m_root_pointer(&w.d->p2m) >> PAGE_SHIFT), 4,
+    count_accessed(_mfn(p2m_root_pointer(&w.d->p2m) >> PAGE_SHIFT), P2M_L4,
                    &tables, &accessed);
     diag("the walker set Accessed in %u of %u table pointers", accessed,
          tables);
@@ -630,8 +630,9 @@ static void report_setup(void)
     diag("guest CR3 = NPT root %#llx; %u gfns sampled",
          (unsigned long long)p2m_root_pointer(&w.d->p2m), w.nr_samples);
     diag("P2M leaves: %llu 4K, %llu 2M, %llu 1G; %llu table pages, "
-         "%llu splits", (unsigned long long)st.pages[0],
-         (unsigned long long)st.pages[1], (unsigned long long)st.pages[2],
+         "%llu splits", (unsigned long long)st.pages[p2m_level_idx(P2M_L1)],
+         (unsigned long long)st.pages[p2m_level_idx(P2M_L2)],
+         (unsigned long long)st.pages[p2m_level_idx(P2M_L3)],
          (unsigned long long)st.table_pages, (unsigned long long)st.splits);
 }
 

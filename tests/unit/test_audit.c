@@ -121,33 +121,33 @@ static const struct {
     bool only;                  /* the audit must report nothing else */
     enum p2m_audit_code also;   /* reported too, at the same entry (or 0) */
 } cases[] = {
-    { "NPT U bit cleared", F_NPT, { G4, 1, clear_npt_user },
+    { "NPT U bit cleared", F_NPT, { G4, P2M_L1, clear_npt_user },
       AUDIT_FORMAT, true, 0 },
-    { "EPT W without R", F_EPT, { G4, 1, ept_write_only },
+    { "EPT W without R", F_EPT, { G4, P2M_L1, ept_write_only },
       AUDIT_FORMAT, false, 0 },
-    { "EPT memory type 2", F_EPT, { G4, 1, ept_memtype_2 },
+    { "EPT memory type 2", F_EPT, { G4, P2M_L1, ept_memtype_2 },
       AUDIT_FORMAT, true, 0 },
     { "EPT reserved bit in a table entry", F_EPT,
-      { G2, 3, ept_table_reserved }, AUDIT_RESERVED_BITS, true, 0 },
-    { "W cleared on a ram_rw leaf", F_BOTH, { G4, 1, clear_w },
+      { G2, P2M_L3, ept_table_reserved }, AUDIT_RESERVED_BITS, true, 0 },
+    { "W cleared on a ram_rw leaf", F_BOTH, { G4, P2M_L1, clear_w },
       AUDIT_RIGHTS, true, 0 },
-    { "PS in an L4 entry", F_BOTH, { G1, 4, set_ps },
+    { "PS in an L4 entry", F_BOTH, { G1, P2M_L4, set_ps },
       AUDIT_PS_AT_L4, false, 0 },
-    { "low address bit in a 2M leaf", F_BOTH, { G2, 2, set_bit13 },
+    { "low address bit in a 2M leaf", F_BOTH, { G2, P2M_L2, set_bit13 },
       AUDIT_MISALIGNED, true, 0 },
-    { "low address bit in a 1G leaf", F_BOTH, { G1, 3, set_bit13 },
+    { "low address bit in a 1G leaf", F_BOTH, { G1, P2M_L3, set_bit13 },
       AUDIT_MISALIGNED, true, 0 },
     /* A leaf moved to another frame leaves its old frame's m2p record
      * without a leaf: that is reported too. */
-    { "leaf to another frame of the domain", F_BOTH, { G4, 1, own_frame },
+    { "leaf to another frame of the domain", F_BOTH, { G4, P2M_L1, own_frame },
       AUDIT_M2P, true, AUDIT_M2P_STALE },
-    { "leaf to another domain's frame", F_BOTH, { G4, 1, other_frame },
+    { "leaf to another domain's frame", F_BOTH, { G4, P2M_L1, other_frame },
       AUDIT_OWNER, false, AUDIT_M2P_STALE },
-    { "leaf into a hole", F_BOTH, { G4, 1, hole_frame },
+    { "leaf into a hole", F_BOTH, { G4, P2M_L1, hole_frame },
       AUDIT_MFN_RANGE, true, AUDIT_M2P_STALE },
-    { "type 7", F_BOTH, { G4, 1, type_7 }, AUDIT_BAD_TYPE, false, 0 },
+    { "type 7", F_BOTH, { G4, P2M_L1, type_7 }, AUDIT_BAD_TYPE, false, 0 },
     { "table pointer to a guest page", F_BOTH,
-      { G2, 3, table_to_guest_page }, AUDIT_TABLE_PAGE, false, 0 },
+      { G2, P2M_L3, table_to_guest_page }, AUDIT_TABLE_PAGE, false, 0 },
 };
 
 static bool reported(const struct p2m_audit_report *r,
@@ -158,8 +158,8 @@ static bool reported(const struct p2m_audit_report *r,
 
     for ( i = 0; i < r->nr_recorded; i++ )
         if ( r->err[i].code == code &&
-             (level == 0 || (r->err[i].level == level &&
-                             r->err[i].gfn == gfn)) )
+             (level == P2M_NO_LEVEL ||
+              (r->err[i].level == level && r->err[i].gfn == gfn)) )
             return true;
     return false;
 }
@@ -216,13 +216,13 @@ static void test_each_corruption(void **state)
         n = audit_corrupted(&w, c, 1, &r);
         print_message("# %s: %u errors\n", cases[i].name, n);
         print_report(&r);
-        if ( !reported(&r, cases[i].code, c->level, align_down(c->gfn,
-                       9 * (c->level - 1))) )
+        if ( !reported(&r, cases[i].code, c->level,
+                       align_down(c->gfn, p2m_level_order(c->level))) )
             fail_msg("%s: %s not reported", cases[i].name,
                      p2m_audit_code_name(cases[i].code));
         if ( cases[i].also &&
              !reported(&r, cases[i].also, c->level,
-                       align_down(c->gfn, 9 * (c->level - 1))) )
+                       align_down(c->gfn, p2m_level_order(c->level))) )
             fail_msg("%s: %s not reported", cases[i].name,
                      p2m_audit_code_name(cases[i].also));
         if ( cases[i].only )
@@ -240,20 +240,20 @@ static void test_counters(void **state)
     unsigned int i;
 
     world_up(&w, ENV_FMT(state));
-    for ( i = 0; i < 4; i++ )
+    for ( i = 0; i <= AUDIT_CTR_TABLE_PAGES; i++ )
     {
         struct p2m_stats *s = &w.d->p2m.stats;
-        uint64_t *c = i < 3 ? &s->pages[i] : &s->table_pages;
+        uint64_t *c = i < P2M_LEAF_LEVELS ? &s->pages[i] : &s->table_pages;
 
         (*c)++;
         assert_true(p2m_audit(&w.d->p2m, &r) >= 1);
         (*c)--;
         assert_true(r.err[0].code == AUDIT_COUNTER);
         assert_int_equal(r.err[0].detail, i);
-        if ( i < 3 )
+        if ( i < P2M_LEAF_LEVELS )
             assert_int_equal(r.nr_errors, 1);
         else
-            assert_true(reported(&r, AUDIT_POOL, 0, 0));
+            assert_true(reported(&r, AUDIT_POOL, P2M_NO_LEVEL, 0));
         env_expect_audit_clean(w.d);
     }
     env_finish();
@@ -264,9 +264,9 @@ static void test_counters(void **state)
 static void test_many_at_once(void **state)
 {
     static const struct corruption three[] = {
-        { G2, 2, set_bit13 },
-        { G4, 1, own_frame },
-        { G1, 3, hole_frame },
+        { G2, P2M_L2, set_bit13 },
+        { G4, P2M_L1, own_frame },
+        { G1, P2M_L3, hole_frame },
     };
     static const enum p2m_audit_code codes[] = {
         AUDIT_MISALIGNED, AUDIT_M2P, AUDIT_MFN_RANGE,
@@ -276,18 +276,18 @@ static void test_many_at_once(void **state)
     unsigned int i, n;
 
     world_up(&w, ENV_FMT(state));
-    w.d->p2m.stats.pages[1]++;
+    w.d->p2m.stats.pages[p2m_level_idx(P2M_L2)]++;
     n = audit_corrupted(&w, three, ARRAY_SIZE(three), &r);
-    w.d->p2m.stats.pages[1]--;
+    w.d->p2m.stats.pages[p2m_level_idx(P2M_L2)]--;
     print_report(&r);
     assert_int_equal(n, 6);
     for ( i = 0; i < ARRAY_SIZE(three); i++ )
         assert_true(reported(&r, codes[i], three[i].level,
                              align_down(three[i].gfn,
-                                        9 * (three[i].level - 1))));
-    assert_true(reported(&r, AUDIT_M2P_STALE, 1, G4));
-    assert_true(reported(&r, AUDIT_M2P_STALE, 3, G1));
-    assert_true(reported(&r, AUDIT_COUNTER, 0, 0));
+                                        p2m_level_order(three[i].level))));
+    assert_true(reported(&r, AUDIT_M2P_STALE, P2M_L1, G4));
+    assert_true(reported(&r, AUDIT_M2P_STALE, P2M_L3, G1));
+    assert_true(reported(&r, AUDIT_COUNTER, P2M_NO_LEVEL, 0));
     env_expect_audit_clean(w.d);
     env_finish();
 }

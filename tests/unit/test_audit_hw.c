@@ -124,13 +124,13 @@ static const struct {
     uint64_t clear, set;        /* bits changed in that entry */
     p2m_access_t rights;        /* what a lookup of gfn grants then */
 } table_cases[] = {
-    { "NPT L2 RW=0", F_NPT, 2, G4, BIT(1), 0, RX },
-    { "NPT L3 NX=1", F_NPT, 3, G4, 0, BIT(63), RW },
-    { "NPT L4 RW=0", F_NPT, 4, G1, BIT(1), 0, RX },
-    { "NPT L4 NX=1", F_NPT, 4, G4, 0, BIT(63), RW },
-    { "EPT L3 R only", F_EPT, 3, G2, BIT(1) | BIT(2), 0, R },
-    { "EPT L2 X=0", F_EPT, 2, G4, BIT(2), 0, RW },
-    { "EPT L4 W=0", F_EPT, 4, G1, BIT(1), 0, RX },
+    { "NPT L2 RW=0", F_NPT, P2M_L2, G4, BIT(1), 0, RX },
+    { "NPT L3 NX=1", F_NPT, P2M_L3, G4, 0, BIT(63), RW },
+    { "NPT L4 RW=0", F_NPT, P2M_L4, G1, BIT(1), 0, RX },
+    { "NPT L4 NX=1", F_NPT, P2M_L4, G4, 0, BIT(63), RW },
+    { "EPT L3 R only", F_EPT, P2M_L3, G2, BIT(1) | BIT(2), 0, R },
+    { "EPT L2 X=0", F_EPT, P2M_L2, G4, BIT(2), 0, RW },
+    { "EPT L4 W=0", F_EPT, P2M_L4, G1, BIT(1), 0, RX },
 };
 
 /*
@@ -248,11 +248,11 @@ static void test_paddr_audited(void **state)
 {
     static const struct { const char *name; uint64_t gfn; unsigned int l; }
     where[] = {
-        { "MMIO 4K leaf past the width", G4, 1 },
-        { "4K leaf with PA bit 51", G4, 1 },
-        { "2M leaf with PA bit 51", G2, 2 },
-        { "1G leaf past the width", G1, 3 },
-        { "L3 table entry with PA bit 40", G2, 3 },
+        { "MMIO 4K leaf past the width", G4, P2M_L1 },
+        { "4K leaf with PA bit 51", G4, P2M_L1 },
+        { "2M leaf with PA bit 51", G2, P2M_L2 },
+        { "1G leaf past the width", G1, P2M_L3 },
+        { "L3 table entry with PA bit 40", G2, P2M_L3 },
     };
     static struct p2m_audit_report r;
     const struct p2m_format_ops *ops;
@@ -267,7 +267,7 @@ static void test_paddr_audited(void **state)
         p2m_pte_t *e = entry_of(w.d, where[i].gfn, l), old = *e;
 
         if ( i == 0 )
-            *e = ops->make_leaf(1, _mfn(machine_mfn_limit()),
+            *e = ops->make_leaf(P2M_L1, _mfn(machine_mfn_limit()),
                                 p2m_mmio_direct, RW);
         else if ( i == 3 )
             *e = with_frame(old, machine_mfn_limit());
@@ -289,7 +289,7 @@ static void test_paddr_audited(void **state)
 /* Bits 2:0 of the 4K leaf of gfn: R/W/X in EPT. */
 static uint64_t ept_rwx(struct domain *d, uint64_t gfn)
 {
-    p2m_pte_t *e = env_entry(&d->p2m, gfn, 1);
+    p2m_pte_t *e = env_entry(&d->p2m, gfn, P2M_L1);
 
     assert_non_null(e);
     return *e & 7;
@@ -371,9 +371,9 @@ static void test_exec_only_audited(void **state)    /* EPT only */
     static struct p2m_audit_report r;
     static const struct { const char *name; uint64_t gfn; unsigned int l; }
     where[] = {
-        { "X-only 4K leaf", G4, 1 },
-        { "X-only L2 table entry", G4, 2 },
-        { "X-only 2M leaf", G2, 2 },
+        { "X-only 4K leaf", G4, P2M_L1 },
+        { "X-only L2 table entry", G4, P2M_L2 },
+        { "X-only 2M leaf", G2, P2M_L2 },
     };
     unsigned int i, cap;
     struct world w;

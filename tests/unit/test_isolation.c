@@ -99,18 +99,19 @@ static void test_audit_reports_leak(void **state)
     d = env_domain(1, ENV_FMT(state));
     assert_int_equal(memory_populate(d, _gfn(7), 0, p2m_ram_rw, RWX, &m), 0);
     assert_int_equal(p2m_audit(&d->p2m, &r), 0);
-    e = env_entry(&d->p2m, 7, 1);
+    e = env_entry(&d->p2m, 7, P2M_L1);
     assert_non_null(e);
     saved = *e;
     *e = 0;
-    d->p2m.stats.pages[0]--;                /* keep the counters quiet */
+    /* keep the counters quiet */
+    d->p2m.stats.pages[p2m_level_idx(P2M_L1)]--;
     m2p_clear(m, 0);
     assert_true(p2m_audit(&d->p2m, &r) > 0);
     for ( i = 0; i < r.nr_recorded; i++ )
         leak |= r.err[i].code == AUDIT_LEAK;
     assert_true(leak);
     *e = saved;
-    d->p2m.stats.pages[0]++;
+    d->p2m.stats.pages[p2m_level_idx(P2M_L1)]++;
     m2p_set(m, _gfn(7), 0);
     env_expect_clean(d);
     env_finish();
@@ -159,9 +160,9 @@ static void test_claim_scrubs_freed_table_page(void **state)
                                        p2m_ram_rw, RWX), 0);
     assert_int_equal(memory_map_frames(d1, _gfn(0), _mfn(0x80000), 0,
                                        p2m_ram_rw, RWX), 0);
-    e = env_entry(&d1->p2m, 0, 2);          /* points at d1's L1 table */
+    e = env_entry(&d1->p2m, 0, P2M_L2);     /* points at d1's L1 table */
     assert_non_null(e);
-    t = d1->p2m.ops->mfn(*e, 2);
+    t = d1->p2m.ops->mfn(*e, P2M_L2);
     assert_true(*(uint64_t *)plat_map_mfn(t) != 0);
     domain_destroy(d1);
     assert_int_equal(mfn_owner(t), -1);

@@ -639,9 +639,9 @@ static void model_down(struct model *m)
     p2m_get_stats(&m->d->p2m, &st);
     print_message("# leaves at the end: %llu 4K, %llu 2M, %llu 1G; "
                   "%llu tables, %llu splits\n",
-                  (unsigned long long)st.pages[0],
-                  (unsigned long long)st.pages[1],
-                  (unsigned long long)st.pages[2],
+                  (unsigned long long)st.pages[p2m_level_idx(P2M_L1)],
+                  (unsigned long long)st.pages[p2m_level_idx(P2M_L2)],
+                  (unsigned long long)st.pages[p2m_level_idx(P2M_L3)],
                   (unsigned long long)st.table_pages,
                   (unsigned long long)st.splits);
     for ( k = 0; k < OP_NR; k++ )

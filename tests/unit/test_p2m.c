@@ -12,15 +12,10 @@
 #define RW (P2M_ACCESS_R | P2M_ACCESS_W)
 #define RX (P2M_ACCESS_R | P2M_ACCESS_X)
 
-static unsigned int leaf_level(unsigned int order)
-{
-    return order / 9 + 1;
-}
-
 /* Table pages (root included) that one leaf of order needs. */
 static uint64_t tables_for(unsigned int order)
 {
-    return 1 + P2M_LEVELS - leaf_level(order);
+    return 1 + P2M_LEVELS - p2m_order_level(order);
 }
 
 static void stats_one_leaf(struct domain *d, unsigned int order, uint64_t n,
@@ -119,7 +114,7 @@ static void test_split_levels_and_edges(void **state)
     static const struct {
         unsigned int big, small;
         uint64_t off;
-        uint64_t splits, pages[3], tables;
+        uint64_t splits, pages[P2M_LEAF_LEVELS], tables; /* 4K, 2M, 1G */
     } cases[] = {
         { 18, 0, 0,                 2, { 512, 511, 0 }, 2 },
         { 18, 0, GIB_FRAMES - 1,    2, { 512, 511, 0 }, 2 },
@@ -149,9 +144,10 @@ static void test_split_levels_and_edges(void **state)
         t0 = tables_for(big);
         assert_int_equal(p2m_set_entry(&d->p2m, _gfn(s), _mfn(sm), small,
                                        p2m_ram_rw, RWX), 0);
-        env_expect_stats(d, cases[i].pages[0], cases[i].pages[1],
-                         cases[i].pages[2], t0 + cases[i].tables,
-                         cases[i].splits);
+        env_expect_stats(d, cases[i].pages[p2m_level_idx(P2M_L1)],
+                         cases[i].pages[p2m_level_idx(P2M_L2)],
+                         cases[i].pages[p2m_level_idx(P2M_L3)],
+                         t0 + cases[i].tables, cases[i].splits);
         env_expect(d, s, sm, p2m_ram_rw, RWX, small);
         expect_m2p(sm, s);
         expect_m2p(m + cases[i].off, INVALID_GFN_RAW);
@@ -265,7 +261,7 @@ static void test_set_range_orders(void **state)
 {
     static const struct {
         uint64_t gfn, nr, skew;          /* mfn = base + gfn + skew */
-        uint64_t pages[3];
+        uint64_t pages[P2M_LEAF_LEVELS]; /* 4K, 2M, 1G */
     } cases[] = {
         { 0x1ff, 0x80002, 0,        { 2, 512, 1 } },
         { 0x1ff, 0x80002, 0x200,    { 2, 1024, 0 } },  /* mfn 2M-aligned */
@@ -290,10 +286,11 @@ static void test_set_range_orders(void **state)
         assert_int_equal(p2m_set_range(&d->p2m, _gfn(g), _mfn(m), nr,
                                        p2m_ram_rw, RWX), 0);
         p2m_get_stats(&d->p2m, &s);
-        for ( k = 0; k < 3; k++ )
+        for ( k = 0; k < P2M_LEAF_LEVELS; k++ )
             if ( s.pages[k] != cases[i].pages[k] )
                 fail_msg("case %u: %llu leaves of order %u, expected %llu",
-                         i, (unsigned long long)s.pages[k], 9 * k,
+                         i, (unsigned long long)s.pages[k],
+                         p2m_level_order(p2m_idx_level(k)),
                          (unsigned long long)cases[i].pages[k]);
         assert_int_equal(s.splits, 0);
         expect_linear(d, g, m, nr);
@@ -304,7 +301,8 @@ static void test_set_range_orders(void **state)
         assert_int_equal(p2m_set_range(&d->p2m, _gfn(g), INVALID_MFN, nr,
                                        p2m_invalid, 0), 0);
         p2m_get_stats(&d->p2m, &s);
-        assert_true(s.pages[0] == 0 && s.pages[1] == 0 && s.pages[2] == 0);
+        for ( k = 0; k < P2M_LEAF_LEVELS; k++ )
+            assert_int_equal(s.pages[k], 0);
         expect_unmapped(d, g);
         expect_unmapped(d, g + nr - 1);
         expect_m2p(m, INVALID_GFN_RAW);

@@ -62,15 +62,18 @@ static void expect_pod_counts(struct domain *d, const uint64_t want[])
     for ( i = 0; i < POD_ORDERS; i++ )
         if ( n[i] != want[i] )
             fail_msg("PoD entries 4K/2M/1G %llu/%llu/%llu, expected "
-                     "%llu/%llu/%llu", (unsigned long long)n[0],
-                     (unsigned long long)n[1], (unsigned long long)n[2],
-                     (unsigned long long)want[0], (unsigned long long)want[1],
-                     (unsigned long long)want[2]);
+                     "%llu/%llu/%llu", (unsigned long long)n[POD_4K],
+                     (unsigned long long)n[POD_2M],
+                     (unsigned long long)n[POD_1G],
+                     (unsigned long long)want[POD_4K],
+                     (unsigned long long)want[POD_2M],
+                     (unsigned long long)want[POD_1G]);
 }
 
 static uint64_t pod_pages(const uint64_t n[POD_ORDERS])
 {
-    return n[0] + (n[1] << PAGE_ORDER_2M) + (n[2] << PAGE_ORDER_1G);
+    return n[POD_4K] + (n[POD_2M] << PAGE_ORDER_2M) +
+           (n[POD_1G] << PAGE_ORDER_1G);
 }
 
 static void test_mark(void **state)
@@ -258,7 +261,8 @@ static void test_target_grow(void **state)
         assert_int_equal(heap_fragment(c->frag), 0);
         heap_get_stats(&h0);
         assert_int_equal(p2m_pod_set_target(d, c->target), 0);
-        podenv_expect_chunks(d, c->chunks[0], c->chunks[1], c->chunks[2]);
+        podenv_expect_chunks(d, c->chunks[POD_4K], c->chunks[POD_2M],
+                             c->chunks[POD_1G]);
         assert_int_equal(podenv_stats(d).target, c->target);
         assert_int_equal(d->tot_pages, c->target);
         heap_get_stats(&h1);
@@ -1492,12 +1496,12 @@ static void test_random_model(void **state)
     print_message("# random model: %lu pauses, %llu valid, filled "
                   "%llu/%llu/%llu, swept %llu/%llu/%llu, remaps %llu\n",
                   m->ooms, (unsigned long long)m->nvalid,
-                  (unsigned long long)s.filled[0],
-                  (unsigned long long)s.filled[1],
-                  (unsigned long long)s.filled[2],
-                  (unsigned long long)s.swept[0],
-                  (unsigned long long)s.swept[1],
-                  (unsigned long long)s.swept[2],
+                  (unsigned long long)s.filled[POD_4K],
+                  (unsigned long long)s.filled[POD_2M],
+                  (unsigned long long)s.filled[POD_1G],
+                  (unsigned long long)s.swept[POD_4K],
+                  (unsigned long long)s.swept[POD_2M],
+                  (unsigned long long)s.swept[POD_1G],
                   (unsigned long long)s.remap_retries);
     env_finish();
     free(m->valid);

@@ -501,9 +501,9 @@ static void print_stats(struct stress *st, enum p2m_format fmt)
                   "balloons %llu released %llu, pauses %llu, give-ups "
                   "%llu, fills zeroed unlocked %llu (backed out %llu)\n",
                   env_fmt_name(fmt), st->nset, NR_WRITERS, ROUNDS,
-                  (unsigned long long)s.filled[0],
-                  (unsigned long long)s.filled[1],
-                  (unsigned long long)s.filled[2],
+                  (unsigned long long)s.filled[POD_4K],
+                  (unsigned long long)s.filled[POD_2M],
+                  (unsigned long long)s.filled[POD_1G],
                   (unsigned long long)s.remap_retries,
                   (unsigned long long)st->sweeps,
                   (unsigned long long)st->reclaimed,

@@ -104,7 +104,7 @@ static void test_range_change_splits_at_ends(void **state)
     static const struct {
         uint64_t off, nr;
         p2m_type_t nt;
-        uint64_t splits, pages[3];
+        uint64_t splits, pages[P2M_LEAF_LEVELS]; /* 4K, 2M, 1G */
     } cases[] = {
         { 0, GIB_FRAMES, p2m_ram_logdirty,          0, { 0, 0, 1 } },
         { 0x200, GIB_FRAMES - 0x200, p2m_ram_ro,    1, { 0, 512, 0 } },
@@ -130,9 +130,10 @@ static void test_range_change_splits_at_ends(void **state)
                                                cases[i].nr, p2m_ram_rw, nt),
                          0);
         /* The 2M and 4K leaves elsewhere are not touched. */
-        env_expect_stats(w.d, cases[i].pages[0] + 1, cases[i].pages[1] + 1,
-                         cases[i].pages[2], s0.table_pages + cases[i].splits,
-                         cases[i].splits);
+        env_expect_stats(w.d, cases[i].pages[p2m_level_idx(P2M_L1)] + 1,
+                         cases[i].pages[p2m_level_idx(P2M_L2)] + 1,
+                         cases[i].pages[p2m_level_idx(P2M_L3)],
+                         s0.table_pages + cases[i].splits, cases[i].splits);
         env_expect(w.d, G2, w.m2, p2m_ram_rw, RWX, 9);
         assert_int_equal(p2m_get_entry(&w.d->p2m, _gfn(s), &l), 0);
         assert_int_equal(l.type, nt);

@@ -95,9 +95,9 @@ static void test_xsa480_tables_after_flush(void **state)
     d = env_domain(1, ENV_FMT(state));
     assert_int_equal(memory_populate(d, _gfn(0x200), 0, p2m_ram_rw, RWX, &m),
                      0);
-    l2e = env_entry(&d->p2m, 0x200, 2);
+    l2e = env_entry(&d->p2m, 0x200, P2M_L2);
     assert_non_null(l2e);
-    l1 = d->p2m.ops->mfn(*l2e, 2);
+    l1 = d->p2m.ops->mfn(*l2e, P2M_L2);
     p2m_get_stats(&d->p2m, &a);
     /* A 2M leaf over the L1 table: the table goes, after one flush. */
     assert_int_equal(memory_populate(d, _gfn(0x200), 9, p2m_ram_rw, RWX,

@@ -158,13 +158,15 @@ void env_expect_stats(struct domain *d, uint64_t p4k, uint64_t p2m,
     struct p2m_stats s;
 
     p2m_get_stats(&d->p2m, &s);
-    if ( s.pages[0] != p4k || s.pages[1] != p2m || s.pages[2] != p1g ||
+    if ( s.pages[p2m_level_idx(P2M_L1)] != p4k ||
+         s.pages[p2m_level_idx(P2M_L2)] != p2m ||
+         s.pages[p2m_level_idx(P2M_L3)] != p1g ||
          s.table_pages != table_pages || s.splits != splits )
         fail_msg("stats 4K/2M/1G %llu/%llu/%llu tables %llu splits %llu; "
                  "expected %llu/%llu/%llu tables %llu splits %llu",
-                 (unsigned long long)s.pages[0],
-                 (unsigned long long)s.pages[1],
-                 (unsigned long long)s.pages[2],
+                 (unsigned long long)s.pages[p2m_level_idx(P2M_L1)],
+                 (unsigned long long)s.pages[p2m_level_idx(P2M_L2)],
+                 (unsigned long long)s.pages[p2m_level_idx(P2M_L3)],
                  (unsigned long long)s.table_pages,
                  (unsigned long long)s.splits, (unsigned long long)p4k,
                  (unsigned long long)p2m, (unsigned long long)p1g,
