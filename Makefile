@@ -46,6 +46,10 @@ TEST_COMMON := $(wildcard tests/unit/common/*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 KVM_BIN := $(O)/tests/kvm_walker
+# Programs of several sources are linked from objects, so that -MMD (below)
+# records each source's headers.
+P2MCTL_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(wildcard tools/p2mctl/*.c))
+KVM_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(wildcard tests/kvm/*.c))
 FUZZ_REPLAY := $(O)/tests/test_fuzz_replay
 
 .PHONY: all run test bench clean deps deps-build deps-run tsan-test
@@ -65,9 +69,9 @@ $(LIB): $(MOD_OBJS) $(HOSTED_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/p2mctl: $(wildcard tools/p2mctl/*.c) $(LIB)
+$(O)/p2mctl: $(P2MCTL_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -Itools/p2mctl $(filter %.c,$^) $(LIB) $(LDFLAGS) -lm -o $@
+	$(CC) $(HOST_CFLAGS) $(filter %.o,$^) $(LIB) $(LDFLAGS) -lm -o $@
 
 $(O)/tests/%: tests/unit/%.c $(TEST_COMMON) $(LIB) $(wildcard tests/unit/common/*.h) | deps-build
 	@mkdir -p $(dir $@)
@@ -96,9 +100,9 @@ $(FUZZ_REPLAY): $(wildcard tests/fuzz/*.c tests/fuzz/*.h) $(LIB)
 	$(CC) $(HOST_CFLAGS) $(filter-out %/fuzz_main.c,$(filter %.c,$^)) \
 	    $(LIB) $(LDFLAGS) -o $@
 
-$(KVM_BIN): $(wildcard tests/kvm/*.c) $(LIB)
+$(KVM_BIN): $(KVM_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) $(filter %.c,$^) $(LIB) $(LDFLAGS) -o $@
+	$(CC) $(HOST_CFLAGS) $(filter %.o,$^) $(LIB) $(LDFLAGS) -o $@
 
 # Packages the tests need (Debian); a no-op when they are present.
 deps:
