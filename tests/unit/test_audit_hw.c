@@ -432,7 +432,7 @@ static void expect_stale(struct world *w, const struct stale *s)
     p2m_audit(&owner->p2m, &r);
     m2p_clear(_mfn(s->mfn), s->order);
     print_report(s->name, &r);
-    if ( !reported(&r, AUDIT_M2P_STALE, s->order / 9 + 1, s->gfn) )
+    if ( !reported(&r, AUDIT_M2P_STALE, p2m_order_level(s->order), s->gfn) )
         fail_msg("%s: m2p_stale not reported", s->name);
     assert_int_equal(r.err[0].detail, s->mfn);
     assert_int_equal(n, 1);

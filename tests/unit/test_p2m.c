@@ -21,10 +21,11 @@ static uint64_t tables_for(unsigned int order)
 static void stats_one_leaf(struct domain *d, unsigned int order, uint64_t n,
                            uint64_t tables)
 {
-    uint64_t p[3] = { 0 };
+    uint64_t p[P2M_LEAF_LEVELS] = { 0 };
 
-    p[order / 9] = n;
-    env_expect_stats(d, p[0], p[1], p[2], tables, 0);
+    p[p2m_level_idx(p2m_order_level(order))] = n;
+    env_expect_stats(d, p[p2m_level_idx(P2M_L1)], p[p2m_level_idx(P2M_L2)],
+                     p[p2m_level_idx(P2M_L3)], tables, 0);
 }
 
 static void expect_m2p(uint64_t mfn, uint64_t gfn)
@@ -40,7 +41,9 @@ static void expect_m2p(uint64_t mfn, uint64_t gfn)
 /* Map, look up, overwrite (frame, type, access) and unmap at one order. */
 static void test_map_each_order(void **state)
 {
-    static const unsigned int orders[] = { 0, 9, 18 };
+    static const unsigned int orders[] = {
+        PAGE_ORDER_4K, PAGE_ORDER_2M, PAGE_ORDER_1G
+    };
     static const struct { p2m_type_t t; p2m_access_t a; } steps[] = {
         { p2m_ram_rw, RWX },
         { p2m_ram_ro, RX },       /* other frame, type and access */

@@ -53,6 +53,12 @@ static const struct mark_case mark_cases[] = {
         { 5 * G, p2m_populate_on_demand, 9 } } },
 };
 
+/* The per-size counter index (POD_4K..POD_1G) of a leaf order. */
+static unsigned int order_idx(unsigned int order)
+{
+    return p2m_level_idx(p2m_order_level(order));
+}
+
 static void expect_pod_counts(struct domain *d, const uint64_t want[])
 {
     uint64_t n[POD_ORDERS];
@@ -452,7 +458,7 @@ static void run_fill_case(const struct fill_case *c, enum p2m_format fmt)
     assert_int_equal(s1.count, s0.count - pages);
     assert_int_equal(s1.populated, pages);
     p2m_get_stats(&d->p2m, &ps);
-    assert_int_equal(ps.pages[c->leaf_order / 9], 1);
+    assert_int_equal(ps.pages[order_idx(c->leaf_order)], 1);
     expect_remap_siblings(d, c);
     val = podenv_read(&d->vcpu[1], c->gfn, 8);
     assert_int_equal(val, c->read ? 0 : TAG(c->gfn));
@@ -614,7 +620,7 @@ static void test_sweep_keeps_data(void **state)
     {
         const struct keep_case *c = &keep_cases[i];
         struct domain *d = sweep_domain(ENV_FMT(state));
-        uint64_t g = sweep_gfn[c->order / 9] + c->frame;
+        uint64_t g = sweep_gfn[order_idx(c->order)] + c->frame;
         struct vcpu *v = &d->vcpu[0];
         struct p2m_stats p0, p1;
         struct p2m_lookup l0, l1;
@@ -638,7 +644,7 @@ static void test_sweep_keeps_data(void **state)
                 assert_int_equal(p1.flushes > p0.flushes, !c->quick_sees_it);
             podenv_write(v, g, c->word * 8, TAG(g));
         }
-        assert_int_equal(podenv_stats(d).swept[c->order / 9], 0);
+        assert_int_equal(podenv_stats(d).swept[order_idx(c->order)], 0);
         podenv_check(d, true);
         env_finish();
     }

@@ -117,7 +117,7 @@ static int count_pod_leaf(void *ctx, gfn_t gfn, const struct p2m_lookup *l)
 
     (void)gfn;
     if ( l->type == p2m_populate_on_demand )
-        n[l->order / 9]++;
+        n[p2m_level_idx(p2m_order_level(l->order))]++;
     return 0;
 }
 
