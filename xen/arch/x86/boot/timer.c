@@ -110,7 +110,9 @@ void timer_halt_until(uint64_t tsc)
     }
     if ( tsc <= now )
         return;
-    ticks = (tsc - now) * lapic_khz / tsc_khz;
+    /* At most a second at a time (the caller halts again): a deadline
+     * however far keeps the product in range. */
+    ticks = MIN(tsc - now, 1000 * tsc_khz) * lapic_khz / tsc_khz;
     *apic_reg(APIC_LVT_TIMER) = HOST_TIMER_VECTOR;      /* one-shot */
     *apic_reg(APIC_TMR_INIT) = ticks ? MIN(ticks, (uint64_t)~0u) : 1;
     asm volatile ( "sti; hlt; cli" ::: "memory" );
