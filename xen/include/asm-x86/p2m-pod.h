@@ -104,7 +104,7 @@ void p2m_pod_set_sweep_low_water(struct domain *d, bool on);
  * split (the caller crashes the domain).
  */
 int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
-                            uint64_t gfn);
+                            gfn_t gfn);
 
 /*
  * The platform: v completed the access that its last PoD fill was for (the

@@ -400,23 +400,24 @@ void p2m_pod_set_policy(struct domain *d, bool crash)
 }
 
 /* Nothing left to populate gfn with: pause v (or crash, by policy). */
-static int pod_out_of_memory(struct domain *d, struct vcpu *v, uint64_t gfn)
+static int pod_out_of_memory(struct domain *d, struct vcpu *v, gfn_t gfn)
 {
     struct p2m_pod *pod = &d->p2m.pod;
     bool crash = pod->oom_crash;
 
     spin_lock(&pod->lock);
-    pod_event(d, POD_EV_OOM, v->vcpu_id, gfn);
-    pod_event(d, crash ? POD_EV_CRASHED : POD_EV_PAUSED, v->vcpu_id, gfn);
+    pod_event(d, POD_EV_OOM, v->vcpu_id, gfn_x(gfn));
+    pod_event(d, crash ? POD_EV_CRASHED : POD_EV_PAUSED, v->vcpu_id,
+              gfn_x(gfn));
     spin_unlock(&pod->lock);
     if ( crash )
     {
-        domain_crash(d, "out of PoD memory", gfn);
+        domain_crash(d, "out of PoD memory", gfn_x(gfn));
         return -ENOMEM;
     }
     printk("d%uv%u: out of PoD memory at gfn %#llx: paused (cache %llu, "
            "entries %llu)\n", d->domain_id, v->vcpu_id,
-           (unsigned long long)gfn, (unsigned long long)pod->count,
+           (unsigned long long)gfn_x(gfn), (unsigned long long)pod->count,
            (unsigned long long)d->p2m.stats.pod_entries);
     __atomic_store_n(&v->paused, true, __ATOMIC_RELEASE);
     return -EAGAIN;
@@ -564,7 +565,7 @@ static int64_t sweep_run(struct p2m_domain *p2m, enum pod_sweep_mode mode);
 static bool probe_pending(struct p2m_domain *p2m, uint64_t probed);
 
 int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
-                            uint64_t gfn)
+                            gfn_t gfn)
 {
     struct domain *d = p2m->domain;
     bool swept = false;
@@ -576,7 +577,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
     ASSERT_LOCKED(&p2m->lock);
     for ( ;; )
     {
-        p2m_descend(p2m, gfn, P2M_L1, false, &it);
+        p2m_descend(p2m, gfn_x(gfn), P2M_L1, false, &it);
         if ( p2m->ops->type(*it.ptep) != p2m_populate_on_demand )
             return 0;           /* another vCPU populated it meanwhile */
         spin_lock(&p2m->pod.lock);

@@ -636,7 +636,7 @@ int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
     }
     else if ( l.type == p2m_populate_on_demand && !(access & ~l.access) )
     {
-        rc = p2m_pod_demand_populate(p2m, v, gfn_x(gfn));
+        rc = p2m_pod_demand_populate(p2m, v, gfn);
         why = rc == -ENOMEM ? "no table page to split a PoD entry" : NULL;
     }
     else
