@@ -508,15 +508,20 @@ def test_bare_boot_reports_a_failed_workload(guest):
 TESTED_RUNS = ["qemu-svm", "bochs-vmx-1g"]
 
 
-@pytest.fixture(scope="module")
-def runs():
+def boot_all(names, jobs):
+    """Build the images, then boot the runs `names`, jobs at a time:
+    {name: LinuxResult}."""
     make = subprocess.run(["make", "-s", "hv"], cwd=REPO,
                           capture_output=True, text=True)
     assert make.returncode == 0, make.stdout + make.stderr
-    names = TESTED_RUNS
     results = lx.run_all(names, str(REPO / "build" / "hv"),
-                         jobs=min(len(names), os.cpu_count() or 1))
+                         jobs=min(jobs, os.cpu_count() or 1))
     return dict(zip(names, results))
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return boot_all(TESTED_RUNS, len(TESTED_RUNS))
 
 
 @release_only
@@ -617,12 +622,7 @@ BALLOON_EMUS = ["qemu-svm", "bochs-vmx-1g"]
 
 @pytest.fixture(scope="module")
 def balloon_runs():
-    make = subprocess.run(["make", "-s", "hv"], cwd=REPO,
-                          capture_output=True, text=True)
-    assert make.returncode == 0, make.stdout + make.stderr
-    results = lx.run_all(BALLOON_TESTED, str(REPO / "build" / "hv"),
-                         jobs=min(2, os.cpu_count() or 1))
-    return dict(zip(BALLOON_TESTED, results))
+    return boot_all(BALLOON_TESTED, 2)
 
 
 def guest_markers(res, prefix):
