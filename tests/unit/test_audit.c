@@ -292,12 +292,46 @@ static void test_many_at_once(void **state)
     env_finish();
 }
 
+/*
+ * An entry written past the one store (p2m_iter_set) that breaks no format,
+ * type, rights, m2p or counter rule: the 4K leaf made ram_ro in place.
+ * Only the entry digest the store keeps can tell, and it does; the same
+ * change through the API audits clean.
+ */
+static void test_write_past_the_store(void **state)
+{
+    static struct p2m_audit_report r;
+    struct world w;
+    struct p2m_domain *p2m;
+    uint64_t *e, old;
+
+    world_up(&w, ENV_FMT(state));
+    p2m = &w.d->p2m;
+    e = env_entry(p2m, G4, P2M_L1);
+    assert_non_null(e);
+    old = *e;
+    *e = p2m->ops->retype(old, P2M_L1, p2m_ram_ro);
+    assert_true(*e != old);
+    assert_int_equal(p2m_audit(p2m, &r), 1);
+    *e = old;
+    print_report(&r);
+    assert_int_equal(r.err[0].code, AUDIT_COUNTER);
+    assert_int_equal(r.err[0].detail, AUDIT_CTR_DIGEST);
+    env_expect_audit_clean(w.d);
+    assert_int_equal(p2m_change_type_range(p2m, _gfn(G4), 1, p2m_ram_rw,
+                                           p2m_ram_ro), 0);
+    assert_int_equal(*e, p2m->ops->retype(old, P2M_L1, p2m_ram_ro));
+    env_expect_audit_clean(w.d);
+    env_finish();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         ENV_TEST(test_each_corruption),
         ENV_TEST(test_counters),
         ENV_TEST(test_many_at_once),
+        ENV_TEST(test_write_past_the_store),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

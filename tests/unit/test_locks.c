@@ -107,7 +107,7 @@ static void call_without_lock(struct domain *d)
 /* The fault path's PoD entry point, called without the P2M lock. */
 static void populate_without_lock(struct domain *d)
 {
-    p2m_pod_demand_populate(&d->p2m, &d->vcpu[0], _gfn(0));
+    p2m_pod_demand_populate(&d->p2m, &d->vcpu[0], _gfn(0), NULL);
 }
 
 /* Another thread holds the P2M lock; this one does not. */

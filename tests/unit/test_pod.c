@@ -529,6 +529,90 @@ static void test_populate_zeroes(void **state)
     env_finish();
 }
 
+/* --- what one fault costs --- */
+
+struct fault_cost { uint64_t walks, p2m_takes; };
+
+/* Walks from the root and P2M lock takes of one write fault at gfn. */
+static struct fault_cost fault_cost(struct vcpu *v, uint64_t gfn)
+{
+    struct p2m_domain *p2m = &v->domain->p2m;
+    uint64_t walks = p2m->walks, takes = spin_lock_takes(&p2m->lock);
+
+    p2m->debug_skip = 1;        /* debug builds: the audit after it is not
+                                   the fault's own work */
+    assert_int_equal(p2m_handle_fault(v, _gfn(gfn), P2M_ACCESS_W), 0);
+    p2m_pod_access_done(v);
+    return (struct fault_cost){ p2m->walks - walks,
+                                spin_lock_takes(&p2m->lock) - takes };
+}
+
+/*
+ * A PoD fault walks from the root once and takes the P2M lock once: the
+ * fill goes on from the fault's own walk, and a remap splits on down from
+ * where it stopped.  A 2M fill that must zero its chunk drops the lock for
+ * the zeroing and walks again when it takes it back (the one exception).
+ */
+static void test_fault_walks_once(void **state)
+{
+    struct domain *d;
+    struct vcpu *v;
+    struct fault_cost c;
+
+    env_machine(MACHINE);
+    d = podenv_domain(1, ENV_FMT(state), 4 * G, 2);
+    v = &d->vcpu[0];
+    /* No sweep first (its lookups of the recent fills are its own cost). */
+    p2m_pod_set_sweep_low_water(d, true);
+    /* A 4K entry and a 4K page cached. */
+    podenv_mark(d, 3, 1);
+    assert_int_equal(podenv_set_target(d, 1), 0);
+    podenv_expect_chunks(d, 1, 0, 0);
+    c = fault_cost(v, 3);
+    assert_int_equal(c.walks, 1);
+    assert_int_equal(c.p2m_takes, 1);
+    podenv_expect_type(d, 3, p2m_ram_rw, PAGE_ORDER_4K);
+    podenv_check(d, true);
+
+    /* A 2M entry and only 4K pages cached: remapped to 4K, then filled. */
+    podenv_mark(d, 2 * M2, M2);
+    assert_int_equal(podenv_set_target(d, 1 + 8), 0);
+    podenv_expect_chunks(d, 8, 0, 0);
+    c = fault_cost(v, 2 * M2 + 77);
+    assert_int_equal(c.walks, 1);
+    assert_int_equal(c.p2m_takes, 1);
+    assert_int_equal(podenv_stats(d).remap_retries, 1);
+    podenv_expect_type(d, 2 * M2 + 77, p2m_ram_rw, PAGE_ORDER_4K);
+    podenv_expect_type(d, 2 * M2 + 78, p2m_populate_on_demand, PAGE_ORDER_4K);
+    podenv_check(d, true);
+
+    /* A 2M entry and a 2M chunk not known zero: zeroed with the lock
+     * dropped, so the lock is taken twice and the entry found again. */
+    podenv_mark(d, 4 * M2, M2);
+    p2m_pod_cache_add(d, owned_chunk(d, PAGE_ORDER_2M));
+    c = fault_cost(v, 4 * M2 + 5);
+    assert_int_equal(c.walks, 2);
+    assert_int_equal(c.p2m_takes, 2);
+    assert_int_equal(podenv_stats(d).unlocked_zeroes, 1);
+    podenv_expect_type(d, 4 * M2, p2m_ram_rw, PAGE_ORDER_2M);
+    podenv_check(d, true);
+    assert_int_equal(v->fault_sweeps, 0);
+
+    /* The eager sweep runs inside the fault's one lock hold: it reclaims
+     * the three zero pages filled above and looks each up on the way. */
+    p2m_pod_set_sweep_low_water(d, false);
+    podenv_mark(d, 6 * M2, 1);
+    c = fault_cost(v, 6 * M2);
+    assert_int_equal(c.p2m_takes, 1);
+    assert_int_equal(v->fault_sweeps, 1);
+    assert_int_equal(v->fault_swept, 2 + M2);
+    assert_int_equal(c.walks, 1 + 3);
+    podenv_expect_type(d, 3, p2m_populate_on_demand, PAGE_ORDER_4K);
+    podenv_expect_type(d, 6 * M2, p2m_ram_rw, PAGE_ORDER_4K);
+    podenv_check(d, true);
+    env_finish();
+}
+
 /* --- the sweeper --- */
 
 /* One PoD entry of each size, a cache for all of them. */
@@ -1531,6 +1615,7 @@ int main(void)
         ENV_TEST(test_sweep_keeps_data),
         ENV_TEST(test_sweep_eager),
         ENV_TEST(test_sweep_spares_inflight_fill),
+        ENV_TEST(test_fault_walks_once),
         ENV_TEST(test_sweep_emergency_bounded),
         ENV_TEST(test_sweep_pinned),
         ENV_TEST(test_balloon_pod),

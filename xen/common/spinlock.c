@@ -58,6 +58,7 @@ void spin_lock_checked(spinlock_t *l, const char *file, int line)
 
     check_acquire(me, l, file, line);
     spin_raw_lock(&l->locked);
+    __atomic_store_n(&l->takes, l->takes + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&l->owner, me, __ATOMIC_RELAXED);
     me->held[me->nr++] = (struct lock_held){ l, file, line };
 }

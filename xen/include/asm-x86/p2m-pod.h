@@ -73,19 +73,18 @@ enum pod_sweep_mode { POD_SWEEP_ALL, POD_SWEEP_EAGER, POD_SWEEP_EMERGENCY };
 int64_t p2m_pod_sweep(struct domain *d, enum pod_sweep_mode mode);
 
 /*
- * The sweep policy of the vCPU loops, the same on every platform (the
- * hosted vCPU threads and the SVM/VMX exit handlers call it).  A sweep
- * runs only while the PoD entries outnumber the cache and, in a domain
- * with the low-water policy, once the cache is down to an eighth of the
- * target.  At a guest fault, before the fault is handled (so that the page
- * the guest is about to touch is not taken back before it could write it):
- * the eager pass over recently populated pages.  At every
- * POD_SWEEP_EVERY-th exit of a vCPU (exits counts them; platforms with
- * exits besides faults): a budgeted emergency pass over all leaves.  Each
- * returns true when a sweep ran, and *pages gets the pages it reclaimed.
+ * The sweep policy, the same on every platform.  A sweep runs only while
+ * the PoD entries outnumber the cache and, in a domain with the low-water
+ * policy, once the cache is down to an eighth of the target.  At a PoD
+ * fault, inside the fault's own P2M lock hold and before the fill (so that
+ * the page the guest is about to touch is not taken back before it could
+ * write it): the eager pass over recently populated pages; the vCPU's
+ * fault_sweeps and fault_swept count it.  At every POD_SWEEP_EVERY-th exit
+ * of a vCPU (exits counts them; platforms with exits besides faults): a
+ * budgeted emergency pass over all leaves; true when it ran, and *pages
+ * gets the pages it reclaimed.
  */
 #define POD_SWEEP_EVERY 64
-bool p2m_pod_sweep_at_fault(struct domain *d, uint64_t *pages);
 bool p2m_pod_sweep_at_exit(struct domain *d, uint64_t exits,
                            uint64_t *pages);
 /*
@@ -96,15 +95,18 @@ bool p2m_pod_sweep_at_exit(struct domain *d, uint64_t exits,
 void p2m_pod_set_sweep_low_water(struct domain *d, bool on);
 
 /*
- * A guest access hit a PoD entry (P2M lock held; a 2M or 1G fill that must
- * zero its chunk drops it meanwhile and takes it again, so the caller must
- * not rely on what it looked up before).  0: retry the access (populated,
- * or a sweep probe is under way and the next fault goes on with it);
- * -EAGAIN: the vCPU is paused for memory; -ENOMEM: no table page for a
+ * A guest access to gfn hit the PoD entry the fault's walk `it` stands at
+ * (P2M lock held).  The fill goes on from that walk: a remap splits on down
+ * from it, and only a sweep that unlinked tables or a 2M or 1G fill that
+ * zeroes its chunk with the lock dropped walks again from the root (so the
+ * caller must not rely on what it looked up before).  0: retry the access
+ * (populated, or a sweep probe is under way and the next fault goes on with
+ * it); -EAGAIN: the vCPU is paused for memory; -ENOMEM: no table page for a
  * split (the caller crashes the domain).
  */
+struct p2m_iter;
 int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
-                            gfn_t gfn);
+                            gfn_t gfn, struct p2m_iter *it);
 
 /*
  * The platform: v completed the access that its last PoD fill was for (the

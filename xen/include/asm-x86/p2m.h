@@ -221,6 +221,10 @@ struct p2m_domain {
 
     uint64_t generation;       /* entry writes and sweep probe steps so far
                                   (the fault-loop progress check) */
+    uint64_t walks;            /* descents from the root (p2m_iter_start) */
+    uint64_t table_unlinks;    /* tables taken out of the tree so far */
+    uint64_t entry_digest;     /* sum of p2m_entry_digest over the tree: the
+                                  one store keeps it, the audit recounts it */
     bool test_skip_flush;      /* test hook: omit TLB flushes */
     uint64_t debug_skip;       /* debug builds: operations until the next
                                   audit */
@@ -395,6 +399,7 @@ enum p2m_audit_code {
 enum p2m_audit_counter {
     AUDIT_CTR_TABLE_PAGES = P2M_LEAF_LEVELS,
     AUDIT_CTR_POD_ENTRIES,
+    AUDIT_CTR_DIGEST,         /* an entry written past p2m_iter_set */
 };
 
 struct p2m_audit_error {

@@ -20,6 +20,8 @@ struct vcpu {
     /* p2m_fault_progress: the last fault's gfn and P2M generation. */
     uint64_t fault_gfn, fault_gen;
     unsigned int fault_repeats;
+    /* The PoD sweep policy at this vCPU's faults: passes, pages reclaimed. */
+    uint64_t fault_sweeps, fault_swept;
 };
 
 struct domain {

@@ -206,7 +206,6 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
 {
     p2m_access_t need = op->write ? P2M_ACCESS_W : P2M_ACCESS_R;
     struct p2m_lookup l;
-    uint64_t swept;
     int rc;
 
     if ( op->off + op->len > PAGE_SIZE || (op->off | op->len) & 7 )
@@ -240,9 +239,8 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
                          "flush?)", gfn_x(gfn));
             return -EFAULT;
         }
-        /* The PoD sweep policy at a fault, as on bare metal.  Hosted vCPUs
-         * have no exits but faults: no periodic pass. */
-        p2m_pod_sweep_at_fault(v->domain, &swept);
+        /* The PoD sweep policy runs inside the fault, as on bare metal.
+         * Hosted vCPUs have no exits but faults: no periodic pass. */
         rc = p2m_handle_fault(v, gfn, need);
         if ( rc )
             return rc == -EAGAIN ? -EAGAIN : -EFAULT;

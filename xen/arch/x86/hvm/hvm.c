@@ -204,8 +204,7 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access,
                      bool walk)
 {
     struct vcpu *v = hv->v;
-    uint64_t pages;
-    bool ran;
+    uint64_t pages, sweeps;
     int rc;
 
     rc = hvm_platform_mmio(hv, gpa, walk);
@@ -217,9 +216,10 @@ int hvm_nested_fault(struct hvm_vcpu *hv, uint64_t gpa, p2m_access_t access,
     if ( !p2m_fault_progress(v, _gfn(gpa >> PAGE_SHIFT)) )
         return hvm_guest_error(hv, "nested fault loop (missing flush?)", gpa);
     p2m_pod_access_done(v);     /* this fault: the last access was done */
-    ran = p2m_pod_sweep_at_fault(v->domain, &pages);
-    count_sweep(hv, ran, pages);
+    sweeps = v->fault_sweeps;
+    pages = v->fault_swept;
     rc = p2m_handle_fault(v, _gfn(gpa >> PAGE_SHIFT), access);
+    count_sweep(hv, v->fault_sweeps != sweeps, v->fault_swept - pages);
     if ( rc == -EAGAIN )
         printk("d%u: vCPU %u paused for memory at gpa %#llx\n",
                v->domain->domain_id, v->vcpu_id, (unsigned long long)gpa);

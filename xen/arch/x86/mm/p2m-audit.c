@@ -19,6 +19,7 @@ struct audit {
     uint64_t ram_pages;        /* 4K pages under RAM leaves: P, counted */
     uint64_t ram_reserved;     /* of those, in PGF_reserved chunks */
     uint64_t reserved;         /* pages of the domain's PGF_reserved chunks */
+    uint64_t digest;           /* p2m_entry_digest over the entries seen */
 };
 
 static void report(struct audit *a, enum p2m_audit_code code,
@@ -148,35 +149,36 @@ static void check_leaf(struct audit *a, p2m_pte_t e, unsigned int level,
     }
 }
 
-static void audit_table(struct audit *a, mfn_t table, unsigned int level,
-                        uint64_t base)
+/* Every entry of the tree, entering only tables of this P2M's own pages. */
+static void audit_tables(struct audit *a)
 {
     const struct p2m_format_ops *ops = a->p2m->ops;
-    const p2m_pte_t *t = p2m_table(table);
-    unsigned int i;
+    struct p2m_iter it;
 
-    a->seen.table_pages++;
-    for ( i = 0; i < 512; i++ )
+    a->seen.table_pages++;      /* the root */
+    for_each_p2m_entry(it, a->p2m, _gfn(0), P2M_MAX_GFN, P2M_L1)
     {
-        uint64_t gfn = base + ((uint64_t)i << p2m_level_order(level));
-        p2m_pte_t e = t[i];
+        uint64_t gfn = gfn_x(it.gfn);
+        p2m_pte_t e = it.old;
 
         if ( !e )
             continue;
-        check_format(a, e, level, gfn);
-        check_paddr(a, e, level, gfn, ops->is_table(e, level));
-        if ( !ops->is_table(e, level) )
+        a->digest += p2m_entry_digest(gfn, it.level, e);
+        check_format(a, e, it.level, gfn);
+        check_paddr(a, e, it.level, gfn, ops->is_table(e, it.level));
+        if ( !ops->is_table(e, it.level) )
         {
-            check_leaf(a, e, level, gfn);
+            check_leaf(a, e, it.level, gfn);
             continue;
         }
-        check_table_rights(a, e, level, gfn);
-        if ( !table_page_ok(a, e, level) )
+        check_table_rights(a, e, it.level, gfn);
+        if ( !table_page_ok(a, e, it.level) )
         {
-            report(a, AUDIT_TABLE_PAGE, level, gfn, e, 0);
+            report(a, AUDIT_TABLE_PAGE, it.level, gfn, e, 0);
+            p2m_iter_skip(&it);
             continue;
         }
-        audit_table(a, ops->mfn(e, level), level - 1, gfn);
+        a->seen.table_pages++;
     }
 }
 
@@ -188,18 +190,14 @@ static p2m_pte_t lookup_at(struct audit *a, uint64_t gfn, unsigned int level,
                            unsigned int *found)
 {
     const struct p2m_format_ops *ops = a->p2m->ops;
-    mfn_t table = a->p2m->root;
-    unsigned int l;
-    p2m_pte_t e;
+    struct p2m_iter it;
 
-    for ( l = P2M_LEVELS; ; l-- )
-    {
-        e = p2m_table(table)[p2m_index(gfn, l)];
-        *found = l;
-        if ( l == level || !ops->is_table(e, l) || !table_page_ok(a, e, l) )
-            return e;
-        table = ops->mfn(e, l);
-    }
+    p2m_iter_start(&it, a->p2m, _gfn(gfn), gfn + 1, level, false);
+    while ( it.level > level && ops->is_table(it.old, it.level) &&
+            table_page_ok(a, it.old, it.level) )
+        p2m_iter_next(&it);
+    *found = it.level;
+    return it.old;
 }
 
 /* The reverse direction: an m2p record of one of the domain's frames must
@@ -267,7 +265,7 @@ unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
     r->nr_errors = r->nr_recorded = 0;
     spin_lock(&p2m->lock);
     a.reserved = heap_domain_pages_with(p2m->domain, PGF_reserved);
-    audit_table(&a, p2m->root, P2M_LEVELS, 0);
+    audit_tables(&a);
     m2p_for_each_record(check_record, &a);
     for ( i = 0; i < P2M_LEAF_LEVELS; i++ )
         check_counter(&a, a.seen.pages[i], p2m->stats.pages[i], i);
@@ -281,6 +279,10 @@ unsigned int p2m_audit(struct p2m_domain *p2m, struct p2m_audit_report *r)
          !list_empty(&p2m->deferred) )
         report(&a, AUDIT_POOL, P2M_NO_LEVEL, 0, p2m->domain->p2m_pages,
                p2m->stats.table_pages + p2m->pool_pages);
+    /* Only a tree that is otherwise right can tell that some entry was
+     * written past p2m_iter_set (any other damage is reported as such). */
+    if ( !r->nr_errors )
+        check_counter(&a, a.digest, p2m->entry_digest, AUDIT_CTR_DIGEST);
     spin_unlock(&p2m->lock);
     return r->nr_errors;
 }

@@ -451,24 +451,24 @@ static void zero_chunk(struct page_info *pg)
 }
 
 /* Map chunk pg (taken from the cache) at the PoD entry it. */
-static void pod_fill(struct p2m_domain *p2m, const struct p2m_iter *it,
+static void pod_fill(struct p2m_domain *p2m, struct p2m_iter *it,
                      struct page_info *pg, struct vcpu *v)
 {
     struct p2m_pod *pod = &p2m->pod;
-    p2m_access_t a = p2m->ops->access(*it->ptep);
+    p2m_access_t a = p2m->ops->access(it->old);
     unsigned int i = pod_idx(pg->order);
 
     ASSERT_LOCKED(&p2m->lock);
     if ( !(pg->flags & PGF_zeroed) )
         zero_chunk(pg);
     heap_set_chunk_flags(pg, 0, PGF_zeroed);
-    p2m_write_entry(p2m, it, p2m->ops->make_leaf(it->level, page_to_mfn(pg),
-                                                 p2m_ram_rw, a));
+    p2m_iter_set(p2m, it, p2m->ops->make_leaf(it->level, page_to_mfn(pg),
+                                              p2m_ram_rw, a), P2M_SET_PLAIN);
     pod->populated[i]++;
-    pod->ring[pod->ring_next] = slot_make(it->gfn, it->level);
+    pod->ring[pod->ring_next] = slot_make(gfn_x(it->gfn), it->level);
     pod->ring_next = (pod->ring_next + 1) % POD_RING;
     /* Until v has done the access it faulted on, the page is not swept. */
-    __atomic_store_n(&v->pod_inflight, slot_make(it->gfn, it->level),
+    __atomic_store_n(&v->pod_inflight, slot_make(gfn_x(it->gfn), it->level),
                      __ATOMIC_RELEASE);
 }
 
@@ -489,25 +489,23 @@ static bool inflight(struct p2m_domain *p2m, const struct p2m_iter *it)
         uint64_t f = __atomic_load_n(&d->vcpu[i].pod_inflight,
                                      __ATOMIC_ACQUIRE);
 
-        if ( f && slot_gfn(f) == it->gfn && slot_level(f) == it->level )
+        if ( f && slot_gfn(f) == gfn_x(it->gfn) && slot_level(f) == it->level )
             return true;
     }
     return false;
 }
 
-/* Remap and retry: split the PoD entry it into 512 of the next order. */
-static int pod_remap(struct p2m_domain *p2m, const struct p2m_iter *it)
+/*
+ * Remap and retry: split the PoD entry at it into 512 of the next order;
+ * it goes on down to the one of them on its path.
+ */
+static int pod_remap(struct p2m_domain *p2m, struct p2m_iter *it)
 {
-    struct p2m_need need;
-    struct p2m_iter child;
-    int rc;
+    int rc = p2m_pool_reserve(p2m, 1);
 
     ASSERT_LOCKED(&p2m->lock);
-    p2m_need_init(&need);
-    p2m_need_add(p2m, &need, it->gfn, it->level - 1);
-    rc = p2m_pool_reserve(p2m, need.pages);
     if ( !rc )
-        rc = p2m_descend(p2m, it->gfn, it->level - 1, true, &child);
+        rc = p2m_iter_build(p2m, it, it->level - 1);
     if ( !rc )
         p2m->pod.remap_retries++;
     return rc;
@@ -528,7 +526,8 @@ static bool fill_unlocked(struct p2m_domain *p2m, const struct p2m_iter *it,
                           struct page_info *pg, struct vcpu *v)
 {
     struct p2m_pod *pod = &p2m->pod;
-    uint64_t gfn = it->gfn, old = *it->ptep;
+    gfn_t gfn = it->gfn;
+    uint64_t old = it->old;
     unsigned int level = it->level;
     struct p2m_iter now;
 
@@ -540,13 +539,13 @@ static bool fill_unlocked(struct p2m_domain *p2m, const struct p2m_iter *it,
     spin_unlock(&p2m->lock);
     zero_chunk(pg);
     if ( pod->test_unlocked )
-        pod->test_unlocked(p2m, gfn);
+        pod->test_unlocked(p2m, gfn_x(gfn));
     spin_lock(&p2m->lock);
-    p2m_descend(p2m, gfn, level, false, &now);
+    p2m_iter_find(&now, p2m, gfn, level);
     spin_lock(&pod->lock);
     heap_set_chunk_flags(pg, PGF_zeroed, 0);
     pod->busy_pages -= 1ull << pg->order;
-    if ( now.level == level && *now.ptep == old )
+    if ( now.level == level && now.old == old )
     {
         cache_take_chunk(p2m->domain, pg);
         spin_unlock(&pod->lock);
@@ -564,41 +563,61 @@ static bool fill_unlocked(struct p2m_domain *p2m, const struct p2m_iter *it,
 static int64_t sweep_run(struct p2m_domain *p2m, enum pod_sweep_mode mode);
 static bool probe_pending(struct p2m_domain *p2m, uint64_t probed);
 
+static bool sweep_wanted(struct p2m_domain *p2m);
+
+/* The sweep policy at a PoD fault, in the fault's own P2M lock hold. */
+static void fault_sweep(struct p2m_domain *p2m, struct vcpu *v,
+                        struct p2m_iter *it)
+{
+    int64_t pages;
+
+    ASSERT_LOCKED(&p2m->lock);
+    if ( !sweep_wanted(p2m) )
+        return;
+    pages = sweep_run(p2m, POD_SWEEP_EAGER);
+    spin_lock(&p2m->pod.lock);
+    cache_trim(p2m->domain);
+    spin_unlock(&p2m->pod.lock);
+    v->fault_sweeps++;
+    v->fault_swept += (uint64_t)pages;
+    p2m_iter_refresh(it);
+}
+
 int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
-                            gfn_t gfn)
+                            gfn_t gfn, struct p2m_iter *it)
 {
     struct domain *d = p2m->domain;
     bool swept = false;
     struct page_info *pg;
-    struct p2m_iter it;
     uint64_t count;
     int rc = 0;
 
     ASSERT_LOCKED(&p2m->lock);
+    fault_sweep(p2m, v, it);
     for ( ;; )
     {
-        p2m_descend(p2m, gfn_x(gfn), P2M_L1, false, &it);
-        if ( p2m->ops->type(*it.ptep) != p2m_populate_on_demand )
+        if ( p2m->ops->type(it->old) != p2m_populate_on_demand )
             return 0;           /* another vCPU populated it meanwhile */
         spin_lock(&p2m->pod.lock);
         /* A leaf larger than the hardware takes is remapped smaller. */
-        pg = p2m_level_order(it.level) > p2m->max_order ? NULL
-             : cache_get(d, p2m_level_order(it.level));
+        pg = p2m_level_order(it->level) > p2m->max_order ? NULL
+             : cache_get(d, p2m_level_order(it->level));
         count = cache_free_pages(&p2m->pod);
         spin_unlock(&p2m->pod.lock);
         if ( pg && pg->order >= PAGE_ORDER_2M && !(pg->flags & PGF_zeroed) )
         {
-            if ( fill_unlocked(p2m, &it, pg, v) )
+            if ( fill_unlocked(p2m, it, pg, v) )
                 return 0;
+            p2m_iter_find(it, p2m, gfn, P2M_L1);
             continue;           /* the entry changed: look again */
         }
         if ( pg )
         {
-            pod_fill(p2m, &it, pg, v);
+            pod_fill(p2m, it, pg, v);
             return 0;
         }
-        if ( count && it.level > P2M_L1 )
-            rc = pod_remap(p2m, &it);
+        if ( count && it->level > P2M_L1 )
+            rc = pod_remap(p2m, it);
         else if ( !swept )
         {
             /* A probe under way: the access faults again, and the next
@@ -608,6 +627,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
             if ( !sweep_run(p2m, POD_SWEEP_EMERGENCY) &&
                  probe_pending(p2m, probed) )
                 return 0;
+            p2m_iter_refresh(it);
         }
         else
             return pod_out_of_memory(d, v, gfn);
@@ -689,7 +709,7 @@ static bool full_zero(struct p2m_domain *p2m, mfn_t mfn, unsigned int order)
 /* Is the leaf at it a reclaim candidate that looks zero? */
 static bool candidate(struct p2m_domain *p2m, const struct p2m_iter *it)
 {
-    p2m_pte_t e = *it->ptep;
+    p2m_pte_t e = it->old;
     unsigned int order = p2m_level_order(it->level);
 
     ASSERT_LOCKED(&p2m->lock);
@@ -721,7 +741,7 @@ static uint64_t reclaim_finish(struct p2m_domain *p2m, struct p2m_iter *its,
 
         if ( !full_zero(p2m, mfn, order) )
         {
-            p2m_write_entry(p2m, &its[k], old[k]);
+            p2m_iter_set(p2m, &its[k], old[k], P2M_SET_PLAIN);
             continue;
         }
         pg = heap_make_chunk(d, mfn, order);
@@ -747,11 +767,12 @@ static uint64_t reclaim(struct p2m_domain *p2m, struct p2m_iter *its,
     ASSERT_LOCKED(&p2m->lock);
     for ( k = 0; k < n; k++ )
     {
-        old[k] = *its[k].ptep;
-        p2m_write_entry(p2m, &its[k],
-                        p2m->ops->make_leaf(its[k].level, INVALID_MFN,
-                                            p2m_populate_on_demand,
-                                            p2m->ops->access(old[k])));
+        old[k] = its[k].old;
+        p2m_iter_set(p2m, &its[k],
+                     p2m->ops->make_leaf(its[k].level, INVALID_MFN,
+                                         p2m_populate_on_demand,
+                                         p2m->ops->access(old[k])),
+                     P2M_SET_PLAIN);
     }
     p2m_flush_and_release(p2m, n != 0);
     return reclaim_finish(p2m, its, old, n);
@@ -778,21 +799,19 @@ enum probe_result { PROBE_DIRTY, PROBE_MORE, PROBE_SPLIT, PROBE_KEPT };
  * there.  No table page for the split: keep it.
  */
 static enum probe_result probe_step(struct p2m_domain *p2m,
-                                    const struct p2m_iter *it,
-                                    uint64_t *budget)
+                                    struct p2m_iter *it, uint64_t *budget)
 {
     struct p2m_pod *pod = &p2m->pod;
     uint64_t n = 1ull << p2m_level_order(it->level), k, read;
-    mfn_t mfn = p2m->ops->mfn(*it->ptep, it->level);
-    struct p2m_iter child;
+    mfn_t mfn = p2m->ops->mfn(it->old, it->level);
     bool zero;
 
     ASSERT_LOCKED(&p2m->lock);
-    if ( pod->probe.level != it->level || pod->probe.gfn != it->gfn ||
-         pod->probe.entry != *it->ptep )
+    if ( pod->probe.level != it->level || pod->probe.gfn != gfn_x(it->gfn) ||
+         pod->probe.entry != it->old )
     {
-        pod->probe.gfn = it->gfn;
-        pod->probe.entry = *it->ptep;
+        pod->probe.gfn = gfn_x(it->gfn);
+        pod->probe.entry = it->old;
         pod->probe.done = 0;
         pod->probe.level = it->level;
     }
@@ -815,13 +834,12 @@ static enum probe_result probe_step(struct p2m_domain *p2m,
     if ( pod->probe.done < n )
         return PROBE_MORE;
     pod->probe.level = P2M_NO_LEVEL;
-    if ( p2m_pool_reserve(p2m, 1) ||
-         p2m_descend(p2m, it->gfn, it->level - 1, true, &child) )
+    if ( p2m_pool_reserve(p2m, 1) || p2m_iter_split(p2m, it) )
         return PROBE_KEPT;
     pod->probe_splits++;
     pod->probe.split = true;
     pod->probe_idle = 0;
-    pod->sweep_pos[pod_idx(p2m_level_order(it->level - 1))] = it->gfn;
+    pod->sweep_pos[pod_idx(p2m_level_order(it->level - 1))] = gfn_x(it->gfn);
     return PROBE_SPLIT;
 }
 
@@ -846,11 +864,11 @@ static bool probe_pending(struct p2m_domain *p2m, uint64_t probed)
            pod->probe_idle < (p2m->stats.pages[p2m_level_idx(P2M_L3)] + 1) << PAGE_ORDER_1G;
 }
 
-/* sweep_visit for a candidate too large for any fault's budget. */
-static int probe_visit(struct p2m_domain *p2m, struct p2m_iter *it,
-                       struct sweep *s)
+/* sweep_leaf for a candidate too large for any fault's budget. */
+static int probe_leaf(struct p2m_domain *p2m, struct p2m_iter *it,
+                      struct sweep *s)
 {
-    uint64_t end = it->gfn + (1ull << p2m_level_order(it->level));
+    uint64_t end = gfn_x(it->gfn) + (1ull << p2m_level_order(it->level));
 
     switch ( probe_step(p2m, it, s->budget) )
     {
@@ -866,9 +884,10 @@ static int probe_visit(struct p2m_domain *p2m, struct p2m_iter *it,
     }
 }
 
-static int sweep_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
+/* One terminal entry of a sweep's walk; not 0: stop the walk here. */
+static int sweep_leaf(struct p2m_domain *p2m, struct p2m_iter *it,
+                      struct sweep *s)
 {
-    struct sweep *s = ctx;
     bool cand;
     uint64_t cost = 0;
 
@@ -879,12 +898,12 @@ static int sweep_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
     if ( cand )
         cost = 1ull << p2m_level_order(it->level);    /* the full check */
     if ( cost > FAULT_SWEEP_PAGES && *s->budget <= FAULT_SWEEP_PAGES )
-        return probe_visit(p2m, it, s);
+        return probe_leaf(p2m, it, s);
     if ( cost > *s->budget )
         return 1;               /* this one next time */
     *s->budget -= cost;
     s->entries--;
-    s->next = it->gfn + (1ull << p2m_level_order(it->level));
+    s->next = gfn_x(it->gfn) + (1ull << p2m_level_order(it->level));
     if ( !cand )
         return 0;
     s->batch[s->n++] = *it;
@@ -901,14 +920,21 @@ static uint64_t sweep_order(struct p2m_domain *p2m, unsigned int i,
                             uint64_t *budget, uint64_t entries)
 {
     uint64_t *pos = &p2m->pod.sweep_pos[i], start = *pos;
-    struct sweep s = { .level = i + 1, .budget = budget, .entries = entries,
-                       .next = start };
-    int rc;
+    struct sweep s = { .level = p2m_idx_level(i), .budget = budget,
+                       .entries = entries, .next = start };
+    uint64_t from[2] = { start, 0 }, to[2] = { P2M_MAX_GFN, start };
+    struct p2m_iter it;
+    unsigned int k;
+    int rc = 0;
 
     ASSERT_LOCKED(&p2m->lock);
-    rc = p2m_visit(p2m, start, P2M_MAX_GFN, sweep_visit, &s);
-    if ( rc == 0 && start )
-        rc = p2m_visit(p2m, 0, start, sweep_visit, &s);
+    for ( k = 0; k < 2 && !rc; k++ )
+        for_each_p2m_leaf(it, p2m, _gfn(from[k]), to[k])
+        {
+            rc = sweep_leaf(p2m, &it, &s);
+            if ( rc )
+                break;
+        }
     *pos = rc ? s.next : 0;
     s.reclaimed += reclaim(p2m, s.batch, s.n);
     return s.reclaimed;
@@ -933,7 +959,7 @@ static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget)
 
         if ( !r )
             continue;
-        p2m_descend(p2m, slot_gfn(r), level, false, &it);
+        p2m_iter_find(&it, p2m, _gfn(slot_gfn(r)), level);
         if ( it.level == level && inflight(p2m, &it) )
             continue;           /* its vCPU has not used it yet: later */
         if ( it.level == level &&
@@ -990,54 +1016,41 @@ void p2m_pod_set_sweep_low_water(struct domain *d, bool on)
 
 /* Is the cache smaller than what the PoD entries may still ask for (and,
  * under the low-water policy, down to an eighth of the target)? */
-static bool sweep_wanted(struct domain *d)
+static bool sweep_wanted(struct p2m_domain *p2m)
 {
-    struct p2m_pod *pod = &d->p2m.pod;
+    struct p2m_pod *pod = &p2m->pod;
     bool want;
 
-    spin_lock(&d->p2m.lock);
+    ASSERT_LOCKED(&p2m->lock);
     spin_lock(&pod->lock);
-    want = d->p2m.stats.pod_entries > pod->count &&
+    want = p2m->stats.pod_entries > pod->count &&
            (!pod->sweep_low_water || pod->count <= pod->target / 8);
     spin_unlock(&pod->lock);
-    spin_unlock(&d->p2m.lock);
     return want;
-}
-
-static bool policy_sweep(struct domain *d, enum pod_sweep_mode mode,
-                         uint64_t *pages)
-{
-    int64_t n;
-
-    *pages = 0;
-    if ( !sweep_wanted(d) )
-        return false;
-    n = p2m_pod_sweep(d, mode);
-    if ( n > 0 )
-        *pages = (uint64_t)n;
-    return true;
-}
-
-bool p2m_pod_sweep_at_fault(struct domain *d, uint64_t *pages)
-{
-    return policy_sweep(d, POD_SWEEP_EAGER, pages);
 }
 
 bool p2m_pod_sweep_at_exit(struct domain *d, uint64_t exits,
                            uint64_t *pages)
 {
+    bool want;
+    int64_t n;
+
     *pages = 0;
     if ( exits % POD_SWEEP_EVERY )
         return false;
-    return policy_sweep(d, POD_SWEEP_EMERGENCY, pages);
+    spin_lock(&d->p2m.lock);
+    want = sweep_wanted(&d->p2m);
+    spin_unlock(&d->p2m.lock);
+    if ( !want )
+        return false;
+    n = p2m_pod_sweep(d, POD_SWEEP_EMERGENCY);
+    if ( n > 0 )
+        *pages = (uint64_t)n;
+    return true;
 }
 
 /* --- marking, ballooning, accounting --- */
 
-static int no_ram_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
-{
-    return p2m_type_has_mfn(p2m->ops->type(*it->ptep)) ? -EBUSY : 0;
-}
 
 static uint64_t pod_pages_in(struct p2m_domain *p2m, uint64_t s, uint64_t e);
 
@@ -1048,10 +1061,17 @@ static uint64_t pod_pages_in(struct p2m_domain *p2m, uint64_t s, uint64_t e);
 static int pod_mark_check(struct p2m_domain *p2m, uint64_t g, uint64_t nr)
 {
     struct domain *d = p2m->domain;
+    struct p2m_iter it;
     uint64_t believed;
-    int rc = p2m_visit(p2m, g, g + nr, no_ram_visit, NULL);
+    int rc = 0;
 
     ASSERT_LOCKED(&p2m->lock);
+    for_each_p2m_leaf(it, p2m, _gfn(g), g + nr)
+        if ( p2m_type_has_mfn(p2m->ops->type(it.old)) )
+        {
+            rc = -EBUSY;
+            break;
+        }
     believed = populated(d) + p2m->stats.pod_entries +
                (nr - pod_pages_in(p2m, g, g + nr));
     if ( !rc && believed > d->max_pages )
@@ -1098,35 +1118,30 @@ int p2m_pod_mark_extents(struct domain *d, gfn_t gfn, uint64_t nr,
     return rc;
 }
 
-struct pod_count { uint64_t s, e, pages; };
-
-static int pod_count_visit(struct p2m_domain *p2m, struct p2m_iter *it,
-                           void *ctx)
-{
-    struct pod_count *c = ctx;
-    uint64_t a = MAX(it->gfn, c->s);
-    uint64_t b = MIN(it->gfn + (1ull << p2m_level_order(it->level)), c->e);
-
-    if ( p2m->ops->type(*it->ptep) == p2m_populate_on_demand )
-        c->pages += b - a;
-    return 0;
-}
-
 static uint64_t pod_pages_in(struct p2m_domain *p2m, uint64_t s, uint64_t e)
 {
-    struct pod_count c = { s, e, 0 };
+    struct p2m_iter it;
+    uint64_t pages = 0;
 
     ASSERT_LOCKED(&p2m->lock);
-    p2m_visit(p2m, s, e, pod_count_visit, &c);
-    return c.pages;
+    for_each_p2m_leaf(it, p2m, _gfn(s), e)
+    {
+        uint64_t a = MAX(gfn_x(it.gfn), s);
+        uint64_t b = MIN(gfn_x(it.gfn) + (1ull << p2m_level_order(it.level)),
+                         e);
+
+        if ( p2m->ops->type(it.old) == p2m_populate_on_demand )
+            pages += b - a;
+    }
+    return pages;
 }
 
 /* Give back the RAM leaf at it: to the cache while entries need it. */
-static uint64_t release_leaf(struct p2m_domain *p2m, const struct p2m_iter *it)
+static uint64_t release_leaf(struct p2m_domain *p2m, struct p2m_iter *it)
 {
     struct domain *d = p2m->domain;
     unsigned int order = p2m_level_order(it->level);
-    mfn_t mfn = p2m->ops->mfn(*it->ptep, it->level);
+    mfn_t mfn = p2m->ops->mfn(it->old, it->level);
     struct page_info *pg;
 
     ASSERT_LOCKED(&p2m->lock);
@@ -1136,7 +1151,7 @@ static uint64_t release_leaf(struct p2m_domain *p2m, const struct p2m_iter *it)
         return 0;
     /* The guest gives the frames back, whoever allocated them. */
     heap_set_chunk_flags(pg, 0, PGF_reserved);
-    p2m_write_entry(p2m, it, 0);
+    p2m_iter_set(p2m, it, 0, P2M_SET_PLAIN);
     /* To the cache or the heap after the one flush of the whole request. */
     heap_move_chunk(pg, &p2m->released);
     return 1ull << order;
@@ -1149,47 +1164,46 @@ static bool chunk_covered(struct p2m_domain *p2m, uint64_t g,
     struct p2m_iter it;
 
     ASSERT_LOCKED(&p2m->lock);
-    p2m_descend(p2m, g, p2m_order_level(order), false, &it);
-    return it.level > p2m_order_level(order) && *it.ptep;
+    p2m_iter_find(&it, p2m, _gfn(g), p2m_order_level(order));
+    return it.level > p2m_order_level(order) && it.old;
 }
 
 /*
- * One aligned chunk [g, g + 2^order) of a balloon request.  The table pages
- * for splitting a larger leaf down to it were reserved beforehand, so this
- * cannot fail.  Returns the pages released.
+ * One aligned chunk [g, g + 2^order) of a balloon request: a larger leaf
+ * over it is split down to it first (the table pages were reserved
+ * beforehand, so this cannot fail), then every leaf inside goes.  Returns
+ * the pages released.
  */
 static uint64_t release_chunk(struct p2m_domain *p2m, uint64_t g,
                               unsigned int order)
 {
-    unsigned int level = p2m_order_level(order), i;
+    unsigned int level = p2m_order_level(order);
     struct p2m_iter it;
     uint64_t pages = 0;
     p2m_type_t t;
 
     ASSERT_LOCKED(&p2m->lock);
-    if ( p2m_descend(p2m, g, level, chunk_covered(p2m, g, order), &it) )
-        return 0;   /* cannot happen: the caller reserved the table pages */
-    if ( p2m->ops->is_table(*it.ptep, it.level) )
+    if ( chunk_covered(p2m, g, order) )
     {
-        unsigned int child = p2m_level_order(level - 1);
-
-        for ( i = 0; i < 512; i++ )
-            pages += release_chunk(p2m, g + ((uint64_t)i << child),
-                                   child);
-        return pages;
+        p2m_iter_find(&it, p2m, _gfn(g), level);
+        if ( p2m_iter_build(p2m, &it, level) )
+            return 0;   /* cannot happen: the caller reserved the pages */
     }
-    if ( it.level != level )
-        return 0;               /* empty above the chunk: nothing here */
-    t = p2m->ops->type(*it.ptep);
-    if ( t == p2m_populate_on_demand )
+    for_each_p2m_leaf(it, p2m, _gfn(g), g + (1ull << order))
     {
-        p2m_write_entry(p2m, &it, 0);
-        spin_lock(&p2m->pod.lock);
-        cache_trim(p2m->domain);
-        spin_unlock(&p2m->pod.lock);
-        return 1ull << order;
+        t = p2m->ops->type(it.old);
+        if ( t == p2m_populate_on_demand )
+        {
+            pages += 1ull << p2m_level_order(it.level);
+            p2m_iter_set(p2m, &it, 0, P2M_SET_PLAIN);
+            spin_lock(&p2m->pod.lock);
+            cache_trim(p2m->domain);
+            spin_unlock(&p2m->pod.lock);
+        }
+        else if ( p2m_type_is_ram(t) )
+            pages += release_leaf(p2m, &it);
     }
-    return p2m_type_is_ram(t) ? release_leaf(p2m, &it) : 0;
+    return pages;
 }
 
 /* The largest aligned chunk at g that fits before end (misaligned
@@ -1240,11 +1254,11 @@ static uint64_t extents_to_skip(struct p2m_domain *p2m, uint64_t g,
     uint64_t end;
 
     ASSERT_LOCKED(&p2m->lock);
-    p2m_descend(p2m, g, P2M_L1, false, &it);
-    t = p2m->ops->type(*it.ptep);
+    p2m_iter_find(&it, p2m, _gfn(g), P2M_L1);
+    t = p2m->ops->type(it.old);
     if ( p2m_type_is_ram(t) || t == p2m_populate_on_demand )
         return 0;
-    end = it.gfn + (1ull << p2m_level_order(it.level));
+    end = gfn_x(it.gfn) + (1ull << p2m_level_order(it.level));
     return MIN((end - g) >> order, left);
 }
 

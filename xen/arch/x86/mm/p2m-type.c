@@ -10,20 +10,24 @@
 #include <xen/mm.h>
 #include <xen/sched.h>
 
-struct retype { p2m_type_t ot, nt; bool flush; };
-
-static int retype_leaf(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
+/* Retype the leaves of type ot in [start, end); true if that needs a flush. */
+static bool retype_leaves(struct p2m_domain *p2m, uint64_t start, uint64_t end,
+                          p2m_type_t ot, p2m_type_t nt)
 {
-    struct retype *c = ctx;
-    p2m_pte_t e = *it->ptep, new;
+    struct p2m_iter it;
+    bool flush = false;
+    p2m_pte_t new;
 
     ASSERT_LOCKED(&p2m->lock);
-    if ( p2m->ops->type(e) != c->ot )
-        return 0;
-    new = p2m->ops->retype(e, it->level, c->nt);
-    c->flush |= p2m_needs_flush(p2m, e, new, it->level);
-    p2m_write_entry(p2m, it, new);
-    return 0;
+    for_each_p2m_leaf(it, p2m, _gfn(start), end)
+    {
+        if ( p2m->ops->type(it.old) != ot )
+            continue;
+        new = p2m->ops->retype(it.old, it.level, nt);
+        flush |= p2m_needs_flush(p2m, it.old, new, it.level);
+        p2m_iter_set(p2m, &it, new, P2M_SET_PLAIN);
+    }
+    return flush;
 }
 
 /*
@@ -38,8 +42,8 @@ static bool boundary_cut(struct p2m_domain *p2m, uint64_t b, p2m_type_t ot,
     ASSERT_LOCKED(&p2m->lock);
     if ( b == 0 || b >= P2M_MAX_GFN )
         return false;
-    p2m_descend(p2m, b, P2M_L1, false, &it);
-    if ( it.gfn == b || p2m->ops->type(*it.ptep) != ot )
+    p2m_iter_find(&it, p2m, _gfn(b), P2M_L1);
+    if ( gfn_x(it.gfn) == b || p2m->ops->type(it.old) != ot )
         return false;
     for ( *target = it.level - 1; !is_aligned(b, p2m_level_order(*target)); )
         (*target)--;
@@ -67,16 +71,17 @@ static void range_commit(struct p2m_domain *p2m, uint64_t start, uint64_t end,
                          p2m_type_t ot, p2m_type_t nt)
 {
     uint64_t b[2] = { start, end };
-    struct retype c = { ot, nt, false };
     struct p2m_iter it;
     unsigned int i, target;
 
     ASSERT_LOCKED(&p2m->lock);
     for ( i = 0; i < 2; i++ )
         if ( boundary_cut(p2m, b[i], ot, &target) )
-            p2m_descend(p2m, b[i], target, true, &it);
-    p2m_visit(p2m, start, end, retype_leaf, &c);
-    p2m_flush_and_release(p2m, c.flush);
+        {
+            p2m_iter_find(&it, p2m, _gfn(b[i]), target);
+            p2m_iter_build(p2m, &it, target);   /* reserved: cannot fail */
+        }
+    p2m_flush_and_release(p2m, retype_leaves(p2m, start, end, ot, nt));
 }
 
 static bool retypeable(p2m_type_t t)
@@ -108,11 +113,8 @@ int p2m_change_type_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
 static void change_global(struct p2m_domain *p2m, p2m_type_t ot,
                           p2m_type_t nt)
 {
-    struct retype c = { ot, nt, false };
-
     ASSERT_LOCKED(&p2m->lock);
-    p2m_visit(p2m, 0, P2M_MAX_GFN, retype_leaf, &c);
-    p2m_flush_and_release(p2m, c.flush);
+    p2m_flush_and_release(p2m, retype_leaves(p2m, 0, P2M_MAX_GFN, ot, nt));
 }
 
 int p2m_change_type_global(struct p2m_domain *p2m, p2m_type_t ot,
@@ -212,22 +214,16 @@ void p2m_dirty_free(struct p2m_domain *p2m)
     p2m->dirty_top = 0;
 }
 
-static int top_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
-{
-    uint64_t *top = ctx;
-
-    if ( *it->ptep )
-        *top = it->gfn + (1ull << p2m_level_order(it->level));
-    return 0;
-}
-
 /* One past the last gfn any entry covers. */
 static uint64_t p2m_top_gfn(struct p2m_domain *p2m)
 {
+    struct p2m_iter it;
     uint64_t top = 0;
 
     ASSERT_LOCKED(&p2m->lock);
-    p2m_visit(p2m, 0, P2M_MAX_GFN, top_visit, &top);
+    for_each_p2m_leaf(it, p2m, _gfn(0), P2M_MAX_GFN)
+        if ( it.old )
+            top = gfn_x(it.gfn) + (1ull << p2m_level_order(it.level));
     return top;
 }
 
@@ -296,27 +292,27 @@ static void report_dirty(struct dirty_scan *s, uint64_t g)
  * In log-dirty mode a page was written since the clean when its entry is
  * writable RAM, or when the log-dirty map kept it (its dirty entry went).
  */
-static int mark_dirty(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
+static void mark_dirty(struct p2m_domain *p2m, const struct p2m_iter *it,
+                       struct dirty_scan *s)
 {
-    struct dirty_scan *s = ctx;
-    uint64_t g = MAX(it->gfn, s->start);
-    uint64_t e = MIN(it->gfn + (1ull << p2m_level_order(it->level)), s->end);
+    uint64_t g = MAX(gfn_x(it->gfn), s->start);
+    uint64_t e = MIN(gfn_x(it->gfn) + (1ull << p2m_level_order(it->level)),
+                     s->end);
+    bool rw = p2m->ops->type(it->old) == p2m_ram_rw;
 
     ASSERT_LOCKED(&p2m->lock);
-    bool rw = p2m->ops->type(*it->ptep) == p2m_ram_rw;
-
     if ( !rw )
         e = MIN(e, p2m->dirty_top);     /* only the map can say more */
     for ( ; g < e; g++ )
         if ( rw || dirty_test(p2m, g) )
             report_dirty(s, g);
-    return 0;
 }
 
 int64_t p2m_logdirty_read(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
                           uint8_t *bitmap, bool clean)
 {
     struct dirty_scan s = { gfn_x(gfn), gfn_x(gfn) + nr, bitmap, 0 };
+    struct p2m_iter it;
     int rc = 0;
 
     if ( s.start >= P2M_MAX_GFN || P2M_MAX_GFN - s.start < nr )
@@ -329,7 +325,8 @@ int64_t p2m_logdirty_read(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr,
         rc = range_prepare(p2m, s.start, s.end, p2m_ram_rw);
     if ( !rc )
     {
-        p2m_visit(p2m, s.start, s.end, mark_dirty, &s);
+        for_each_p2m_leaf(it, p2m, gfn, s.end)
+            mark_dirty(p2m, &it, &s);
         if ( clean )
         {
             range_commit(p2m, s.start, s.end, p2m_ram_rw, p2m_ram_logdirty);

@@ -1,7 +1,7 @@
 /*
- * The generic P2M walker: descend, split, the entry-change hook, range
- * visits and the table page pool.  Nothing here knows the entry format; it
- * asks p2m->ops.  Each function that reads or changes the tables asserts
+ * The generic P2M walker: the iterator, the one store, splits and folds,
+ * teardown and the table page pool.  Nothing here knows the entry format;
+ * it asks p2m->ops.  Each function that reads or changes the tables asserts
  * that its caller holds p2m->lock.
  */
 #include "p2m-walk.h"
@@ -56,6 +56,141 @@ void p2m_pool_drain(struct p2m_domain *p2m)
         free_p2m_page(p2m->domain, pool_take(p2m));
 }
 
+/* --- the iterator --- */
+
+/* Stand at the entry of it->level on the path to it->want. */
+static void iter_at(struct p2m_iter *it)
+{
+    it->ptep = it->path[it->level] + p2m_index(it->want, it->level);
+    it->old = *it->ptep;
+    it->gfn = _gfn(align_down(it->want, p2m_level_order(it->level)));
+}
+
+static bool iter_enters(const struct p2m_iter *it)
+{
+    return it->level > it->min_level &&
+           it->p2m->ops->is_table(it->old, it->level);
+}
+
+static void iter_down(struct p2m_iter *it)
+{
+    mfn_t table = it->p2m->ops->mfn(it->old, it->level);
+
+    it->level--;
+    it->path[it->level] = p2m_table(table);
+    iter_at(it);
+}
+
+/* Past the entry: the next of its level, up a level at a table's end. */
+static void iter_side(struct p2m_iter *it)
+{
+    uint64_t next = gfn_x(it->gfn) + (1ull << p2m_level_order(it->level));
+
+    if ( next >= it->end )
+    {
+        it->done = true;
+        return;
+    }
+    it->want = next;
+    while ( it->level < it->top && !p2m_index(next, it->level) )
+        it->level++;
+    iter_at(it);
+}
+
+static void iter_settle(struct p2m_iter *it)
+{
+    while ( it->leaves && iter_enters(it) )
+        iter_down(it);
+}
+
+void p2m_iter_start(struct p2m_iter *it, struct p2m_domain *p2m, gfn_t start,
+                    uint64_t end, unsigned int min_level, bool leaves)
+{
+    ASSERT_LOCKED(&p2m->lock);
+    ASSERT(min_level >= P2M_L1 && min_level <= P2M_LEVELS);
+    it->p2m = p2m;
+    it->top = it->level = P2M_LEVELS;
+    it->path[P2M_LEVELS] = p2m_table(p2m->root);
+    it->want = gfn_x(start);
+    it->end = MIN(end, P2M_MAX_GFN);
+    it->min_level = min_level;
+    it->leaves = leaves;
+    it->skip = false;
+    it->done = it->want >= it->end;
+    it->unlinks = p2m->table_unlinks;
+    p2m->walks++;
+    if ( it->done )
+        return;
+    iter_at(it);
+    iter_settle(it);
+}
+
+void p2m_iter_next(struct p2m_iter *it)
+{
+    ASSERT_LOCKED(&it->p2m->lock);
+    it->old = *it->ptep;        /* what the loop's body left there */
+    if ( !it->skip && iter_enters(it) )
+        iter_down(it);
+    else
+        iter_side(it);
+    it->skip = false;
+    if ( !it->done )
+        iter_settle(it);
+}
+
+/* A walk of the subtree below the table entry at it (not a descent). */
+static void iter_below(struct p2m_iter *sub, const struct p2m_iter *it)
+{
+    sub->p2m = it->p2m;
+    sub->top = sub->level = it->level - 1;
+    sub->path[sub->level] = p2m_table(it->p2m->ops->mfn(it->old, it->level));
+    sub->want = gfn_x(it->gfn);
+    sub->end = sub->want + (1ull << p2m_level_order(it->level));
+    sub->min_level = P2M_L1;
+    sub->leaves = false;
+    sub->skip = false;
+    sub->done = false;
+    iter_at(sub);
+}
+
+void p2m_iter_find(struct p2m_iter *it, struct p2m_domain *p2m, gfn_t gfn,
+                   unsigned int target)
+{
+    p2m_iter_start(it, p2m, gfn, gfn_x(gfn) + 1, target, true);
+}
+
+void p2m_iter_refresh(struct p2m_iter *it)
+{
+    ASSERT_LOCKED(&it->p2m->lock);
+    if ( it->unlinks != it->p2m->table_unlinks )
+        p2m_iter_find(it, it->p2m, _gfn(it->want), it->min_level);
+    else
+        it->old = *it->ptep;
+}
+
+p2m_access_t p2m_iter_path_rights(const struct p2m_iter *it)
+{
+    const struct p2m_format_ops *ops = it->p2m->ops;
+    p2m_access_t r = P2M_ACCESS_RWX;
+    unsigned int l;
+
+    for ( l = it->top; l > it->level; l-- )
+        r &= ops->rights(it->path[l][p2m_index(gfn_x(it->gfn), l)]);
+    return r;
+}
+
+/* --- the one store --- */
+
+uint64_t p2m_entry_digest(uint64_t gfn, unsigned int level, p2m_pte_t e)
+{
+    uint64_t x = e ^ (gfn * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)level << 58);
+
+    /* A 64-bit finaliser: the sum over entries then tells trees apart. */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return e ? x ^ (x >> 31) : 0;
+}
+
 /* Account for a terminal entry appearing (dir 1) or going away (dir -1). */
 static void account_leaf(struct p2m_domain *p2m, p2m_pte_t e,
                          unsigned int level, uint64_t gfn, int dir)
@@ -65,6 +200,7 @@ static void account_leaf(struct p2m_domain *p2m, p2m_pte_t e,
     unsigned int order = p2m_level_order(level);
 
     ASSERT_LOCKED(&p2m->lock);
+    p2m->entry_digest += dir * p2m_entry_digest(gfn, level, e);
     /* A dirty page going away must stay dirty for the next read. */
     if ( dir < 0 && t == p2m_ram_rw && p2m->logdirty )
         p2m_dirty_mark(p2m, gfn, order);
@@ -82,107 +218,121 @@ static void account_leaf(struct p2m_domain *p2m, p2m_pte_t e,
         p2m->stats.pod_entries += dir * (int64_t)(1ull << order);
 }
 
-/*
- * Entry e at level goes away.  A table takes its whole subtree with it; its
- * pages wait on the deferred list until the TLBs are flushed.
- */
-static void entry_removed(struct p2m_domain *p2m, p2m_pte_t e,
-                          unsigned int level, uint64_t gfn)
+/* A table entry appears (dir 1: its entries with it) or goes (dir -1). */
+static void account_table(struct p2m_domain *p2m, p2m_pte_t e,
+                          unsigned int level, uint64_t gfn, int dir)
 {
-    const struct p2m_format_ops *ops = p2m->ops;
-    unsigned int i, child = level - 1;
-    p2m_pte_t *t;
-    mfn_t mfn;
-
     ASSERT_LOCKED(&p2m->lock);
-    if ( !ops->is_table(e, level) )
+    p2m->entry_digest += dir * p2m_entry_digest(gfn, level, e);
+    p2m->stats.table_pages += dir;
+    /* Only after the flush can no vCPU still walk through it. */
+    if ( dir < 0 )
     {
-        account_leaf(p2m, e, level, gfn, -1);
-        return;
+        p2m->table_unlinks++;
+        list_add(&mfn_to_page(p2m->ops->mfn(e, level))->list,
+                 &p2m->deferred);
     }
-    mfn = ops->mfn(e, level);
-    t = p2m_table(mfn);
-    for ( i = 0; i < 512; i++ )
-        if ( t[i] )
-            entry_removed(p2m, t[i], child,
-                          gfn + ((uint64_t)i << p2m_level_order(child)));
-    list_add(&mfn_to_page(mfn)->list, &p2m->deferred);
-    p2m->stats.table_pages--;
 }
 
-void p2m_write_entry(struct p2m_domain *p2m, const struct p2m_iter *it,
-                     p2m_pte_t new)
+/* The table entry at it goes away, and its whole subtree with it. */
+static void subtree_removed(struct p2m_domain *p2m, const struct p2m_iter *it)
 {
-    p2m_pte_t old = *it->ptep;
+    const struct p2m_format_ops *ops = p2m->ops;
+    struct p2m_iter sub;
+
+    for ( iter_below(&sub, it); !sub.done; p2m_iter_next(&sub) )
+    {
+        if ( !sub.old )
+            continue;
+        if ( ops->is_table(sub.old, sub.level) )
+            account_table(p2m, sub.old, sub.level, gfn_x(sub.gfn), -1);
+        else
+            account_leaf(p2m, sub.old, sub.level, gfn_x(sub.gfn), -1);
+    }
+    account_table(p2m, it->old, it->level, gfn_x(it->gfn), -1);
+}
+
+/* The new table entry at it comes in with its terminal entries. */
+static void table_added(struct p2m_domain *p2m, const struct p2m_iter *it,
+                        p2m_pte_t new)
+{
+    const struct p2m_format_ops *ops = p2m->ops;
+    const p2m_pte_t *t = p2m_table(ops->mfn(new, it->level));
+    unsigned int i, child = it->level - 1;
+
+    account_table(p2m, new, it->level, gfn_x(it->gfn), 1);
+    for ( i = 0; i < 512; i++ )
+    {
+        ASSERT(!ops->is_table(t[i], child));
+        if ( t[i] )
+            account_leaf(p2m, t[i], child, gfn_x(it->gfn) +
+                         ((uint64_t)i << p2m_level_order(child)), 1);
+    }
+}
+
+void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
+                  enum p2m_set_how how)
+{
+    const struct p2m_format_ops *ops = p2m->ops;
+    bool was_table, is_table = ops->is_table(new, it->level);
 
     ASSERT_LOCKED(&p2m->lock);
-    ASSERT(!p2m->ops->is_table(new, it->level));
-    entry_removed(p2m, old, it->level, it->gfn);
-    account_leaf(p2m, new, it->level, it->gfn, 1);
+    it->old = *it->ptep;
+    was_table = ops->is_table(it->old, it->level);
+    ASSERT(!(was_table && is_table));
+    ASSERT(how != P2M_SET_FOLD || (was_table && new));
+    if ( was_table )
+        subtree_removed(p2m, it);
+    else
+        account_leaf(p2m, it->old, it->level, gfn_x(it->gfn), -1);
+    if ( is_table )
+        table_added(p2m, it, new);
+    else
+        account_leaf(p2m, new, it->level, gfn_x(it->gfn), 1);
+    if ( is_table && it->old )
+        p2m->stats.splits++;
+    if ( how == P2M_SET_FOLD )
+        p2m->stats.merges++;
     __atomic_store_n(it->ptep, new, __ATOMIC_RELEASE);
     __atomic_add_fetch(&p2m->generation, 1, __ATOMIC_RELEASE);
+    it->old = new;
 }
 
-/*
- * Replace the terminal entry at it by a table of 512 children that inherit
- * everything from it (an empty entry gives an empty table).  The table is
- * filled first and published with one store.
- */
-static int p2m_split(struct p2m_domain *p2m, const struct p2m_iter *it)
+int p2m_iter_split(struct p2m_domain *p2m, struct p2m_iter *it)
 {
     const struct p2m_format_ops *ops = p2m->ops;
-    p2m_pte_t old = *it->ptep, *t;
-    unsigned int i, child = it->level - 1;
     struct page_info *pg;
+    p2m_pte_t *t;
+    unsigned int i;
 
     ASSERT_LOCKED(&p2m->lock);
     if ( list_empty(&p2m->pool) )
         return -ENOMEM;         /* the caller did not reserve: refuse */
     pg = pool_take(p2m);
     t = p2m_table(page_to_mfn(pg));
-    entry_removed(p2m, old, it->level, it->gfn);
     for ( i = 0; i < 512; i++ )
-    {
-        t[i] = ops->split_child(old, it->level, i);
-        if ( t[i] )
-            account_leaf(p2m, t[i], child,
-                         it->gfn + ((uint64_t)i << p2m_level_order(child)), 1);
-    }
-    p2m->stats.table_pages++;
-    if ( old )
-        p2m->stats.splits++;
-    __atomic_store_n(it->ptep, ops->make_table(page_to_mfn(pg)),
-                     __ATOMIC_RELEASE);
-    __atomic_add_fetch(&p2m->generation, 1, __ATOMIC_RELEASE);
+        t[i] = ops->split_child(*it->ptep, it->level, i);
+    p2m_iter_set(p2m, it, ops->make_table(page_to_mfn(pg)), P2M_SET_PLAIN);
     return 0;
 }
 
-int p2m_descend(struct p2m_domain *p2m, uint64_t gfn, unsigned int target,
-                bool build, struct p2m_iter *it)
+int p2m_iter_build(struct p2m_domain *p2m, struct p2m_iter *it,
+                   unsigned int target)
 {
-    const struct p2m_format_ops *ops = p2m->ops;
-    mfn_t table = p2m->root;
-    unsigned int level;
     int rc;
 
     ASSERT_LOCKED(&p2m->lock);
-    for ( level = P2M_LEVELS; ; level-- )
+    while ( it->level > target )
     {
-        it->level = level;
-        it->gfn = align_down(gfn, p2m_level_order(level));
-        it->ptep = p2m_table(table) + p2m_index(gfn, level);
-        if ( level == target )
-            return 0;
-        if ( !ops->is_table(*it->ptep, level) )
+        if ( !p2m->ops->is_table(it->old, it->level) )
         {
-            if ( !build )
-                return 0;
-            rc = p2m_split(p2m, it);
+            rc = p2m_iter_split(p2m, it);
             if ( rc )
                 return rc;
         }
-        table = ops->mfn(*it->ptep, level);
+        iter_down(it);
     }
+    return 0;
 }
 
 void p2m_need_init(struct p2m_need *n)
@@ -200,8 +350,7 @@ void p2m_need_add(struct p2m_domain *p2m, struct p2m_need *n, uint64_t gfn,
     struct p2m_iter it;
     unsigned int level;
 
-    ASSERT_LOCKED(&p2m->lock);
-    p2m_descend(p2m, gfn, target, false, &it);
+    p2m_iter_find(&it, p2m, _gfn(gfn), target);
     for ( level = it.level; level > target; level-- )
     {
         uint64_t id = gfn >> p2m_level_order(level);
@@ -258,74 +407,38 @@ void p2m_flush_and_release(struct p2m_domain *p2m, bool flush)
     }
 }
 
-static int visit(struct p2m_domain *p2m, mfn_t table, unsigned int level,
-                 uint64_t base, uint64_t start, uint64_t end,
-                 p2m_visit_fn fn, void *ctx)
-{
-    uint64_t span = 1ull << p2m_level_order(level), gfn;
-    unsigned int i = start > base ? (start - base) / span : 0;
-    int rc = 0;
-
-    for ( ; i < 512 && !rc; i++ )
-    {
-        struct p2m_iter it = { base + i * span, level, p2m_table(table) + i };
-
-        gfn = it.gfn;
-        if ( gfn >= end )
-            break;
-        if ( p2m->ops->is_table(*it.ptep, level) )
-            rc = visit(p2m, p2m->ops->mfn(*it.ptep, level), level - 1, gfn,
-                       start, end, fn, ctx);
-        else
-            rc = fn(p2m, &it, ctx);
-    }
-    return rc;
-}
-
-int p2m_visit(struct p2m_domain *p2m, uint64_t start, uint64_t end,
-              p2m_visit_fn fn, void *ctx)
-{
-    ASSERT_LOCKED(&p2m->lock);
-    return visit(p2m, p2m->root, P2M_LEVELS, 0, start, end, fn, ctx);
-}
-
 /* Remove every entry (teardown): m2p records and counters go with them. */
 void p2m_clear_all(struct p2m_domain *p2m)
 {
-    p2m_pte_t *root = p2m_table(p2m->root);
-    unsigned int i;
+    struct p2m_iter it;
 
-    ASSERT_LOCKED(&p2m->lock);
-    for ( i = 0; i < 512; i++ )
-    {
-        entry_removed(p2m, root[i], P2M_LEVELS,
-                      (uint64_t)i << p2m_level_order(P2M_LEVELS));
-        root[i] = 0;
-    }
+    for_each_p2m_entry(it, p2m, _gfn(0), P2M_MAX_GFN, P2M_L4)
+        if ( it.old )
+            p2m_iter_set(p2m, &it, 0, P2M_SET_PLAIN);
 }
 
 /*
- * The entry a table at level - 1 would fold into, if its 512 children are
- * exactly what splitting that entry gives; 0 when they are not.
+ * The superpage the table at it (level >= 2) folds into, if its 512
+ * entries are exactly what splitting that superpage gives; 0 if not.
  */
-static p2m_pte_t fold_candidate(struct p2m_domain *p2m, const p2m_pte_t *t,
-                                unsigned int level)
+static p2m_pte_t fold_candidate(struct p2m_domain *p2m,
+                                const struct p2m_iter *it)
 {
     const struct p2m_format_ops *ops = p2m->ops;
+    const p2m_pte_t *t = p2m_table(ops->mfn(it->old, it->level));
+    unsigned int i, level = it->level, child = level - 1;
     p2m_type_t type = ops->type(t[0]);
     p2m_pte_t parent;
-    unsigned int i;
 
     ASSERT_LOCKED(&p2m->lock);
-    if ( !t[0] || ops->is_table(t[0], level - 1) )
+    if ( !t[0] || ops->is_table(t[0], child) )
         return 0;
     if ( p2m_type_has_mfn(type) && p2m_level_order(level) > p2m->max_order )
         return 0;               /* the hardware takes no leaf this large */
     if ( p2m_type_has_mfn(type) &&
-         !is_aligned(mfn_x(ops->mfn(t[0], level - 1)),
-                     p2m_level_order(level)) )
+         !is_aligned(mfn_x(ops->mfn(t[0], child)), p2m_level_order(level)) )
         return 0;
-    parent = ops->make_leaf(level, ops->mfn(t[0], level - 1), type,
+    parent = ops->make_leaf(level, ops->mfn(t[0], child), type,
                             ops->access(t[0]));
     for ( i = 0; i < 512; i++ )
         if ( ops->split_child(parent, level, i) != t[i] )
@@ -333,42 +446,33 @@ static p2m_pte_t fold_candidate(struct p2m_domain *p2m, const p2m_pte_t *t,
     return parent;
 }
 
-static int64_t merge(struct p2m_domain *p2m, mfn_t table, unsigned int level,
-                     uint64_t base, uint64_t start, uint64_t end, bool *flush)
-{
-    uint64_t span = 1ull << p2m_level_order(level);
-    unsigned int i = start > base ? (start - base) / span : 0;
-    int64_t n = 0;
-
-    for ( ; i < 512 && base + i * span < end; i++ )
-    {
-        struct p2m_iter it = { base + i * span, level, p2m_table(table) + i };
-        p2m_pte_t folded;
-
-        if ( !p2m->ops->is_table(*it.ptep, level) )
-            continue;
-        n += merge(p2m, p2m->ops->mfn(*it.ptep, level), level - 1, it.gfn,
-                   start, end, flush);
-        if ( level > P2M_LEAF_LEVELS || it.gfn < start || it.gfn + span > end )
-            continue;           /* L4 never holds leaves; stay in range */
-        folded = fold_candidate(p2m, p2m_table(p2m->ops->mfn(*it.ptep, level)),
-                                level);
-        if ( !folded )
-            continue;
-        p2m_write_entry(p2m, &it, folded);
-        p2m->stats.merges++;
-        *flush = true;          /* the old table goes after the flush */
-        n++;
-    }
-    return n;
-}
-
+/*
+ * Fold split superpages back inside [start, end), the 2M level first, so
+ * that a 1G table whose 2M tables folded can fold in the next pass.
+ */
 int64_t p2m_merge_tables(struct p2m_domain *p2m, uint64_t start, uint64_t end)
 {
-    bool flush = false;
-    int64_t n = merge(p2m, p2m->root, P2M_LEVELS, 0, start, end, &flush);
+    struct p2m_iter it;
+    unsigned int level;
+    int64_t n = 0;
 
     ASSERT_LOCKED(&p2m->lock);
-    p2m_flush_and_release(p2m, flush);
+    for ( level = P2M_L2; level <= P2M_LEAF_LEVELS; level++ )
+        for_each_p2m_entry(it, p2m, _gfn(start), end, level)
+        {
+            uint64_t g = gfn_x(it.gfn), span = 1ull << p2m_level_order(level);
+            p2m_pte_t folded;
+
+            if ( it.level != level || g < start || g + span > end ||
+                 !p2m->ops->is_table(it.old, level) )
+                continue;
+            folded = fold_candidate(p2m, &it);
+            if ( !folded )
+                continue;
+            p2m_iter_set(p2m, &it, folded, P2M_SET_FOLD);
+            n++;
+        }
+    /* The old tables go after the flush. */
+    p2m_flush_and_release(p2m, n > 0);
     return n;
 }

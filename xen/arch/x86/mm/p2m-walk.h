@@ -8,13 +8,6 @@
 
 #include <asm-x86/p2m-format.h>
 
-/* Entry pointer and context of one entry the walker stopped at. */
-struct p2m_iter {
-    uint64_t gfn;              /* first gfn the entry covers */
-    unsigned int level;
-    p2m_pte_t *ptep;
-};
-
 static inline p2m_pte_t *p2m_table(mfn_t mfn)
 {
     return plat_map_mfn(mfn);
@@ -26,15 +19,102 @@ static inline unsigned int p2m_index(uint64_t gfn, unsigned int level)
 }
 
 /*
- * Descend towards gfn and stop at the entry of level `target`, or earlier at
- * the first entry that is not a table.  With build, entries above target that
- * are not tables are split (an empty entry becomes an empty table), which
- * needs table pages reserved beforehand.  Returns 0 or -ENOMEM.
+ * The one walk over the tables.  An iterator stands at one entry: the
+ * level-`level` entry at ptep, which covers the 2^order(level) gfns from
+ * gfn; old is its value when the iterator got there or when p2m_iter_set
+ * last wrote it.  Stepping goes in gfn order, top-down: a table entry above
+ * min_level is followed by its children, any other entry by the next one of
+ * its level (up a level at the end of a table).  A leaf walk stops only at
+ * terminal entries (leaves, empty entries) and at min_level.  Only the
+ * iterator's first five fields are for its users; every walk runs under
+ * p2m->lock.
  */
-int p2m_descend(struct p2m_domain *p2m, uint64_t gfn, unsigned int target,
-                bool build, struct p2m_iter *it);
+struct p2m_iter {
+    gfn_t gfn;
+    unsigned int level;
+    p2m_pte_t *ptep;
+    p2m_pte_t old;
+    bool done;                 /* stepped past the end */
 
-/* Table pages p2m_descend(build) would need for these ascending targets. */
+    struct p2m_domain *p2m;
+    p2m_pte_t *path[P2M_LEVELS + 1];   /* path[l]: the table of level l */
+    uint64_t want, end;        /* the gfn walked towards; stop before end */
+    unsigned int top, min_level;
+    uint64_t unlinks;          /* p2m->table_unlinks when it started */
+    bool leaves;               /* stop only at terminal entries */
+    bool skip;                 /* the next step does not enter this table */
+};
+
+/* Start a walk over the entries overlapping [start, end). */
+void p2m_iter_start(struct p2m_iter *it, struct p2m_domain *p2m, gfn_t start,
+                    uint64_t end, unsigned int min_level, bool leaves);
+void p2m_iter_next(struct p2m_iter *it);
+
+/* Do not enter the table it stands at (the audit's untrusted tables). */
+static inline void p2m_iter_skip(struct p2m_iter *it)
+{
+    it->skip = true;
+}
+
+/* Every entry overlapping [start, end), tables before their children, down
+ * to min_level; and only the terminal entries (leaves and empty entries). */
+#define for_each_p2m_entry(it, p2m, start, end, min_level)                   \
+    for ( p2m_iter_start(&(it), p2m, start, end, min_level, false);          \
+          !(it).done; p2m_iter_next(&(it)) )
+#define for_each_p2m_leaf(it, p2m, start, end)                               \
+    for ( p2m_iter_start(&(it), p2m, start, end, P2M_L1, true);              \
+          !(it).done; p2m_iter_next(&(it)) )
+
+/*
+ * The entry of level `target` on gfn's path, or the first terminal entry
+ * above it: one descent from the root.
+ */
+void p2m_iter_find(struct p2m_iter *it, struct p2m_domain *p2m, gfn_t gfn,
+                   unsigned int target);
+
+/*
+ * Go on down from it to the entry of level `target` on the same path,
+ * splitting every terminal entry on the way (an empty entry becomes an
+ * empty table).  The table pages must be reserved beforehand (0, or
+ * -ENOMEM having split what it could).
+ */
+int p2m_iter_build(struct p2m_domain *p2m, struct p2m_iter *it,
+                   unsigned int target);
+
+/*
+ * After the tables may have changed under it (the lock held throughout):
+ * read the entry again, and walk again from the root only if some table
+ * was unlinked meanwhile (its path may be gone).
+ */
+void p2m_iter_refresh(struct p2m_iter *it);
+
+/*
+ * Replace the terminal entry at it by a table of 512 entries that inherit
+ * everything from it (an empty entry gives an empty table), filled first
+ * and published with the one store; it stays at the new table entry.
+ * Needs a reserved table page (0 or -ENOMEM).
+ */
+int p2m_iter_split(struct p2m_domain *p2m, struct p2m_iter *it);
+
+/* The rights the tables above it grant (a walk grants the AND of all). */
+p2m_access_t p2m_iter_path_rights(const struct p2m_iter *it);
+
+/*
+ * The one store: the only code that writes an entry.  It keeps every count
+ * right (leaves per level, table pages, PoD entries, splits, folds), the
+ * m2p and the log-dirty map, and the entry digest the audit recounts; a
+ * table it replaces waits with its whole subtree on p2m->deferred until
+ * the flush.  A new table must hold only terminal entries.  P2M_SET_FOLD
+ * says a table becomes the superpage its entries were split from.
+ */
+enum p2m_set_how { P2M_SET_PLAIN, P2M_SET_FOLD };
+void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
+                  enum p2m_set_how how);
+
+/* The audit's recount of the digest: what one entry contributes. */
+uint64_t p2m_entry_digest(uint64_t gfn, unsigned int level, p2m_pte_t e);
+
+/* Table pages p2m_iter_build would need for these ascending targets. */
 struct p2m_need { uint64_t last[P2M_LEVELS + 1]; uint64_t pages; };
 void p2m_need_init(struct p2m_need *n);
 void p2m_need_add(struct p2m_domain *p2m, struct p2m_need *n, uint64_t gfn,
@@ -43,22 +123,12 @@ void p2m_need_add(struct p2m_domain *p2m, struct p2m_need *n, uint64_t gfn,
 /* Make sure the pool holds n pages (counts each for fault injection). */
 int p2m_pool_reserve(struct p2m_domain *p2m, uint64_t n);
 
-/* Replace the entry at it with new, keeping every count and the m2p right. */
-void p2m_write_entry(struct p2m_domain *p2m, const struct p2m_iter *it,
-                     p2m_pte_t new);
-
 /* Did going from old to new take away a translation the TLB may hold? */
 bool p2m_needs_flush(const struct p2m_domain *p2m, p2m_pte_t old,
                      p2m_pte_t new, unsigned int level);
 
 /* Flush guest TLBs (unless a test suppresses it), then recycle tables. */
 void p2m_flush_and_release(struct p2m_domain *p2m, bool flush);
-
-/* Visit every terminal entry (leaf or empty) overlapping [start, end). */
-typedef int (*p2m_visit_fn)(struct p2m_domain *p2m, struct p2m_iter *it,
-                            void *ctx);
-int p2m_visit(struct p2m_domain *p2m, uint64_t start, uint64_t end,
-              p2m_visit_fn fn, void *ctx);
 
 void p2m_pool_drain(struct p2m_domain *p2m);
 

@@ -278,43 +278,44 @@ struct replaced {
     bool collect;              /* commit: move released frames aside */
 };
 
-static int replaced_visit(struct p2m_domain *p2m, struct p2m_iter *it,
-                          void *ctx)
+static void replaced_leaf(struct p2m_domain *p2m, const struct p2m_iter *it,
+                          const struct replaced *x)
 {
-    struct replaced *x = ctx;
     const struct p2m_format_ops *ops = p2m->ops;
-    p2m_type_t ot = ops->type(*it->ptep);
+    p2m_type_t ot = ops->type(it->old);
     unsigned int lo = p2m_level_order(it->level);
     unsigned int order = MIN(lo, x->o);
-    uint64_t a = MAX(it->gfn, x->g), n = 1ull << order, om;
+    uint64_t a = MAX(gfn_x(it->gfn), x->g), n = 1ull << order, om;
     struct page_info *pg;
 
     ASSERT_LOCKED(&p2m->lock);
     if ( ot == p2m_populate_on_demand )
         x->c->pod_removed += n;
     if ( !p2m_type_is_ram(ot) )
-        return 0;
-    om = mfn_x(ops->mfn(*it->ptep, it->level)) + (a - it->gfn);
+        return;
+    om = mfn_x(ops->mfn(it->old, it->level)) + (a - gfn_x(it->gfn));
     if ( p2m_type_is_ram(x->r->t) && om == x->m + (a - x->g) )
-        return 0;               /* the same frames stay at the same gfns */
+        return;                 /* the same frames stay at the same gfns */
     x->c->released += n;
     if ( !x->collect )
-        return 0;
+        return;
     /* Set the frames aside; they go to the cache or the heap only after
      * the flush, when no vCPU can reach them any more (XSA-486). */
     pg = heap_make_chunk(p2m->domain, _mfn(om), order);
     ASSERT(pg);
     if ( pg )
         heap_move_chunk(pg, &p2m->released);
-    return 0;
 }
+
 static void visit_replaced(struct p2m_domain *p2m, const struct range *r,
                            uint64_t g, uint64_t m, unsigned int o,
                            struct range_ctx *c, bool collect)
 {
     struct replaced x = { r, g, m, o, c, collect };
+    struct p2m_iter it;
 
-    p2m_visit(p2m, g, g + (1ull << o), replaced_visit, &x);
+    for_each_p2m_leaf(it, p2m, _gfn(g), g + (1ull << o))
+        replaced_leaf(p2m, &it, &x);
 }
 
 /* Under the lock: may this chunk be mapped, and what does it replace? */
@@ -345,12 +346,13 @@ static int chunk_commit(struct p2m_domain *p2m, const struct range *r,
 
     ASSERT_LOCKED(&p2m->lock);
     visit_replaced(p2m, r, g, m, o, c, true);
-    rc = p2m_descend(p2m, g, level, true, &it);
+    p2m_iter_find(&it, p2m, _gfn(g), level);
+    rc = p2m_iter_build(p2m, &it, level);
     if ( rc )
         return rc;      /* cannot happen: the pages were reserved */
     new = p2m->ops->make_leaf(level, _mfn(m), r->t, r->a);
-    c->flush |= p2m_needs_flush(p2m, *it.ptep, new, level);
-    p2m_write_entry(p2m, &it, new);
+    c->flush |= p2m_needs_flush(p2m, it.old, new, level);
+    p2m_iter_set(p2m, &it, new, P2M_SET_PLAIN);
     return 0;
 }
 
@@ -514,24 +516,6 @@ int p2m_remove(struct p2m_domain *p2m, gfn_t gfn, unsigned int order)
     return p2m_set_entry(p2m, gfn, INVALID_MFN, order, p2m_invalid, 0);
 }
 
-/* What the table entries above level on the way to gfn grant together. */
-static p2m_access_t path_rights(const struct p2m_domain *p2m, uint64_t gfn,
-                                unsigned int level)
-{
-    p2m_access_t r = P2M_ACCESS_RWX;
-    mfn_t table = p2m->root;
-    unsigned int l;
-
-    for ( l = P2M_LEVELS; l > level; l-- )
-    {
-        p2m_pte_t e = p2m_table(table)[p2m_index(gfn, l)];
-
-        r &= p2m->ops->rights(e);
-        table = p2m->ops->mfn(e, l);
-    }
-    return r;
-}
-
 /*
  * Decode the terminal entry it (which covers gfn) into out.  The rights are
  * what a hardware walk grants: the AND of every level's.
@@ -540,16 +524,16 @@ static void decode(const struct p2m_domain *p2m, const struct p2m_iter *it,
                    uint64_t gfn, struct p2m_lookup *out)
 {
     const struct p2m_format_ops *ops = p2m->ops;
-    p2m_pte_t e = *it->ptep;
+    p2m_pte_t e = it->old;
 
     ASSERT_LOCKED(&p2m->lock);
     out->type = ops->type(e);
     out->order = p2m_level_order(it->level);
     out->access = ops->access(e);
-    out->rights = ops->rights(e) & path_rights(p2m, it->gfn, it->level);
+    out->rights = ops->rights(e) & p2m_iter_path_rights(it);
     out->mfn = INVALID_MFN;
     if ( p2m_type_has_mfn(out->type) )
-        out->mfn = mfn_add(ops->mfn(e, it->level), gfn - it->gfn);
+        out->mfn = mfn_add(ops->mfn(e, it->level), gfn - gfn_x(it->gfn));
 }
 
 int p2m_get_entry(struct p2m_domain *p2m, gfn_t gfn, struct p2m_lookup *out)
@@ -559,7 +543,7 @@ int p2m_get_entry(struct p2m_domain *p2m, gfn_t gfn, struct p2m_lookup *out)
     if ( gfn_x(gfn) >= P2M_MAX_GFN )
         return -ERANGE;
     spin_lock(&p2m->lock);
-    p2m_descend(p2m, gfn_x(gfn), P2M_L1, false, &it);
+    p2m_iter_find(&it, p2m, gfn, P2M_L1);
     decode(p2m, &it, gfn_x(gfn), out);
     spin_unlock(&p2m->lock);
     return 0;
@@ -572,25 +556,22 @@ void p2m_get_stats(struct p2m_domain *p2m, struct p2m_stats *out)
     spin_unlock(&p2m->lock);
 }
 
-/* A guest write hit a log-dirty page: make that 4K page writable (dirty). */
-static int logdirty_write_fault(struct p2m_domain *p2m, uint64_t gfn)
+/*
+ * A guest write hit the log-dirty leaf at it: make the faulting 4K page
+ * writable (dirty), splitting on down from where the fault's walk stopped.
+ */
+static int logdirty_write_fault(struct p2m_domain *p2m, struct p2m_iter *it)
 {
-    struct p2m_need need;
-    struct p2m_iter it;
-    p2m_pte_t new;
     int rc;
 
     ASSERT_LOCKED(&p2m->lock);
-    p2m_need_init(&need);
-    p2m_need_add(p2m, &need, gfn, P2M_L1);
-    rc = p2m_pool_reserve(p2m, need.pages);
+    rc = p2m_pool_reserve(p2m, it->level - P2M_L1);    /* one per split */
+    if ( !rc )
+        rc = p2m_iter_build(p2m, it, P2M_L1);
     if ( rc )
         return rc;
-    rc = p2m_descend(p2m, gfn, P2M_L1, true, &it);
-    if ( rc )
-        return rc;
-    new = p2m->ops->retype(*it.ptep, P2M_L1, p2m_ram_rw);
-    p2m_write_entry(p2m, &it, new);
+    p2m_iter_set(p2m, it, p2m->ops->retype(it->old, P2M_L1, p2m_ram_rw),
+                 P2M_SET_PLAIN);
     p2m_flush_and_release(p2m, false);
     return 0;
 }
@@ -624,19 +605,19 @@ int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
         return -EFAULT;
     }
     spin_lock(&p2m->lock);
-    p2m_descend(p2m, gfn_x(gfn), P2M_L1, false, &it);
+    p2m_iter_find(&it, p2m, gfn, P2M_L1);
     decode(p2m, &it, gfn_x(gfn), &l);
     if ( !(access & ~l.rights) )
         rc = 0;                 /* already allowed: a stale translation */
     else if ( l.type == p2m_ram_logdirty && (access & P2M_ACCESS_W) &&
               !(access & ~l.access) )
     {
-        rc = logdirty_write_fault(p2m, gfn_x(gfn));
+        rc = logdirty_write_fault(p2m, &it);
         why = rc ? "no table page to split a log-dirty superpage" : NULL;
     }
     else if ( l.type == p2m_populate_on_demand && !(access & ~l.access) )
     {
-        rc = p2m_pod_demand_populate(p2m, v, gfn);
+        rc = p2m_pod_demand_populate(p2m, v, gfn, &it);
         why = rc == -ENOMEM ? "no table page to split a PoD entry" : NULL;
     }
     else
@@ -656,53 +637,44 @@ int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
     return 0;
 }
 
-struct leaf_walk { p2m_leaf_fn fn; void *ctx; };
-
-static int leaf_visit(struct p2m_domain *p2m, struct p2m_iter *it, void *ctx)
-{
-    struct leaf_walk *w = ctx;
-    struct p2m_lookup l;
-
-    if ( !*it->ptep )
-        return 0;
-    decode(p2m, it, it->gfn, &l);
-    if ( l.type == p2m_invalid )
-        return 0;
-    return w->fn(w->ctx, _gfn(it->gfn), &l);
-}
-
 int p2m_for_each_leaf(struct p2m_domain *p2m, p2m_leaf_fn fn, void *ctx)
 {
-    struct leaf_walk w = { fn, ctx };
-    int rc;
+    struct p2m_lookup l;
+    struct p2m_iter it;
+    int rc = 0;
 
     spin_lock(&p2m->lock);
-    rc = p2m_visit(p2m, 0, P2M_MAX_GFN, leaf_visit, &w);
+    for_each_p2m_leaf(it, p2m, _gfn(0), P2M_MAX_GFN)
+    {
+        if ( !it.old )
+            continue;
+        decode(p2m, &it, gfn_x(it.gfn), &l);
+        if ( l.type != p2m_invalid )
+            rc = fn(ctx, it.gfn, &l);
+        if ( rc )
+            break;
+    }
     spin_unlock(&p2m->lock);
-    return rc;
-}
-
-static int tables_from(struct p2m_domain *p2m, mfn_t table,
-                       unsigned int level, p2m_table_fn fn, void *ctx)
-{
-    const p2m_pte_t *t = p2m_table(table);
-    unsigned int i;
-    int rc = fn(ctx, table, t);
-
-    ASSERT_LOCKED(&p2m->lock);
-    for ( i = 0; i < 512 && !rc && level > P2M_L1; i++ )
-        if ( p2m->ops->is_table(t[i], level) )
-            rc = tables_from(p2m, p2m->ops->mfn(t[i], level), level - 1, fn,
-                             ctx);
     return rc;
 }
 
 int p2m_for_each_table(struct p2m_domain *p2m, p2m_table_fn fn, void *ctx)
 {
+    const struct p2m_format_ops *ops = p2m->ops;
+    struct p2m_iter it;
     int rc;
 
     spin_lock(&p2m->lock);
-    rc = tables_from(p2m, p2m->root, P2M_LEVELS, fn, ctx);
+    rc = fn(ctx, p2m->root, p2m_table(p2m->root));
+    /* L1 entries are never tables: the walk stops above them. */
+    for_each_p2m_entry(it, p2m, _gfn(0), P2M_MAX_GFN, P2M_L2)
+    {
+        if ( rc )
+            break;
+        if ( ops->is_table(it.old, it.level) )
+            rc = fn(ctx, ops->mfn(it.old, it.level),
+                    p2m_table(ops->mfn(it.old, it.level)));
+    }
     spin_unlock(&p2m->lock);
     return rc;
 }
