@@ -1,8 +1,8 @@
 /*
- * Intel EPT entry format.  Encoding and decoding only.
+ * Intel EPT entry format.  Encoding and decoding only; what it shares with
+ * NPT is in p2m-codec.h.
  */
-#include <asm-x86/p2m-format.h>
-#include <xen/lib.h>
+#include "p2m-codec.h"
 
 #define EPT_R        (1ull << 0)   /* read */
 #define EPT_W        (1ull << 1)   /* write */
@@ -15,40 +15,18 @@
 #define EPT_A        (1ull << 8)   /* accessed */
 #define EPT_D        (1ull << 9)   /* dirty (leaves) */
 
-#define EPT_ADDR     0x000ffffffffff000ull    /* bits 51:12 */
-#define EPT_SW_TYPE_SHIFT 52                  /* bits 54:52: p2m_type_t */
-#define EPT_SW_TYPE  (7ull << EPT_SW_TYPE_SHIFT)
-#define EPT_SW_ACC_SHIFT 55                   /* bits 57:55: p2m_access_t */
-#define EPT_SW_ACC   (7ull << EPT_SW_ACC_SHIFT)
-
 #define EPT_MT_UC 0
 #define EPT_MT_WB 6
 
 /* Bits 7:3 of a non-leaf entry are reserved. */
 #define EPT_TABLE_RSVD (0x1full << 3)
 
-BUILD_BUG_ON(p2m_nr_types > 8);
-BUILD_BUG_ON((EPT_ADDR & (EPT_SW_TYPE | EPT_SW_ACC | 0xfff)) != 0);
-BUILD_BUG_ON((EPT_SW_TYPE & EPT_SW_ACC) != 0);
-
-static uint64_t ept_leaf_addr_mask(unsigned int level)
-{
-    return EPT_ADDR & ~((1ull << (PAGE_SHIFT + p2m_level_order(level))) - 1);
-}
-
 /* Reserved bits of a leaf: 20:12 (2 MiB), 29:12 (1 GiB). */
 static uint64_t ept_leaf_rsvd(unsigned int level)
 {
     if ( level == P2M_L1 )
         return 0;
-    return ((1ull << (PAGE_SHIFT + p2m_level_order(level))) - 1) &
-           ~((1ull << PAGE_SHIFT) - 1);
-}
-
-static uint64_t ept_sw(p2m_type_t t, p2m_access_t a)
-{
-    return ((uint64_t)t << EPT_SW_TYPE_SHIFT) |
-           ((uint64_t)(a & P2M_ACCESS_RWX) << EPT_SW_ACC_SHIFT);
+    return p2m_codec_leaf_low(level) & ~((1ull << PAGE_SHIFT) - 1);
 }
 
 /*
@@ -68,21 +46,26 @@ static uint64_t ept_rights_bits(p2m_type_t t, p2m_access_t a)
            (r & P2M_ACCESS_X ? EPT_X : 0);
 }
 
+static const struct p2m_codec ept = {
+    .present = EPT_RWX,
+    .rights = EPT_RWX,
+    .ps = EPT_PS,
+    .pat_ps = 0,               /* EPT leaves have no PAT bit */
+    .pat_l1 = 0,
+    .rights_bits = ept_rights_bits,
+};
+
 static p2m_pte_t ept_make_leaf(unsigned int level, mfn_t mfn, p2m_type_t t,
                                p2m_access_t a)
 {
-    uint64_t e = ept_sw(t, a);
+    uint64_t e = p2m_codec_leaf(&ept, level, mfn, t, a);
 
     if ( !p2m_type_has_mfn(t) )
         return e;
-    e |= (mfn_x(mfn) << PAGE_SHIFT) & ept_leaf_addr_mask(level);
-    e |= ept_rights_bits(t, a);
     if ( t == p2m_mmio_direct )
         e |= ((uint64_t)EPT_MT_UC << EPT_MT_SHIFT) | EPT_IPAT;
     else
         e |= (uint64_t)EPT_MT_WB << EPT_MT_SHIFT;
-    if ( level > P2M_L1 )
-        e |= EPT_PS;
     return e;
 }
 
@@ -93,24 +76,12 @@ static p2m_pte_t ept_make_table(mfn_t table)
 
 static bool ept_is_table(p2m_pte_t e, unsigned int level)
 {
-    return level > P2M_L1 && (e & EPT_RWX) && !(e & EPT_PS);
+    return p2m_codec_is_table(&ept, e, level);
 }
 
 static mfn_t ept_mfn(p2m_pte_t e, unsigned int level)
 {
-    if ( ept_is_table(e, level) )
-        return _mfn((e & EPT_ADDR) >> PAGE_SHIFT);
-    return _mfn((e & ept_leaf_addr_mask(level)) >> PAGE_SHIFT);
-}
-
-static p2m_type_t ept_type(p2m_pte_t e)
-{
-    return (p2m_type_t)((e & EPT_SW_TYPE) >> EPT_SW_TYPE_SHIFT);
-}
-
-static p2m_access_t ept_access(p2m_pte_t e)
-{
-    return (p2m_access_t)((e & EPT_SW_ACC) >> EPT_SW_ACC_SHIFT);
+    return p2m_codec_mfn(&ept, e, level);
 }
 
 static p2m_access_t ept_rights(p2m_pte_t e)
@@ -122,55 +93,42 @@ static p2m_access_t ept_rights(p2m_pte_t e)
 static p2m_pte_t ept_split_child(p2m_pte_t e, unsigned int level,
                                  unsigned int idx)
 {
-    unsigned int child = level - 1;
-    uint64_t attrs, mfn;
-
-    if ( !p2m_type_has_mfn(ept_type(e)) )
-        return e;               /* an empty entry: the type is inherited */
-    attrs = e & ~(ept_leaf_addr_mask(level) | EPT_PS);
-    mfn = mfn_x(ept_mfn(e, level)) + ((uint64_t)idx << p2m_level_order(child));
-    attrs |= (mfn << PAGE_SHIFT) & ept_leaf_addr_mask(child);
-    if ( child > 1 )
-        attrs |= EPT_PS;
-    return attrs;
+    return p2m_codec_split_child(&ept, e, level, idx);
 }
 
 static p2m_pte_t ept_retype(p2m_pte_t e, unsigned int level, p2m_type_t nt)
 {
-    p2m_access_t a = ept_access(e);
-
     (void)level;
-    e &= ~(EPT_SW_TYPE | EPT_RWX);
-    return e | ept_sw(nt, 0) | ept_rights_bits(nt, a);
+    return p2m_codec_retype(&ept, e, nt);
 }
 
-static unsigned int ept_check(p2m_pte_t e, unsigned int level)
+/* The format's own rules for a present entry: rights, memory type. */
+static unsigned int ept_check_bits(p2m_pte_t e, unsigned int level, bool leaf)
 {
     unsigned int bad = 0, mt = (e & EPT_MT) >> EPT_MT_SHIFT;
 
-    if ( ept_type(e) >= p2m_nr_types )
-        bad |= P2M_CHECK_TYPE;
-    if ( !(e & EPT_RWX) )
-        return bad;             /* not present: other bits are ignored */
     if ( (e & EPT_W) && !(e & EPT_R) )
         bad |= P2M_CHECK_FORMAT;
     if ( (e & EPT_RWX) == EPT_X && !machine.ept_exec_only )
         bad |= P2M_CHECK_FORMAT;    /* execute-only, not supported */
     if ( level == P2M_L4 && (e & EPT_PS) )
         bad |= P2M_CHECK_PS_L4;
-    if ( ept_is_table(e, level) || level == P2M_L4 )
-    {
-        if ( e & EPT_TABLE_RSVD & ~EPT_PS )
-            bad |= P2M_CHECK_RESERVED;
-        return bad;
-    }
+    if ( !leaf )
+        return bad | (e & EPT_TABLE_RSVD & ~EPT_PS ? P2M_CHECK_RESERVED : 0);
     if ( mt == 2 || mt == 3 || mt == 7 )
         bad |= P2M_CHECK_FORMAT;
-    if ( !p2m_type_has_mfn(ept_type(e)) )
-        bad |= P2M_CHECK_TYPE;
     if ( e & ept_leaf_rsvd(level) )
         bad |= P2M_CHECK_RESERVED;
     return bad;
+}
+
+static unsigned int ept_check(p2m_pte_t e, unsigned int level)
+{
+    bool leaf = !ept_is_table(e, level) && level != P2M_L4;
+
+    if ( !(e & EPT_RWX) )          /* not present: other bits are ignored */
+        return p2m_codec_check_type(e, false);
+    return p2m_codec_check_type(e, leaf) | ept_check_bits(e, level, leaf);
 }
 
 /* EPTP: WB walks (bits 2:0 = 6), 4-level walk (bits 5:3 = 3). */
@@ -186,8 +144,8 @@ const struct p2m_format_ops p2m_ept_ops = {
     .make_table = ept_make_table,
     .is_table = ept_is_table,
     .mfn = ept_mfn,
-    .type = ept_type,
-    .access = ept_access,
+    .type = p2m_codec_type,
+    .access = p2m_codec_access,
     .rights = ept_rights,
     .split_child = ept_split_child,
     .retype = ept_retype,
