@@ -365,7 +365,7 @@ static int build_phase(struct run *r)
 static void give_up(struct run *r, const char *why)
 {
     r->oom_failed = why;
-    domain_crash(r->d, why, 0);
+    domain_crash(r->d, why, INVALID_GFN);
     workload_stop(&r->wl);
 }
 

@@ -97,9 +97,13 @@ int domain_iomem_allowed(const struct domain *d, mfn_t mfn,
     return -EPERM;
 }
 
-void domain_crash(struct domain *d, const char *why, uint64_t gfn)
+void domain_crash(struct domain *d, const char *why, gfn_t gfn)
 {
-    if ( !__atomic_exchange_n(&d->crashed, true, __ATOMIC_ACQ_REL) )
+    if ( __atomic_exchange_n(&d->crashed, true, __ATOMIC_ACQ_REL) )
+        return;
+    if ( gfn_eq(gfn, INVALID_GFN) )
+        printk("d%u crashed: %s\n", d->domain_id, why);
+    else
         printk("d%u crashed: %s (gfn %#llx)\n", d->domain_id, why,
-               (unsigned long long)gfn);
+               (unsigned long long)gfn_x(gfn));
 }

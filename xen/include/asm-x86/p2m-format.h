@@ -51,6 +51,10 @@ struct p2m_format_ops {
     unsigned int (*check)(p2m_pte_t e, unsigned int level);
     /* Nested CR3 or EPTP for a root table. */
     uint64_t (*root_pointer)(mfn_t root);
+
+    /* Bits the CPU itself may set in an entry it walks (accessed, dirty):
+     * the entry digest leaves them out, since no store wrote them. */
+    uint64_t hw_owned;
 };
 
 extern const struct p2m_format_ops p2m_npt_ops;

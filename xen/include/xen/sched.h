@@ -64,8 +64,9 @@ int domain_iomem_permit(struct domain *d, mfn_t mfn, uint64_t nr);
 int domain_iomem_allowed(const struct domain *d, mfn_t mfn,
                          unsigned int order);
 
-/* Stop the domain: it can no longer run; its memory stays until destroy. */
-void domain_crash(struct domain *d, const char *why, uint64_t gfn);
+/* Stop the domain: it can no longer run; its memory stays until destroy.
+ * gfn is the access it stopped on, or INVALID_GFN when there is none. */
+void domain_crash(struct domain *d, const char *why, gfn_t gfn);
 
 /*
  * Every memory figure of d (P2M leaves per level, tables, splits, PoD

@@ -236,7 +236,7 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
         if ( !p2m_fault_progress(v, gfn) )
         {
             domain_crash(v->domain, "fault loop without progress (missing "
-                         "flush?)", gfn_x(gfn));
+                         "flush?)", gfn);
             return -EFAULT;
         }
         /* The PoD sweep policy runs inside the fault, as on bare metal.

@@ -92,7 +92,7 @@ int hvm_crash(struct hvm_vcpu *hv, const char *fmt, ...)
         vsnprintf(hv->crash, sizeof(hv->crash), fmt, ap);
         va_end(ap);
     }
-    domain_crash(hv->v->domain, hv->crash, 0);
+    domain_crash(hv->v->domain, hv->crash, INVALID_GFN);
     return -EFAULT;
 }
 

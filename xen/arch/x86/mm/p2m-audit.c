@@ -163,7 +163,7 @@ static void audit_tables(struct audit *a)
 
         if ( !e )
             continue;
-        a->digest += p2m_entry_digest(gfn, it.level, e);
+        a->digest += p2m_entry_digest(ops, it.gfn, it.level, e);
         check_format(a, e, it.level, gfn);
         check_paddr(a, e, it.level, gfn, ops->is_table(e, it.level));
         if ( !ops->is_table(e, it.level) )

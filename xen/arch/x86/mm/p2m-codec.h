@@ -19,9 +19,9 @@
 #include <xen/lib.h>
 
 #define P2M_PTE_ADDR        0x000ffffffffff000ull  /* bits 51:12 */
-#define P2M_SW_TYPE_SHIFT   52                     /* bits 54:52: p2m_type_t */
+#define P2M_SW_TYPE_SHIFT   52                     /* 54:52: p2m_type_t */
 #define P2M_SW_TYPE         (7ull << P2M_SW_TYPE_SHIFT)
-#define P2M_SW_ACC_SHIFT    55                     /* bits 57:55: p2m_access_t */
+#define P2M_SW_ACC_SHIFT    55                     /* 57:55: p2m_access_t */
 #define P2M_SW_ACC          (7ull << P2M_SW_ACC_SHIFT)
 
 BUILD_BUG_ON(p2m_nr_types > 8);

@@ -151,4 +151,6 @@ const struct p2m_format_ops p2m_ept_ops = {
     .retype = ept_retype,
     .check = ept_check,
     .root_pointer = ept_root_pointer,
+    .hw_owned = EPT_A | EPT_D,      /* only with EPTP bit 6, which ours
+                                       leaves clear */
 };

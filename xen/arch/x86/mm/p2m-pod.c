@@ -412,7 +412,7 @@ static int pod_out_of_memory(struct domain *d, struct vcpu *v, gfn_t gfn)
     spin_unlock(&pod->lock);
     if ( crash )
     {
-        domain_crash(d, "out of PoD memory", gfn_x(gfn));
+        domain_crash(d, "out of PoD memory", gfn);
         return -ENOMEM;
     }
     printk("d%uv%u: out of PoD memory at gfn %#llx: paused (cache %llu, "
@@ -1234,7 +1234,8 @@ static int release_extent(struct p2m_domain *p2m, uint64_t g, uint64_t end,
     p2m_need_init(&need);
     for ( c = g; c < end; c += 1ull << chunk_at(c, end) )
         if ( chunk_covered(p2m, c, chunk_at(c, end)) )
-            p2m_need_add(p2m, &need, c, p2m_order_level(chunk_at(c, end)));
+            p2m_need_add(p2m, &need, _gfn(c),
+                         p2m_order_level(chunk_at(c, end)));
     rc = p2m_pool_reserve(p2m, need.pages);
     for ( c = g; !rc && c < end; c += 1ull << chunk_at(c, end) )
         *pages += release_chunk(p2m, c, chunk_at(c, end));

@@ -145,4 +145,5 @@ const struct p2m_format_ops p2m_npt_ops = {
     .retype = npt_retype,
     .check = npt_check,
     .root_pointer = npt_root_pointer,
+    .hw_owned = NPT_A | NPT_D,      /* set by nested walks in tables too */
 };

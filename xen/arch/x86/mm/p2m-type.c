@@ -62,7 +62,7 @@ static int range_prepare(struct p2m_domain *p2m, uint64_t start, uint64_t end,
     p2m_need_init(&need);
     for ( i = 0; i < 2; i++ )
         if ( boundary_cut(p2m, b[i], ot, &target) )
-            p2m_need_add(p2m, &need, b[i], target);
+            p2m_need_add(p2m, &need, _gfn(b[i]), target);
     return p2m_pool_reserve(p2m, need.pages);
 }
 

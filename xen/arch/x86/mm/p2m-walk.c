@@ -181,9 +181,13 @@ p2m_access_t p2m_iter_path_rights(const struct p2m_iter *it)
 
 /* --- the one store --- */
 
-uint64_t p2m_entry_digest(uint64_t gfn, unsigned int level, p2m_pte_t e)
+uint64_t p2m_entry_digest(const struct p2m_format_ops *ops, gfn_t gfn,
+                          unsigned int level, p2m_pte_t e)
 {
-    uint64_t x = e ^ (gfn * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)level << 58);
+    uint64_t x;
+
+    e &= ~ops->hw_owned;
+    x = e ^ (gfn_x(gfn) * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)level << 58);
 
     /* A 64-bit finaliser: the sum over entries then tells trees apart. */
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -200,7 +204,7 @@ static void account_leaf(struct p2m_domain *p2m, p2m_pte_t e,
     unsigned int order = p2m_level_order(level);
 
     ASSERT_LOCKED(&p2m->lock);
-    p2m->entry_digest += dir * p2m_entry_digest(gfn, level, e);
+    p2m->entry_digest += dir * p2m_entry_digest(ops, _gfn(gfn), level, e);
     /* A dirty page going away must stay dirty for the next read. */
     if ( dir < 0 && t == p2m_ram_rw && p2m->logdirty )
         p2m_dirty_mark(p2m, gfn, order);
@@ -223,7 +227,7 @@ static void account_table(struct p2m_domain *p2m, p2m_pte_t e,
                           unsigned int level, uint64_t gfn, int dir)
 {
     ASSERT_LOCKED(&p2m->lock);
-    p2m->entry_digest += dir * p2m_entry_digest(gfn, level, e);
+    p2m->entry_digest += dir * p2m_entry_digest(p2m->ops, _gfn(gfn), level, e);
     p2m->stats.table_pages += dir;
     /* Only after the flush can no vCPU still walk through it. */
     if ( dir < 0 )
@@ -344,16 +348,16 @@ void p2m_need_init(struct p2m_need *n)
     n->pages = 0;
 }
 
-void p2m_need_add(struct p2m_domain *p2m, struct p2m_need *n, uint64_t gfn,
+void p2m_need_add(struct p2m_domain *p2m, struct p2m_need *n, gfn_t gfn,
                   unsigned int target)
 {
     struct p2m_iter it;
     unsigned int level;
 
-    p2m_iter_find(&it, p2m, _gfn(gfn), target);
+    p2m_iter_find(&it, p2m, gfn, target);
     for ( level = it.level; level > target; level-- )
     {
-        uint64_t id = gfn >> p2m_level_order(level);
+        uint64_t id = gfn_x(gfn) >> p2m_level_order(level);
 
         if ( n->last[level] != id )
         {

@@ -112,12 +112,13 @@ void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
                   enum p2m_set_how how);
 
 /* The audit's recount of the digest: what one entry contributes. */
-uint64_t p2m_entry_digest(uint64_t gfn, unsigned int level, p2m_pte_t e);
+uint64_t p2m_entry_digest(const struct p2m_format_ops *ops, gfn_t gfn,
+                          unsigned int level, p2m_pte_t e);
 
 /* Table pages p2m_iter_build would need for these ascending targets. */
 struct p2m_need { uint64_t last[P2M_LEVELS + 1]; uint64_t pages; };
 void p2m_need_init(struct p2m_need *n);
-void p2m_need_add(struct p2m_domain *p2m, struct p2m_need *n, uint64_t gfn,
+void p2m_need_add(struct p2m_domain *p2m, struct p2m_need *n, gfn_t gfn,
                   unsigned int target);
 
 /* Make sure the pool holds n pages (counts each for fault injection). */

@@ -237,7 +237,7 @@ struct range_ctx {
 
 /* One chunk of the range: gfn g, frame m (if the type has one), order o. */
 typedef int (*chunk_fn)(struct p2m_domain *p2m, const struct range *r,
-                        uint64_t g, uint64_t m, unsigned int o,
+                        gfn_t g, mfn_t m, unsigned int o,
                         struct range_ctx *c);
 
 /* Steps of a range: calls fn for each chunk; stops at the first error. */
@@ -255,24 +255,25 @@ static int for_each_chunk(struct p2m_domain *p2m, const struct range *r,
         unsigned int o = chunk_order(g, m, r->nr - done, has_mfn,
                                      p2m->max_order);
 
-        rc = fn(p2m, r, g, m, o, c);
+        rc = fn(p2m, r, _gfn(g), _mfn(m), o, c);
         done += 1ull << o;
     }
     return rc;
 }
 
 static int chunk_validate(struct p2m_domain *p2m, const struct range *r,
-                          uint64_t g, uint64_t m, unsigned int o,
+                          gfn_t g, mfn_t m, unsigned int o,
                           struct range_ctx *c)
 {
     (void)c;
-    return validate_leaf(p2m, _gfn(g), _mfn(m), o, r->t, r->a);
+    return validate_leaf(p2m, g, m, o, r->t, r->a);
 }
 
 /* An old entry inside the chunk being replaced: what leaves with it. */
 struct replaced {
     const struct range *r;
-    uint64_t g, m;             /* the chunk */
+    gfn_t g;                   /* the chunk */
+    mfn_t m;
     unsigned int o;
     struct range_ctx *c;
     bool collect;              /* commit: move released frames aside */
@@ -285,7 +286,7 @@ static void replaced_leaf(struct p2m_domain *p2m, const struct p2m_iter *it,
     p2m_type_t ot = ops->type(it->old);
     unsigned int lo = p2m_level_order(it->level);
     unsigned int order = MIN(lo, x->o);
-    uint64_t a = MAX(gfn_x(it->gfn), x->g), n = 1ull << order, om;
+    uint64_t a = MAX(gfn_x(it->gfn), gfn_x(x->g)), n = 1ull << order, om;
     struct page_info *pg;
 
     ASSERT_LOCKED(&p2m->lock);
@@ -294,7 +295,7 @@ static void replaced_leaf(struct p2m_domain *p2m, const struct p2m_iter *it,
     if ( !p2m_type_is_ram(ot) )
         return;
     om = mfn_x(ops->mfn(it->old, it->level)) + (a - gfn_x(it->gfn));
-    if ( p2m_type_is_ram(x->r->t) && om == x->m + (a - x->g) )
+    if ( p2m_type_is_ram(x->r->t) && om == mfn_x(x->m) + (a - gfn_x(x->g)) )
         return;                 /* the same frames stay at the same gfns */
     x->c->released += n;
     if ( !x->collect )
@@ -308,27 +309,27 @@ static void replaced_leaf(struct p2m_domain *p2m, const struct p2m_iter *it,
 }
 
 static void visit_replaced(struct p2m_domain *p2m, const struct range *r,
-                           uint64_t g, uint64_t m, unsigned int o,
+                           gfn_t g, mfn_t m, unsigned int o,
                            struct range_ctx *c, bool collect)
 {
     struct replaced x = { r, g, m, o, c, collect };
     struct p2m_iter it;
 
-    for_each_p2m_leaf(it, p2m, _gfn(g), g + (1ull << o))
+    for_each_p2m_leaf(it, p2m, g, gfn_x(g) + (1ull << o))
         replaced_leaf(p2m, &it, &x);
 }
 
 /* Under the lock: may this chunk be mapped, and what does it replace? */
 static int chunk_prepare(struct p2m_domain *p2m, const struct range *r,
-                         uint64_t g, uint64_t m, unsigned int o,
+                         gfn_t g, mfn_t m, unsigned int o,
                          struct range_ctx *c)
 {
-    int rc = p2m_type_has_mfn(r->t) ? check_frames(p2m, _mfn(m), o, r->t) : 0;
+    int rc = p2m_type_has_mfn(r->t) ? check_frames(p2m, m, o, r->t) : 0;
 
     ASSERT_LOCKED(&p2m->lock);
     if ( rc )
         return rc;
-    if ( p2m_type_is_ram(r->t) && m2p_range_conflicts(_mfn(m), o, _gfn(g)) )
+    if ( p2m_type_is_ram(r->t) && m2p_range_conflicts(m, o, g) )
         return -EBUSY;
     p2m_need_add(p2m, &c->need, g, p2m_order_level(o));
     visit_replaced(p2m, r, g, m, o, c, false);
@@ -336,7 +337,7 @@ static int chunk_prepare(struct p2m_domain *p2m, const struct range *r,
 }
 
 static int chunk_commit(struct p2m_domain *p2m, const struct range *r,
-                        uint64_t g, uint64_t m, unsigned int o,
+                        gfn_t g, mfn_t m, unsigned int o,
                         struct range_ctx *c)
 {
     unsigned int level = p2m_order_level(o);
@@ -346,11 +347,11 @@ static int chunk_commit(struct p2m_domain *p2m, const struct range *r,
 
     ASSERT_LOCKED(&p2m->lock);
     visit_replaced(p2m, r, g, m, o, c, true);
-    p2m_iter_find(&it, p2m, _gfn(g), level);
+    p2m_iter_find(&it, p2m, g, level);
     rc = p2m_iter_build(p2m, &it, level);
     if ( rc )
         return rc;      /* cannot happen: the pages were reserved */
-    new = p2m->ops->make_leaf(level, _mfn(m), r->t, r->a);
+    new = p2m->ops->make_leaf(level, m, r->t, r->a);
     c->flush |= p2m_needs_flush(p2m, it.old, new, level);
     p2m_iter_set(p2m, &it, new, P2M_SET_PLAIN);
     return 0;
@@ -601,7 +602,7 @@ int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
     p2m_pod_access_done(v);     /* a new fault: the last access was done */
     if ( gfn_x(gfn) >= P2M_MAX_GFN )
     {
-        domain_crash(d, "access beyond the guest-physical space", gfn_x(gfn));
+        domain_crash(d, "access beyond the guest-physical space", gfn);
         return -EFAULT;
     }
     spin_lock(&p2m->lock);
@@ -630,7 +631,7 @@ int p2m_handle_fault(struct vcpu *v, gfn_t gfn, p2m_access_t access)
         return rc;              /* paused for memory; resumes later */
     if ( rc )
     {
-        domain_crash(d, why, gfn_x(gfn));
+        domain_crash(d, why, gfn);
         return -EFAULT;
     }
     p2m_debug_audit(p2m, "fault");
