@@ -392,6 +392,83 @@ static void test_m2p_follows_unmap(void **state)
     env_finish();
 }
 
+/* Every gfn of [g, g + nr) maps m + (gfn - g) as ram_rw, m2p included. */
+static void expect_linear_all(struct domain *d, uint64_t g, uint64_t m,
+                              uint64_t nr)
+{
+    uint64_t i;
+
+    for ( i = 0; i < nr; i++ )
+    {
+        struct p2m_lookup l;
+
+        assert_int_equal(p2m_get_entry(&d->p2m, _gfn(g + i), &l), 0);
+        if ( mfn_x(l.mfn) != m + i || l.type != p2m_ram_rw )
+            fail_msg("gfn %#llx: mfn %#llx type %u, expected %#llx",
+                     (unsigned long long)(g + i),
+                     (unsigned long long)mfn_x(l.mfn), l.type,
+                     (unsigned long long)(m + i));
+        expect_m2p(m + i, g + i);
+    }
+}
+
+/*
+ * p2m_set_range writes a run of 4K leaves table by table: a few walks from
+ * the root per table it fills (validate, prepare and commit), never one
+ * per entry.  Over an old 2M leaf the run splits it once, keeps the rest,
+ * and gives back just the frames it replaced.
+ */
+static void test_range_walks_per_table(void **state)
+{
+    const uint64_t g = 0x1000, nr = 4 * 512 + 7;   /* 5 L1 tables */
+    const uint64_t walks_per_table = 4;
+    struct domain *d;
+    uint64_t base, walks, old;
+
+    env_machine(LAYOUT);
+    d = env_domain(1, ENV_FMT(state));
+    base = env_claim_gibs(d, 3);
+    /* mfn only 4K-aligned: every chunk is a 4K leaf.  (Debug builds: the
+     * audit after the map is not the map's own walking.) */
+    d->p2m.debug_skip = 1;
+    walks = d->p2m.walks;
+    assert_int_equal(p2m_set_range(&d->p2m, _gfn(g), _mfn(base + g + 1), nr,
+                                   p2m_ram_rw, RWX), 0);
+    walks = d->p2m.walks - walks;
+    print_message("# %llu 4K leaves in 5 tables: %llu walks\n",
+                  (unsigned long long)nr, (unsigned long long)walks);
+    assert_true(walks <= 5 * walks_per_table);
+    expect_linear_all(d, g, base + g + 1, nr);
+    stats_one_leaf(d, 0, nr, 1 + 2 + 5);
+    env_expect_clean(d);
+
+    /* The same gfns again, to other frames: the old ones are released. */
+    old = base + g + 1;
+    d->p2m.debug_skip = 1;
+    walks = d->p2m.walks;
+    assert_int_equal(p2m_set_range(&d->p2m, _gfn(g), _mfn(base + GIB_FRAMES +
+                                   g + 3), nr, p2m_ram_rw, RWX), 0);
+    assert_true(d->p2m.walks - walks <= 5 * walks_per_table);
+    expect_linear_all(d, g, base + GIB_FRAMES + g + 3, nr);
+    expect_m2p(old, INVALID_GFN_RAW);
+    expect_m2p(old + nr - 1, INVALID_GFN_RAW);
+    env_expect_clean(d);
+
+    /* Across an old 2M leaf: split once, its other frames stay. */
+    assert_int_equal(p2m_set_entry(&d->p2m, _gfn(0x40000), _mfn(base),
+                                   PAGE_ORDER_2M, p2m_ram_rw, RWX), 0);
+    assert_int_equal(p2m_set_range(&d->p2m, _gfn(0x40000 + 5),
+                                   _mfn(base + 2 * GIB_FRAMES + 1), 600,
+                                   p2m_ram_rw, RWX), 0);
+    expect_linear_all(d, 0x40000, base, 5);
+    expect_linear_all(d, 0x40000 + 5, base + 2 * GIB_FRAMES + 1, 600);
+    expect_m2p(base + 5, INVALID_GFN_RAW);
+    expect_m2p(base + 511, INVALID_GFN_RAW);
+    expect_unmapped(d, 0x40000 + 605);
+    env_expect_clean(d);
+    env_finish();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +478,7 @@ int main(void)
         ENV_TEST(test_set_range_orders),
         ENV_TEST(test_split_keeps_type),
         ENV_TEST(test_m2p_follows_unmap),
+        ENV_TEST(test_range_walks_per_table),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

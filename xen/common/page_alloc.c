@@ -54,15 +54,19 @@ static unsigned int owner_id(const struct domain *d)
     return d->domain_id + 1u;
 }
 
-bool mfn_range_is_ram(mfn_t mfn, unsigned int order)
+static bool extent_is_ram(uint64_t s, uint64_t e)
 {
-    uint64_t s = mfn_x(mfn), e = s + (1ull << order);
     unsigned int i;
 
     for ( i = 0; i < machine.nr_ranges; i++ )
         if ( s >= machine.range[i].start && e <= machine.range[i].end )
             return true;
     return false;
+}
+
+bool mfn_range_is_ram(mfn_t mfn, unsigned int order)
+{
+    return extent_is_ram(mfn_x(mfn), mfn_x(mfn) + (1ull << order));
 }
 
 static bool ranges_overlap(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
@@ -319,19 +323,24 @@ static int range_owned(const struct domain *d, uint64_t mfn, uint64_t end,
     return 0;
 }
 
-int mfn_range_owned_by(const struct domain *d, mfn_t mfn, unsigned int order)
+int mfn_extent_owned_by(const struct domain *d, mfn_t mfn, uint64_t nr)
 {
-    uint64_t end = mfn_x(mfn) + (1ull << order);
+    uint64_t end = mfn_x(mfn) + nr;
     int rc;
 
     if ( end > machine.max_mfn || end <= mfn_x(mfn) )
         return -EFAULT;
-    if ( !mfn_range_is_ram(mfn, order) )
+    if ( !extent_is_ram(mfn_x(mfn), end) )
         return -ENXIO;
     spin_lock(&heap_lock);
     rc = range_owned(d, mfn_x(mfn), end, PGF_pod);
     spin_unlock(&heap_lock);
     return rc;
+}
+
+int mfn_range_owned_by(const struct domain *d, mfn_t mfn, unsigned int order)
+{
+    return mfn_extent_owned_by(d, mfn, 1ull << order);
 }
 
 int mfn_owner(mfn_t mfn)

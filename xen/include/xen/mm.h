@@ -45,6 +45,8 @@ int claim_domheap_range(struct domain *d, mfn_t mfn, unsigned int order);
  * 0, -EFAULT (beyond machine memory), -ENXIO (a hole), -EPERM (not d's).
  */
 int mfn_range_owned_by(const struct domain *d, mfn_t mfn, unsigned int order);
+/* The same for an extent of nr frames (nr > 0), any length. */
+int mfn_extent_owned_by(const struct domain *d, mfn_t mfn, uint64_t nr);
 
 /*
  * The platform declares [mfn, mfn + nr) device memory (MMIO): 0, -EINVAL

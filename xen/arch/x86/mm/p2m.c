@@ -235,14 +235,33 @@ struct range_ctx {
     bool flush;
 };
 
-/* One chunk of the range: gfn g, frame m (if the type has one), order o. */
-typedef int (*chunk_fn)(struct p2m_domain *p2m, const struct range *r,
-                        gfn_t g, mfn_t m, unsigned int o,
-                        struct range_ctx *c);
+/*
+ * A run of the range: n chunks of order o from gfn g (frame m, if the type
+ * has one), all in one table of level p2m_order_level(o), so that a run is
+ * walked once however many entries it writes.
+ */
+typedef int (*run_fn)(struct p2m_domain *p2m, const struct range *r,
+                      gfn_t g, mfn_t m, unsigned int o, uint64_t n,
+                      struct range_ctx *c);
 
-/* Steps of a range: calls fn for each chunk; stops at the first error. */
-static int for_each_chunk(struct p2m_domain *p2m, const struct range *r,
-                          chunk_fn fn, struct range_ctx *c)
+/*
+ * The chunks of order o from g to the end of g's table or of the range.
+ * Inside one table every later chunk has order o too: g and m stay
+ * 2^o-aligned, a larger order needs the alignment of a table boundary, and
+ * a smaller one only a remainder shorter than 2^o.
+ */
+static uint64_t run_length(const struct range *r, uint64_t g, unsigned int o)
+{
+    uint64_t span = 1ull << (o + PAGE_ORDER_2M);
+    uint64_t to_table = (align_down(g, o + PAGE_ORDER_2M) + span - g) >> o;
+    uint64_t left = (gfn_x(r->gfn) + r->nr - g) >> o;
+
+    return MIN(to_table, left);
+}
+
+/* Steps of a range: calls fn for each run; stops at the first error. */
+static int for_each_run(struct p2m_domain *p2m, const struct range *r,
+                        run_fn fn, struct range_ctx *c)
 {
     bool has_mfn = p2m_type_has_mfn(r->t);
     uint64_t done = 0;
@@ -254,31 +273,51 @@ static int for_each_chunk(struct p2m_domain *p2m, const struct range *r,
         uint64_t m = has_mfn ? mfn_x(r->mfn) + done : mfn_x(r->mfn);
         unsigned int o = chunk_order(g, m, r->nr - done, has_mfn,
                                      p2m->max_order);
+        uint64_t n = run_length(r, g, o);
 
-        rc = fn(p2m, r, _gfn(g), _mfn(m), o, c);
-        done += 1ull << o;
+        rc = fn(p2m, r, _gfn(g), _mfn(m), o, n, c);
+        done += n << o;
     }
     return rc;
 }
 
-static int chunk_validate(struct p2m_domain *p2m, const struct range *r,
-                          gfn_t g, mfn_t m, unsigned int o,
-                          struct range_ctx *c)
+/* Chunk i of a run: its frame (types without one keep INVALID_MFN). */
+static mfn_t run_mfn(const struct range *r, mfn_t m, unsigned int o,
+                     uint64_t i)
 {
-    (void)c;
-    return validate_leaf(p2m, g, m, o, r->t, r->a);
+    return p2m_type_has_mfn(r->t) ? mfn_add(m, i << o) : m;
 }
 
-/* An old entry inside the chunk being replaced: what leaves with it. */
+static int run_validate(struct p2m_domain *p2m, const struct range *r,
+                        gfn_t g, mfn_t m, unsigned int o, uint64_t n,
+                        struct range_ctx *c)
+{
+    uint64_t i;
+    int rc = 0;
+
+    (void)c;
+    for ( i = 0; !rc && i < n; i++ )
+        rc = validate_leaf(p2m, gfn_add(g, i << o), run_mfn(r, m, o, i), o,
+                           r->t, r->a);
+    return rc;
+}
+
+/* An old entry inside the run being replaced: what leaves with it. */
 struct replaced {
     const struct range *r;
-    gfn_t g;                   /* the chunk */
+    gfn_t g;                   /* the run */
     mfn_t m;
     unsigned int o;
+    uint64_t n;
     struct range_ctx *c;
     bool collect;              /* commit: move released frames aside */
 };
 
+/*
+ * The old terminal entry at it, where it overlaps the run: PoD pages
+ * replaced, and RAM that the domain loses, in pieces of the smaller of the
+ * old leaf and a chunk (each piece a chunk of its own on p2m->released).
+ */
 static void replaced_leaf(struct p2m_domain *p2m, const struct p2m_iter *it,
                           const struct replaced *x)
 {
@@ -286,74 +325,116 @@ static void replaced_leaf(struct p2m_domain *p2m, const struct p2m_iter *it,
     p2m_type_t ot = ops->type(it->old);
     unsigned int lo = p2m_level_order(it->level);
     unsigned int order = MIN(lo, x->o);
-    uint64_t a = MAX(gfn_x(it->gfn), gfn_x(x->g)), n = 1ull << order, om;
+    uint64_t g = gfn_x(x->g), end = g + (x->n << x->o);
+    uint64_t a = MAX(gfn_x(it->gfn), g);
+    uint64_t b = MIN(gfn_x(it->gfn) + (1ull << lo), end), om;
     struct page_info *pg;
 
     ASSERT_LOCKED(&p2m->lock);
     if ( ot == p2m_populate_on_demand )
-        x->c->pod_removed += n;
+        x->c->pod_removed += b - a;
     if ( !p2m_type_is_ram(ot) )
         return;
     om = mfn_x(ops->mfn(it->old, it->level)) + (a - gfn_x(it->gfn));
-    if ( p2m_type_is_ram(x->r->t) && om == mfn_x(x->m) + (a - gfn_x(x->g)) )
+    if ( p2m_type_is_ram(x->r->t) && om == mfn_x(x->m) + (a - g) )
         return;                 /* the same frames stay at the same gfns */
-    x->c->released += n;
+    x->c->released += b - a;
     if ( !x->collect )
         return;
     /* Set the frames aside; they go to the cache or the heap only after
      * the flush, when no vCPU can reach them any more (XSA-486). */
-    pg = heap_make_chunk(p2m->domain, _mfn(om), order);
-    ASSERT(pg);
-    if ( pg )
-        heap_move_chunk(pg, &p2m->released);
+    for ( ; a < b; a += 1ull << order, om += 1ull << order )
+    {
+        pg = heap_make_chunk(p2m->domain, _mfn(om), order);
+        ASSERT(pg);
+        if ( pg )
+            heap_move_chunk(pg, &p2m->released);
+    }
 }
 
 static void visit_replaced(struct p2m_domain *p2m, const struct range *r,
-                           gfn_t g, mfn_t m, unsigned int o,
+                           gfn_t g, mfn_t m, unsigned int o, uint64_t n,
                            struct range_ctx *c, bool collect)
 {
-    struct replaced x = { r, g, m, o, c, collect };
+    struct replaced x = { r, g, m, o, n, c, collect };
     struct p2m_iter it;
 
-    for_each_p2m_leaf(it, p2m, g, gfn_x(g) + (1ull << o))
-        replaced_leaf(p2m, &it, &x);
+    for_each_p2m_leaf(it, p2m, g, gfn_x(g) + (n << o))
+        if ( it.old )
+            replaced_leaf(p2m, &it, &x);
 }
 
-/* Under the lock: may this chunk be mapped, and what does it replace? */
-static int chunk_prepare(struct p2m_domain *p2m, const struct range *r,
-                         gfn_t g, mfn_t m, unsigned int o,
-                         struct range_ctx *c)
+/*
+ * Under the lock: may the run's frames be mapped as r->t?  The whole
+ * extent is checked at once; if that fails, chunk by chunk, so the error
+ * is the first chunk's, as if each had been checked alone.
+ */
+static int run_frames(struct p2m_domain *p2m, const struct range *r,
+                      gfn_t g, mfn_t m, unsigned int o, uint64_t n)
 {
-    int rc = p2m_type_has_mfn(r->t) ? check_frames(p2m, m, o, r->t) : 0;
+    bool ram = p2m_type_is_ram(r->t);
+    bool owned = ram && !mfn_extent_owned_by(p2m->domain, m, n << o);
+    uint64_t i;
+    int rc = 0;
+
+    ASSERT_LOCKED(&p2m->lock);
+    for ( i = 0; !rc && i < n; i++ )
+    {
+        mfn_t mi = mfn_add(m, i << o);
+
+        if ( !owned )
+            rc = check_frames(p2m, mi, o, r->t);
+        if ( !rc && ram && m2p_range_conflicts(mi, o, gfn_add(g, i << o)) )
+            rc = -EBUSY;
+    }
+    return rc;
+}
+
+/* Under the lock: may this run be mapped, and what does it replace? */
+static int run_prepare(struct p2m_domain *p2m, const struct range *r,
+                       gfn_t g, mfn_t m, unsigned int o, uint64_t n,
+                       struct range_ctx *c)
+{
+    int rc = p2m_type_has_mfn(r->t) ? run_frames(p2m, r, g, m, o, n) : 0;
 
     ASSERT_LOCKED(&p2m->lock);
     if ( rc )
         return rc;
-    if ( p2m_type_is_ram(r->t) && m2p_range_conflicts(m, o, g) )
-        return -EBUSY;
+    /* One table holds the whole run: the first chunk's path is all of it. */
     p2m_need_add(p2m, &c->need, g, p2m_order_level(o));
-    visit_replaced(p2m, r, g, m, o, c, false);
+    visit_replaced(p2m, r, g, m, o, n, c, false);
     return 0;
 }
 
-static int chunk_commit(struct p2m_domain *p2m, const struct range *r,
-                        gfn_t g, mfn_t m, unsigned int o,
-                        struct range_ctx *c)
+/*
+ * Write the run's leaves in one walk: the first entry builds the tables
+ * down to the run's level (the pages were reserved), the rest are its
+ * neighbours in the same table.
+ */
+static int run_commit(struct p2m_domain *p2m, const struct range *r,
+                      gfn_t g, mfn_t m, unsigned int o, uint64_t n,
+                      struct range_ctx *c)
 {
+    const struct p2m_format_ops *ops = p2m->ops;
     unsigned int level = p2m_order_level(o);
     struct p2m_iter it;
     p2m_pte_t new;
     int rc;
 
     ASSERT_LOCKED(&p2m->lock);
-    visit_replaced(p2m, r, g, m, o, c, true);
-    p2m_iter_find(&it, p2m, g, level);
-    rc = p2m_iter_build(p2m, &it, level);
-    if ( rc )
-        return rc;      /* cannot happen: the pages were reserved */
-    new = p2m->ops->make_leaf(level, m, r->t, r->a);
-    c->flush |= p2m_needs_flush(p2m, it.old, new, level);
-    p2m_iter_set(p2m, &it, new, P2M_SET_PLAIN);
+    visit_replaced(p2m, r, g, m, o, n, c, true);
+    for ( p2m_iter_start(&it, p2m, g, gfn_x(g) + (n << o), level, true);
+          !it.done; p2m_iter_next(&it) )
+    {
+        rc = p2m_iter_build(p2m, &it, level);
+        if ( rc )
+            return rc;  /* cannot happen: the pages were reserved */
+        new = ops->make_leaf(level,
+                             run_mfn(r, m, o, (gfn_x(it.gfn) - gfn_x(g)) >> o),
+                             r->t, r->a);
+        c->flush |= p2m_needs_flush(p2m, it.old, new, level);
+        p2m_iter_set(p2m, &it, new, P2M_SET_PLAIN);
+    }
     return 0;
 }
 
@@ -410,7 +491,7 @@ static int range_prepare(struct p2m_domain *p2m, struct range *r,
     if ( !rc && p2m->logdirty )
         rc = p2m_dirty_cover(p2m, gfn_x(r->gfn) + r->nr);
     if ( !rc )
-        rc = for_each_chunk(p2m, r, chunk_prepare, c);
+        rc = for_each_run(p2m, r, run_prepare, c);
     if ( !rc )
         rc = range_check_believed(p2m, r, c);
     if ( !rc )
@@ -430,7 +511,7 @@ static int set_range(struct p2m_domain *p2m, struct range *r,
         return 0;
     if ( gfn_x(r->gfn) >= P2M_MAX_GFN || P2M_MAX_GFN - gfn_x(r->gfn) < r->nr )
         return -ERANGE;
-    rc = validated ? 0 : for_each_chunk(p2m, r, chunk_validate, &c);
+    rc = validated ? 0 : for_each_run(p2m, r, run_validate, &c);
     if ( rc )
         return rc;
     spin_lock(&p2m->lock);
@@ -441,7 +522,7 @@ static int set_range(struct p2m_domain *p2m, struct range *r,
         free_domheap_range(p2m->domain, r->mfn,
                            (unsigned int)__builtin_ctzll(r->nr));
     if ( !rc )
-        rc = for_each_chunk(p2m, r, chunk_commit, &c);
+        rc = for_each_run(p2m, r, run_commit, &c);
     ASSERT(!rc || !c.flush);
     /* Replaced frames go to the cache or the heap only after the flush. */
     p2m_flush_and_release(p2m, c.flush);
