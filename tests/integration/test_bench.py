@@ -22,7 +22,8 @@ release_only = pytest.mark.skipif(
 WANT = {
     "bench_p2m": [f"lookup_{o}_{k}_{f}" for o in ("1g", "2m", "4k")
                   for k in ("dep", "indep") for f in ("npt", "ept")] +
-                 ["map_64g_4k", "map_64g_4k_ept"],
+                 ["map_64g_4k", "map_64g_4k_ept", "map_64g_4k_set_entry",
+                  "map_64g_4k_set_entry_ept"],
     "bench_pod": ["pod_fill_1g", "pod_fill_2m", "pod_fill_4k",
                   "pod_fill_scaling_4k", "pod_fill_scaling_2m",
                   "balloon_populated_64g_ms", "balloon_populated_64g_1g_ms",
