@@ -273,12 +273,99 @@ static void test_logdirty_write_fault(void **state)
     world_down(&w);
 }
 
+#define GRO (3 * GIB_FRAMES + 0x2000)   /* a ram_ro 2M leaf: never split */
+
+/*
+ * Eager split: log-dirty on splits every writable RAM superpage to 4K
+ * leaves, write-protected, at once; a ram_ro superpage stays whole.  A
+ * write then faults without splitting, and log-dirty off folds it all back.
+ */
+static void test_logdirty_eager_split(void **state)
+{
+    static const uint64_t dirty[] = { OFF };
+    struct p2m_stats st;
+    struct vcpu *v;
+    struct world w;
+    uint64_t mro;
+
+    world_up(&w, ENV_FMT(state));
+    v = &w.d->vcpu[1];
+    mro = mfn_x(env_alloc(w.d, 9));
+    assert_int_equal(p2m_set_entry(&w.d->p2m, _gfn(GRO), _mfn(mro), 9,
+                                   p2m_ram_ro, RWX), 0);
+    /* The vCPU holds the writable translation: enabling must flush it. */
+    assert_int_equal(hosted_guest_write(v, _gfn(G1 + OFF), 8, 1), 0);
+    assert_int_equal(p2m_logdirty_set_split(&w.d->p2m, 7), -EINVAL);
+    assert_int_equal(p2m_logdirty_set_split(&w.d->p2m, P2M_SPLIT_EAGER), 0);
+    assert_int_equal(p2m_logdirty_enable(&w.d->p2m, true), 0);
+    assert_int_equal(p2m_logdirty_set_split(&w.d->p2m, P2M_SPLIT_ON_WRITE),
+                     -EBUSY);
+    /* 1G -> 512 2M -> 512 x 512 4K; the 2M -> 512 4K; 514 splits. */
+    env_expect_stats(w.d, GIB_FRAMES + 512 + 1, 1, 0, 4 + 1 + 512 + 1,
+                     1 + 512 + 1);
+    env_expect(w.d, G1, w.m1, p2m_ram_logdirty, RWX, 0);
+    env_expect(w.d, G1 + OFF, w.m1 + OFF, p2m_ram_logdirty, RWX, 0);
+    env_expect(w.d, G1 + GIB_FRAMES - 1, w.m1 + GIB_FRAMES - 1,
+               p2m_ram_logdirty, RWX, 0);
+    env_expect(w.d, G2 + 3, w.m2 + 3, p2m_ram_logdirty, RWX, 0);
+    env_expect(w.d, G4, w.m4, p2m_ram_logdirty, RWX, 0);
+    env_expect(w.d, GRO + 7, mro + 7, p2m_ram_ro, RWX, 9);
+    expect_1g_types(w.d, 0, GIB_FRAMES);
+    assert_int_equal(dirty_in_1g(&w, false), 0);
+    /* The write fault only retypes: no split left to do. */
+    assert_int_equal(hosted_guest_write(v, _gfn(G1 + OFF), 16, VAL), 0);
+    p2m_get_stats(&w.d->p2m, &st);
+    assert_int_equal(st.splits, 1 + 512 + 1);
+    env_expect(w.d, G1 + OFF, w.m1 + OFF, p2m_ram_rw, RWX, 0);
+    assert_int_equal(dirty_in_1g(&w, false), 1);
+    expect_dirty(bitmap, dirty, 1);
+    /* Off: every split folds back (513 tables into the 1G, one 2M). */
+    assert_int_equal(p2m_logdirty_enable(&w.d->p2m, false), 0);
+    env_expect_stats(w.d, 1, 2, 1, 4, 1 + 512 + 1);
+    p2m_get_stats(&w.d->p2m, &st);
+    assert_int_equal(st.merges, 1 + 512 + 1);
+    env_expect(w.d, G1 + OFF, w.m1 + OFF, p2m_ram_rw, RWX, 18);
+    env_expect(w.d, G2, w.m2, p2m_ram_rw, RWX, 9);
+    assert_false(w.d->crashed);
+    world_down(&w);
+}
+
+/* Eager split without the table pages: -ENOMEM, and nothing changed. */
+static void test_logdirty_eager_no_memory(void **state)
+{
+    struct p2m_domain *p2m;
+    struct world w;
+    uint64_t pages;
+
+    world_up(&w, ENV_FMT(state));
+    p2m = &w.d->p2m;
+    assert_int_equal(p2m_logdirty_set_split(p2m, P2M_SPLIT_EAGER), 0);
+    pages = w.d->p2m_pages;
+    p2m->pool_limit = pages + 100;      /* 515 needed */
+    assert_int_equal(p2m_logdirty_enable(p2m, true), -ENOMEM);
+    assert_false(p2m->logdirty);
+    assert_null(p2m->dirty_map);
+    assert_true(p2m->pool_pages <= 64);
+    env_expect_stats(w.d, 1, 1, 1, 4, 0);
+    expect_all(&w, p2m_ram_rw);
+    env_expect_clean(w.d);
+    p2m->pool_limit = 0;
+    assert_int_equal(p2m_logdirty_enable(p2m, true), 0);
+    env_expect_stats(w.d, GIB_FRAMES + 512 + 1, 0, 0, 4 + 1 + 512 + 1,
+                     1 + 512 + 1);
+    assert_int_equal(p2m_logdirty_enable(p2m, false), 0);
+    expect_all(&w, p2m_ram_rw);
+    world_down(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         ENV_TEST(test_global_change_keeps_superpages),
         ENV_TEST(test_range_change_splits_at_ends),
         ENV_TEST(test_logdirty_write_fault),
+        ENV_TEST(test_logdirty_eager_split),
+        ENV_TEST(test_logdirty_eager_no_memory),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

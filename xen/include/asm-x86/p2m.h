@@ -201,6 +201,7 @@ struct p2m_domain {
     mfn_t root;
     struct p2m_stats stats;
     bool logdirty;
+    bool logdirty_eager;       /* split every superpage when logging starts */
     /*
      * Log-dirty: gfns dirtied whose entry stopped being ram_rw since the
      * last clean (swept, retyped, unmapped, ballooned), one bit per gfn
@@ -316,6 +317,18 @@ int64_t p2m_merge_range(struct p2m_domain *p2m, gfn_t gfn, uint64_t nr);
  * folds the superpages that dirty-page splits broke up.
  */
 int p2m_logdirty_enable(struct p2m_domain *p2m, bool on);
+
+/*
+ * How log-dirty breaks superpages up: on the first write to each one (the
+ * default), or all at once when logging starts, so that no write fault
+ * while logging has to split (KVM's eager page split).  With eager, enable
+ * splits every RAM superpage to 4K leaves, write-protected, and fails with
+ * -ENOMEM, changing nothing, when the table pages are not to be had.
+ * Set while log-dirty is off: 0, or -EBUSY while it is on.  Takes the lock.
+ */
+enum p2m_logdirty_split { P2M_SPLIT_ON_WRITE, P2M_SPLIT_EAGER };
+int p2m_logdirty_set_split(struct p2m_domain *p2m,
+                           enum p2m_logdirty_split how);
 /*
  * Set bit (g - gfn) of bitmap for each dirty g in [gfn, gfn + nr); with
  * clean, write-protect them again.  Returns the number of dirty pages.

@@ -237,19 +237,106 @@ uint64_t p2m_logdirty_reach(struct p2m_domain *p2m)
     return top;
 }
 
+int p2m_logdirty_set_split(struct p2m_domain *p2m,
+                           enum p2m_logdirty_split how)
+{
+    int rc = 0;
+
+    if ( how != P2M_SPLIT_ON_WRITE && how != P2M_SPLIT_EAGER )
+        return -EINVAL;
+    spin_lock(&p2m->lock);
+    if ( p2m->logdirty )
+        rc = -EBUSY;
+    else
+        p2m->logdirty_eager = how == P2M_SPLIT_EAGER;
+    spin_unlock(&p2m->lock);
+    return rc;
+}
+
+/* Eager split: a RAM superpage that logging write-protects (ram_rw, or
+ * one this split already write-protected on its way down). */
+static bool eager_splits(p2m_type_t t, unsigned int level)
+{
+    return level > P2M_L1 && (t == p2m_ram_rw || t == p2m_ram_logdirty);
+}
+
+/* Table pages that splitting every such superpage to 4K takes. */
+static uint64_t eager_tables(struct p2m_domain *p2m)
+{
+    struct p2m_iter it;
+    uint64_t n = 0;
+
+    ASSERT_LOCKED(&p2m->lock);
+    for_each_p2m_leaf(it, p2m, _gfn(0), P2M_MAX_GFN)
+        if ( eager_splits(p2m->ops->type(it.old), it.level) )
+            n += it.level == P2M_L3 ? 1 + 512 : 1;
+    return n;
+}
+
+/*
+ * Write-protect all RAM, splitting each superpage to 4K on the way: a 1G
+ * leaf becomes 2M children already write-protected, which the walk then
+ * enters and splits in turn.  The pages were reserved; cannot fail.
+ */
+static void eager_protect(struct p2m_domain *p2m)
+{
+    const struct p2m_format_ops *ops = p2m->ops;
+    struct p2m_iter it;
+    bool flush = false;
+    p2m_pte_t new;
+
+    ASSERT_LOCKED(&p2m->lock);
+    for_each_p2m_leaf(it, p2m, _gfn(0), P2M_MAX_GFN)
+    {
+        p2m_type_t t = ops->type(it.old);
+
+        if ( eager_splits(t, it.level) )
+        {
+            flush |= t == p2m_ram_rw;
+            p2m_iter_split_as(p2m, &it, p2m_ram_logdirty);
+            continue;           /* the walk goes on into the new table */
+        }
+        if ( t != p2m_ram_rw )
+            continue;
+        new = ops->retype(it.old, it.level, p2m_ram_logdirty);
+        flush |= p2m_needs_flush(p2m, it.old, new, it.level);
+        p2m_iter_set(p2m, &it, new, P2M_SET_PLAIN);
+    }
+    p2m_flush_and_release(p2m, flush);
+}
+
+/* Log-dirty on: the map first, then the tables; -ENOMEM leaves it off. */
+static int logdirty_start(struct p2m_domain *p2m)
+{
+    int rc = p2m_dirty_cover(p2m, p2m_top_gfn(p2m));
+
+    ASSERT_LOCKED(&p2m->lock);
+    if ( !rc && p2m->logdirty_eager )
+    {
+        rc = p2m_pool_reserve(p2m, eager_tables(p2m));
+        if ( rc )
+        {
+            p2m_pool_trim(p2m);
+            p2m_dirty_free(p2m);
+        }
+    }
+    if ( rc )
+        return rc;
+    if ( p2m->logdirty_eager )
+        eager_protect(p2m);
+    else
+        change_global(p2m, p2m_ram_rw, p2m_ram_logdirty);
+    p2m->logdirty = true;
+    return 0;
+}
+
 int p2m_logdirty_enable(struct p2m_domain *p2m, bool on)
 {
     int rc = 0;
 
     spin_lock(&p2m->lock);
     if ( p2m->logdirty != on && on )
-    {
-        /* The map first: enabling can then no longer fail. */
-        rc = p2m_dirty_cover(p2m, p2m_top_gfn(p2m));
-        if ( !rc )
-            change_global(p2m, p2m_ram_rw, p2m_ram_logdirty);
-        p2m->logdirty = !rc;
-    }
+        rc = logdirty_start(p2m);
     else if ( p2m->logdirty != on )
     {
         p2m->logdirty = false;

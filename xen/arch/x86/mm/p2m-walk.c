@@ -49,6 +49,13 @@ int p2m_pool_reserve(struct p2m_domain *p2m, uint64_t n)
     return 0;
 }
 
+void p2m_pool_trim(struct p2m_domain *p2m)
+{
+    ASSERT_LOCKED(&p2m->lock);
+    while ( p2m->pool_pages > POOL_KEEP )
+        free_p2m_page(p2m->domain, pool_take(p2m));
+}
+
 void p2m_pool_drain(struct p2m_domain *p2m)
 {
     ASSERT_LOCKED(&p2m->lock);
@@ -274,6 +281,31 @@ static void table_added(struct p2m_domain *p2m, const struct p2m_iter *it,
     }
 }
 
+/*
+ * A RAM leaf that stays a RAM leaf of the same frames (a retype, an access
+ * change): the leaf counts and the m2p record stay as they are, so only
+ * the digest and the dirty mark move.  Log-dirty's clean and stop retype
+ * every 4K leaf of a guest, and this keeps them off the m2p.
+ */
+static bool leaf_keeps_frames(const struct p2m_format_ops *ops, p2m_pte_t old,
+                              p2m_pte_t new, unsigned int level)
+{
+    return p2m_type_is_ram(ops->type(old)) && p2m_type_is_ram(ops->type(new)) &&
+           mfn_eq(ops->mfn(old, level), ops->mfn(new, level));
+}
+
+static void leaf_retyped(struct p2m_domain *p2m, const struct p2m_iter *it,
+                         p2m_pte_t new)
+{
+    const struct p2m_format_ops *ops = p2m->ops;
+    uint64_t gfn = gfn_x(it->gfn);
+
+    p2m->entry_digest += p2m_entry_digest(ops, it->gfn, it->level, new) -
+                         p2m_entry_digest(ops, it->gfn, it->level, it->old);
+    if ( ops->type(it->old) == p2m_ram_rw && p2m->logdirty )
+        p2m_dirty_mark(p2m, gfn, p2m_level_order(it->level));
+}
+
 void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
                   enum p2m_set_how how)
 {
@@ -285,14 +317,20 @@ void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
     was_table = ops->is_table(it->old, it->level);
     ASSERT(!(was_table && is_table));
     ASSERT(how != P2M_SET_FOLD || (was_table && new));
-    if ( was_table )
-        subtree_removed(p2m, it);
+    if ( !was_table && !is_table &&
+         leaf_keeps_frames(ops, it->old, new, it->level) )
+        leaf_retyped(p2m, it, new);
     else
-        account_leaf(p2m, it->old, it->level, gfn_x(it->gfn), -1);
-    if ( is_table )
-        table_added(p2m, it, new);
-    else
-        account_leaf(p2m, new, it->level, gfn_x(it->gfn), 1);
+    {
+        if ( was_table )
+            subtree_removed(p2m, it);
+        else
+            account_leaf(p2m, it->old, it->level, gfn_x(it->gfn), -1);
+        if ( is_table )
+            table_added(p2m, it, new);
+        else
+            account_leaf(p2m, new, it->level, gfn_x(it->gfn), 1);
+    }
     if ( is_table && it->old )
         p2m->stats.splits++;
     if ( how == P2M_SET_FOLD )
@@ -302,22 +340,36 @@ void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
     it->old = new;
 }
 
-int p2m_iter_split(struct p2m_domain *p2m, struct p2m_iter *it)
+int p2m_iter_split_as(struct p2m_domain *p2m, struct p2m_iter *it,
+                      p2m_type_t nt)
 {
     const struct p2m_format_ops *ops = p2m->ops;
+    p2m_pte_t e = *it->ptep;
+    bool retype = ops->type(e) != nt;
     struct page_info *pg;
     p2m_pte_t *t;
     unsigned int i;
 
     ASSERT_LOCKED(&p2m->lock);
+    ASSERT(!retype || (p2m_type_is_ram(ops->type(e)) &&
+                       p2m_type_is_ram(nt)));
     if ( list_empty(&p2m->pool) )
         return -ENOMEM;         /* the caller did not reserve: refuse */
     pg = pool_take(p2m);
     t = p2m_table(page_to_mfn(pg));
     for ( i = 0; i < 512; i++ )
-        t[i] = ops->split_child(*it->ptep, it->level, i);
+    {
+        t[i] = ops->split_child(e, it->level, i);
+        if ( retype )
+            t[i] = ops->retype(t[i], it->level - 1, nt);
+    }
     p2m_iter_set(p2m, it, ops->make_table(page_to_mfn(pg)), P2M_SET_PLAIN);
     return 0;
+}
+
+int p2m_iter_split(struct p2m_domain *p2m, struct p2m_iter *it)
+{
+    return p2m_iter_split_as(p2m, it, p2m->ops->type(*it->ptep));
 }
 
 int p2m_iter_build(struct p2m_domain *p2m, struct p2m_iter *it,

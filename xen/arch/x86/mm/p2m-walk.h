@@ -95,6 +95,10 @@ void p2m_iter_refresh(struct p2m_iter *it);
  * Needs a reserved table page (0 or -ENOMEM).
  */
 int p2m_iter_split(struct p2m_domain *p2m, struct p2m_iter *it);
+/* The same, the children retyped to nt (RAM to RAM: log-dirty's eager
+ * split write-protects them as it makes them). */
+int p2m_iter_split_as(struct p2m_domain *p2m, struct p2m_iter *it,
+                      p2m_type_t nt);
 
 /* The rights the tables above it grant (a walk grants the AND of all). */
 p2m_access_t p2m_iter_path_rights(const struct p2m_iter *it);
@@ -132,6 +136,8 @@ bool p2m_needs_flush(const struct p2m_domain *p2m, p2m_pte_t old,
 void p2m_flush_and_release(struct p2m_domain *p2m, bool flush);
 
 void p2m_pool_drain(struct p2m_domain *p2m);
+/* Give back what a failed large reservation left in the pool. */
+void p2m_pool_trim(struct p2m_domain *p2m);
 
 /*
  * p2m_set_range for a frameless type (PoD) with a check that runs under
