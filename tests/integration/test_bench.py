@@ -29,6 +29,7 @@ WANT = {
                   "balloon_populated_64g_ms", "balloon_populated_64g_1g_ms",
                   "balloon_populated_64g_4k_ms"],
     "bench_fault": ["fault_latency_max_us"],
+    "bench_logdirty": ["eager_split_gibps", "fold_gibps"],
     "bench_run": ["run_boot_scaling_2v", "run_boot_scaling_4v",
                   "oversubscribed_8v_vs_2v"],
 }

@@ -290,7 +290,8 @@ static void table_added(struct p2m_domain *p2m, const struct p2m_iter *it,
 static bool leaf_keeps_frames(const struct p2m_format_ops *ops, p2m_pte_t old,
                               p2m_pte_t new, unsigned int level)
 {
-    return p2m_type_is_ram(ops->type(old)) && p2m_type_is_ram(ops->type(new)) &&
+    return p2m_type_is_ram(ops->type(old)) &&
+           p2m_type_is_ram(ops->type(new)) &&
            mfn_eq(ops->mfn(old, level), ops->mfn(new, level));
 }
 
