@@ -208,6 +208,38 @@ def test_logdirty_write_splits_1g_and_bitmap(run_p2mctl, fmt):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+def test_logdirty_on_eager_splits_at_once(run_p2mctl, fmt):
+    """on-eager splits every writable superpage to 4K when logging starts;
+    a write then only retypes, and off folds everything back."""
+    g = 0x40000
+    x = g + 0x12345
+    r = run_p2mctl(prologue(fmt) + f"""
+        map 1 {g:#x} auto 18
+        map 1 0x80200 auto 9
+        logdirty 1 on-eager
+        stats 1
+        translate 1 {x:#x}
+        write 1 {x:#x}
+        stats 1
+        logdirty 1 peek
+        logdirty 1 off
+        translate 1 {x:#x}
+        stats 1
+        audit 1
+        """)
+    assert r.rc == 0, r
+    s1, t1, s2, peek, t2, s3, audit = r.json
+    # 1G -> 512 2M -> 512 x 512 4K, and the 2M -> 512 4K: 514 splits
+    assert counters(s1) == (0, 0, 512 * 512 + 512, 4 + 512 + 1, 514)
+    assert (t1["type"], t1["order"]) == ("ram_logdirty", 0)
+    assert counters(s2)[4] == 514          # the write split nothing
+    assert peek == {"dirty": 1, "gfns": [x]}
+    assert (t2["type"], t2["order"]) == ("ram_rw", 18)
+    assert t2["mfn"] == t1["mfn"]
+    assert counters(s3)[:2] == (1, 1)
+    assert audit["ok"] is True
+
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_write_read_roundtrip_distinct_frames(run_p2mctl, fmt):
     r = run_p2mctl(prologue(fmt) + """
         map 1 0 auto 9
@@ -446,6 +478,7 @@ BAD_LINES = [
     ("no hap", "", "create 2 maxmem=1G", "hap= is required"),
     ("second host", "", "host 8G", "host already"),
     ("logdirty bad op", "", "logdirty 1 maybe", "bad operation"),
+    ("logdirty bad op names on-eager", "", "logdirty 1 eager", "on-eager"),
     ("peek while off", "", "logdirty 1 peek", "EINVAL"),
     ("maxmem exceeded", "create 2 hap=npt maxmem=1M", "map 2 0 auto 9",
      "ENOSPC"),

@@ -148,14 +148,23 @@ int cmd_logdirty(struct cli *c, unsigned int argc, char **argv)
 
     if ( arg_domain(c, argv[1], &d) )
         return -1;
-    if ( !strcmp(op, "on") || !strcmp(op, "off") )
+    if ( !strcmp(op, "on") || !strcmp(op, "on-eager") )
     {
-        rc = p2m_logdirty_enable(&d->p2m, !strcmp(op, "on"));
+        /* on: superpages split on their first write; on-eager: all now. */
+        rc = d->p2m.logdirty ? 0 : p2m_logdirty_set_split(&d->p2m,
+                 strcmp(op, "on") ? P2M_SPLIT_EAGER : P2M_SPLIT_ON_WRITE);
+        if ( !rc )
+            rc = p2m_logdirty_enable(&d->p2m, true);
+        return rc ? cli_errno(c, rc, NULL) : 0;
+    }
+    if ( !strcmp(op, "off") )
+    {
+        rc = p2m_logdirty_enable(&d->p2m, false);
         return rc ? cli_errno(c, rc, NULL) : 0;
     }
     if ( strcmp(op, "peek") && strcmp(op, "clean") )
-        return cli_err(c, "bad operation '%s': expected on, off, peek or "
-                       "clean", op);
+        return cli_err(c, "bad operation '%s': expected on, on-eager, off, "
+                       "peek or clean", op);
     if ( !d->p2m.logdirty )
         return cli_errno(c, -EINVAL, "log-dirty mode is off");
     rc = logdirty_collect(d, !strcmp(op, "clean"), &dirty);

@@ -30,7 +30,7 @@ static const struct cmd cmds[] = {
     { "iomem", 3, 3, "iomem <dom> <mfn> <nr>", cmd_iomem },
     { "translate", 2, 2, "translate <dom> <gfn>", cmd_translate },
     { "settype", 4, 4, "settype <dom> <gfn> <order> <type>", cmd_settype },
-    { "logdirty", 2, 2, "logdirty <dom> on|off|peek|clean", cmd_logdirty },
+    { "logdirty", 2, 2, "logdirty <dom> on|on-eager|off|peek|clean", cmd_logdirty },
     { "write", 2, 3, "write <dom> <gfn> [value]", cmd_write },
     { "read", 2, 2, "read <dom> <gfn>", cmd_read },
     { "audit", 1, 1, "audit <dom>", cmd_audit },
