@@ -293,8 +293,21 @@ int p2m_map_frames(struct p2m_domain *p2m, gfn_t gfn, mfn_t mfn,
  */
 int p2m_remove(struct p2m_domain *p2m, gfn_t gfn, unsigned int order);
 
-/* Look gfn up by walking the tables.  0 or -ERANGE.  Takes the P2M lock. */
+/* Look gfn up by walking the tables.  0 or -ERANGE.  Lock-free: never
+ * waits for a writer, and sees each entry before or after its change. */
 int p2m_get_entry(struct p2m_domain *p2m, gfn_t gfn, struct p2m_lookup *out);
+
+/*
+ * Lock-free table readers, supplied by the platform.  A lookup reads the
+ * tables between plat_read_enter and plat_read_exit without the P2M lock;
+ * before a table page that a change unlinked is freed or reused, the writer
+ * calls plat_read_sync, which returns once every read that began before it
+ * has ended.  Hosted threads announce their reads (hosted/readers.c); the
+ * bare-metal CPU has no reader but itself, so there they do nothing.
+ */
+void plat_read_enter(void);
+void plat_read_exit(void);
+void plat_read_sync(void);
 
 /* Change every ot entry to nt (ram_rw <-> ram_logdirty), superpages whole. */
 int p2m_change_type_global(struct p2m_domain *p2m, p2m_type_t ot,

@@ -69,7 +69,9 @@ void p2m_pool_drain(struct p2m_domain *p2m)
 static void iter_at(struct p2m_iter *it)
 {
     it->ptep = it->path[it->level] + p2m_index(it->want, it->level);
-    it->old = *it->ptep;
+    /* Acquire: a table published by the one store is seen filled, by the
+     * lock-free lookups too. */
+    it->old = __atomic_load_n(it->ptep, __ATOMIC_ACQUIRE);
     it->gfn = _gfn(align_down(it->want, p2m_level_order(it->level)));
 }
 
@@ -110,10 +112,10 @@ static void iter_settle(struct p2m_iter *it)
         iter_down(it);
 }
 
-void p2m_iter_start(struct p2m_iter *it, struct p2m_domain *p2m, gfn_t start,
-                    uint64_t end, unsigned int min_level, bool leaves)
+static void iter_begin(struct p2m_iter *it, struct p2m_domain *p2m,
+                       gfn_t start, uint64_t end, unsigned int min_level,
+                       bool leaves)
 {
-    ASSERT_LOCKED(&p2m->lock);
     ASSERT(min_level >= P2M_L1 && min_level <= P2M_LEVELS);
     it->p2m = p2m;
     it->top = it->level = P2M_LEVELS;
@@ -124,12 +126,25 @@ void p2m_iter_start(struct p2m_iter *it, struct p2m_domain *p2m, gfn_t start,
     it->leaves = leaves;
     it->skip = false;
     it->done = it->want >= it->end;
-    it->unlinks = p2m->table_unlinks;
-    p2m->walks++;
     if ( it->done )
         return;
     iter_at(it);
     iter_settle(it);
+}
+
+void p2m_iter_start(struct p2m_iter *it, struct p2m_domain *p2m, gfn_t start,
+                    uint64_t end, unsigned int min_level, bool leaves)
+{
+    ASSERT_LOCKED(&p2m->lock);
+    p2m->walks++;
+    it->unlinks = p2m->table_unlinks;
+    iter_begin(it, p2m, start, end, min_level, leaves);
+}
+
+void p2m_iter_find_unlocked(struct p2m_iter *it, struct p2m_domain *p2m,
+                            gfn_t gfn)
+{
+    iter_begin(it, p2m, gfn, gfn_x(gfn) + 1, P2M_L1, true);
 }
 
 void p2m_iter_next(struct p2m_iter *it)
@@ -182,7 +197,8 @@ p2m_access_t p2m_iter_path_rights(const struct p2m_iter *it)
     unsigned int l;
 
     for ( l = it->top; l > it->level; l-- )
-        r &= ops->rights(it->path[l][p2m_index(gfn_x(it->gfn), l)]);
+        r &= ops->rights(__atomic_load_n(&it->path[l][p2m_index(
+                             gfn_x(it->gfn), l)], __ATOMIC_ACQUIRE));
     return r;
 }
 
@@ -441,6 +457,10 @@ void p2m_flush_and_release(struct p2m_domain *p2m, bool flush)
 {
     ASSERT_LOCKED(&p2m->lock);
     ASSERT(flush || list_empty(&p2m->deferred));
+    /* A lock-free lookup may still be inside an unlinked table: let every
+     * one that started before the unlink finish first. */
+    if ( !list_empty(&p2m->deferred) )
+        plat_read_sync();
     if ( flush )
     {
         if ( !p2m->test_skip_flush )

@@ -608,7 +608,6 @@ static void decode(const struct p2m_domain *p2m, const struct p2m_iter *it,
     const struct p2m_format_ops *ops = p2m->ops;
     p2m_pte_t e = it->old;
 
-    ASSERT_LOCKED(&p2m->lock);
     out->type = ops->type(e);
     out->order = p2m_level_order(it->level);
     out->access = ops->access(e);
@@ -624,10 +623,11 @@ int p2m_get_entry(struct p2m_domain *p2m, gfn_t gfn, struct p2m_lookup *out)
 
     if ( gfn_x(gfn) >= P2M_MAX_GFN )
         return -ERANGE;
-    spin_lock(&p2m->lock);
-    p2m_iter_find(&it, p2m, gfn, P2M_L1);
+    /* Lock-free: writers free no table a lookup may be in (p2m-walk.c). */
+    plat_read_enter();
+    p2m_iter_find_unlocked(&it, p2m, gfn);
     decode(p2m, &it, gfn_x(gfn), out);
-    spin_unlock(&p2m->lock);
+    plat_read_exit();
     return 0;
 }
 
