@@ -364,6 +364,64 @@ static void test_cpu_walk_bits_are_not_writes(void **state)
     env_finish();
 }
 
+/*
+ * Lookups take their own lock-free descent (ops->lookup).  It must grant
+ * what the walk's path grants: a table entry forged without W (reported as
+ * AUDIT_RIGHTS) takes W from the 4K leaf below it, and the audit finds the
+ * two descents agreeing.  A lookup that decodes a leaf otherwise is caught
+ * as AUDIT_LOOKUP at that leaf.
+ */
+static void (*real_lookup)(const p2m_pte_t *root, uint64_t gfn,
+                           struct p2m_lookup *out);
+
+static void lookup_2m_off_by_one(const p2m_pte_t *root, uint64_t gfn,
+                                 struct p2m_lookup *out)
+{
+    real_lookup(root, gfn, out);
+    if ( out->order == PAGE_ORDER_2M )
+        out->mfn = mfn_add(out->mfn, 1);
+}
+
+static void test_lookup_matches_walk(void **state)
+{
+    static struct p2m_audit_report r;
+    struct p2m_format_ops broken;
+    const struct p2m_format_ops *ops;
+    struct p2m_lookup l;
+    struct world w;
+    struct p2m_domain *p2m;
+    uint64_t *e, old;
+
+    world_up(&w, ENV_FMT(state));
+    p2m = &w.d->p2m;
+    e = env_entry(p2m, G4, P2M_L3);
+    assert_non_null(e);
+    old = *e;
+    *e = clear_w(&w, old);
+    assert_int_equal(p2m_get_entry(p2m, _gfn(G4), &l), 0);
+    assert_int_equal(l.rights, P2M_ACCESS_R);    /* RW leaf, no W above */
+    assert_int_equal(p2m_audit(p2m, &r), 1);
+    *e = old;
+    print_report(&r);
+    assert_int_equal(r.err[0].code, AUDIT_RIGHTS);
+    assert_int_equal(p2m_get_entry(p2m, _gfn(G4), &l), 0);
+    assert_int_equal(l.rights, RW);
+
+    ops = p2m->ops;
+    broken = *ops;
+    real_lookup = ops->lookup;
+    broken.lookup = lookup_2m_off_by_one;
+    p2m->ops = &broken;
+    assert_int_equal(p2m_audit(p2m, &r), 1);
+    p2m->ops = ops;
+    print_report(&r);
+    assert_int_equal(r.err[0].code, AUDIT_LOOKUP);
+    assert_int_equal(r.err[0].gfn, G2);
+    assert_int_equal(r.err[0].level, P2M_L2);
+    env_expect_audit_clean(w.d);
+    env_finish();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +430,7 @@ int main(void)
         ENV_TEST(test_many_at_once),
         ENV_TEST(test_write_past_the_store),
         ENV_TEST(test_cpu_walk_bits_are_not_writes),
+        ENV_TEST(test_lookup_matches_walk),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

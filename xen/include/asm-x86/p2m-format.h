@@ -52,6 +52,13 @@ struct p2m_format_ops {
     /* Nested CR3 or EPTP for a root table. */
     uint64_t (*root_pointer)(mfn_t root);
 
+    /* gfn's terminal entry, decoded, in the tables below root: a read-only
+     * descent without the P2M lock, each entry read once (acquire), the
+     * rights the AND of every level's.  Called between plat_read_enter and
+     * plat_read_exit; the same answer the iterator's descent decodes. */
+    void (*lookup)(const p2m_pte_t *root, uint64_t gfn,
+                   struct p2m_lookup *out);
+
     /* Bits the CPU itself may set in an entry it walks (accessed, dirty):
      * the entry digest leaves them out, since no store wrote them. */
     uint64_t hw_owned;

@@ -417,6 +417,7 @@ enum p2m_audit_code {
     AUDIT_LEAK,               /* pages held != RAM mapped + PoD cache */
     AUDIT_PADDR,              /* frame bits above the physical-address width */
     AUDIT_M2P_STALE,          /* m2p record that no leaf at its gfn matches */
+    AUDIT_LOOKUP,             /* p2m_get_entry's descent decodes otherwise */
 };
 
 #define P2M_AUDIT_MAX_RECORDED 64

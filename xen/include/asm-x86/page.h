@@ -68,6 +68,9 @@ struct machine {
     /* CPU properties the platform sets once, before heap_init: */
     unsigned int paddr_bits;        /* physical-address width (MAXPHYADDR) */
     bool ept_exec_only;             /* EPT takes X-only entries (VPID_CAP 0) */
+    /* Where the platform maps RAM: frame mfn at directmap + mfn * PAGE_SIZE
+     * (plat_map_mfn), so that table walks need no call per level. */
+    uintptr_t directmap;
 };
 
 extern struct machine machine;
@@ -89,6 +92,12 @@ static inline struct page_info *mfn_to_page(mfn_t mfn)
 static inline mfn_t page_to_mfn(const struct page_info *pg)
 {
     return _mfn((uint64_t)(pg - machine.frame_table));
+}
+
+/* A RAM frame through the platform's linear map (what plat_map_mfn gives). */
+static inline void *directmap_mfn(mfn_t mfn)
+{
+    return (void *)(machine.directmap + (mfn_x(mfn) << PAGE_SHIFT));
 }
 
 /* True when every frame of [mfn, mfn + 2^order) is RAM. */

@@ -54,7 +54,7 @@ struct mb_mmap {
 void *plat_map_mfn(mfn_t mfn)
 {
     ASSERT(mfn_x(mfn) < (IDMAP_LIMIT >> PAGE_SHIFT));
-    return (void *)(uintptr_t)(mfn_x(mfn) << PAGE_SHIFT);
+    return directmap_mfn(mfn);   /* machine.directmap 0: the identity map */
 }
 
 void *plat_map_mfns(mfn_t mfn, uint64_t nr)

@@ -21,7 +21,7 @@ static size_t ram_len, ft_len;
 
 void *plat_map_mfn(mfn_t mfn)
 {
-    return ram_base + (mfn_x(mfn) << PAGE_SHIFT);
+    return directmap_mfn(mfn);
 }
 
 void *plat_map_mfns(mfn_t mfn, uint64_t nr)
@@ -100,6 +100,7 @@ int hosted_machine_init(const struct machine_range *ranges, unsigned int n)
     machine.nr_ranges = n;
     memcpy(machine.range, ranges, n * sizeof(*ranges));
     machine.max_mfn = max;
+    machine.directmap = (uintptr_t)ram_base;
     /* The hosted CPU: its address width is the machine's size, and it has
      * every EPT feature (tests clear ept_exec_only to model older CPUs). */
     machine.paddr_bits = PAGE_SHIFT + 64 - __builtin_clzll((max - 1) | 1);

@@ -1,17 +1,20 @@
 /*
  * Lock-free P2M readers on the hosted platform (see plat_read_enter in
  * asm-x86/p2m.h).  Each thread that reads the tables without the P2M lock
- * owns a slot whose sequence number is odd while it is inside a read.  A
- * writer about to free or reuse table pages it unlinked waits until every
- * slot that was odd has moved on: those readers may still hold a pointer
- * into the old tables, and any read that starts later can only find the
- * new ones.
+ * owns a slot.  While it is inside a read, the slot holds the epoch the
+ * read began in, shifted left once, with bit 0 set; outside, it holds 0.
+ * A writer about to free or reuse table pages it unlinked moves the epoch
+ * on to E and waits until no slot holds a read that began before E: those
+ * readers may still hold a pointer into the old tables, and a read that
+ * began in E or later loaded the epoch after the unlink, so it can only
+ * find the new tables.
  *
- * The reader's side is two plain stores, so that independent lookups still
- * overlap in the CPU.  What orders a reader's "I am in" store before its
- * table loads is the writer's membarrier(2), which runs a full barrier on
- * every thread of the process; where membarrier is not to be had (and
- * under ThreadSanitizer, which does not model it), readers fence instead.
+ * The reader's side is two plain stores, neither of which depends on the
+ * last one, so that back-to-back lookups still overlap in the CPU.  What
+ * orders a reader's "I am in" store before its table loads is the
+ * writer's membarrier(2), which runs a full barrier on every thread of the
+ * process; where membarrier is not to be had (and under ThreadSanitizer,
+ * which does not model it), readers fence instead.
  */
 #define _GNU_SOURCE
 #include "hosted.h"
@@ -36,14 +39,14 @@
 #endif
 
 struct reader_slot {
-    uint64_t seq;               /* odd: inside a read */
+    uint64_t in;                /* epoch << 1 | 1 inside a read, else 0 */
     bool taken;                 /* owned by a live thread */
 } __attribute__((aligned(64)));
 
 static struct reader_slot slots[MAX_READERS];
 static unsigned int nr_slots;           /* slots ever handed out */
 static int barrier_mode = -1;           /* -1 unknown, 0 fences, 1 membarrier */
-static uint64_t sync_barrier;           /* fence mode: the writer's barrier */
+static uint64_t epoch;                  /* moved on by each plat_read_sync */
 static pthread_key_t slot_key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static __thread struct reader_slot *my_slot;
@@ -95,40 +98,37 @@ static struct reader_slot *slot_get(void)
 void plat_read_enter(void)
 {
     struct reader_slot *s = my_slot ? my_slot : slot_get();
+    uint64_t in = __atomic_load_n(&epoch, __ATOMIC_ACQUIRE) << 1 | 1;
 
     if ( barrier_mode == 1 )
     {
-        __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->in, in, __ATOMIC_RELAXED);
         __atomic_signal_fence(__ATOMIC_SEQ_CST);    /* the compiler only */
     }
     else                        /* a locked exchange: a full barrier */
-        __atomic_exchange_n(&s->seq, s->seq + 1, __ATOMIC_SEQ_CST);
+        __atomic_exchange_n(&s->in, in, __ATOMIC_SEQ_CST);
 }
 
 void plat_read_exit(void)
 {
-    struct reader_slot *s = my_slot;
-
-    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&my_slot->in, 0, __ATOMIC_RELEASE);
 }
 
 void plat_read_sync(void)
 {
-    uint64_t seen[MAX_READERS];
+    uint64_t e, in;
     unsigned int i, n;
 
     pthread_once(&once, readers_init);
+    /* Reads that load the epoch from here on began after the unlink. */
+    e = __atomic_add_fetch(&epoch, 1, __ATOMIC_SEQ_CST);
     /* Every reader's "in" store is now visible, or its read began after
-     * the caller's unlink and cannot reach the old tables. */
+     * the barrier and cannot reach the old tables. */
     if ( barrier_mode == 1 )
         syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-    else
-        __atomic_fetch_add(&sync_barrier, 1, __ATOMIC_SEQ_CST);
     n = MIN(__atomic_load_n(&nr_slots, __ATOMIC_ACQUIRE), MAX_READERS);
     for ( i = 0; i < n; i++ )
-        seen[i] = __atomic_load_n(&slots[i].seq, __ATOMIC_ACQUIRE);
-    for ( i = 0; i < n; i++ )
-        while ( (seen[i] & 1) &&
-                __atomic_load_n(&slots[i].seq, __ATOMIC_ACQUIRE) == seen[i] )
+        while ( (in = __atomic_load_n(&slots[i].in, __ATOMIC_ACQUIRE)) &&
+                (in >> 1) < e )
             plat_cpu_relax();
 }

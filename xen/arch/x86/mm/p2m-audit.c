@@ -149,6 +149,27 @@ static void check_leaf(struct audit *a, p2m_pte_t e, unsigned int level,
     }
 }
 
+/*
+ * Lookups take their own descent (ops->lookup, lock-free): at the leaf the
+ * walk stands on, it must find the same entry and grant what the walk's
+ * path grants.  detail: the lookup's mfn.
+ */
+static void check_lookup(struct audit *a, const struct p2m_iter *it)
+{
+    const struct p2m_format_ops *ops = a->p2m->ops;
+    p2m_type_t t = ops->type(it->old);
+    struct p2m_lookup l;
+
+    ops->lookup(p2m_table(a->p2m->root), gfn_x(it->gfn), &l);
+    if ( l.type != t || l.order != p2m_level_order(it->level) ||
+         l.access != ops->access(it->old) ||
+         l.rights != (ops->rights(it->old) & p2m_iter_path_rights(it)) ||
+         !mfn_eq(l.mfn, p2m_type_has_mfn(t) ? ops->mfn(it->old, it->level)
+                                            : INVALID_MFN) )
+        report(a, AUDIT_LOOKUP, it->level, gfn_x(it->gfn), it->old,
+               mfn_x(l.mfn));
+}
+
 /* Every entry of the tree, entering only tables of this P2M's own pages. */
 static void audit_tables(struct audit *a)
 {
@@ -169,6 +190,7 @@ static void audit_tables(struct audit *a)
         if ( !ops->is_table(e, it.level) )
         {
             check_leaf(a, e, it.level, gfn);
+            check_lookup(a, &it);
             continue;
         }
         check_table_rights(a, e, it.level, gfn);
@@ -306,6 +328,7 @@ const char *p2m_audit_code_name(enum p2m_audit_code c)
         [AUDIT_LEAK] = "leak",
         [AUDIT_PADDR] = "paddr_bits",
         [AUDIT_M2P_STALE] = "m2p_stale",
+        [AUDIT_LOOKUP] = "lookup",
     };
 
     if ( (unsigned int)c < ARRAY_SIZE(names) && names[c] )

@@ -39,6 +39,11 @@ struct p2m_codec {
     /* The rights bits for what t and a allow together, less what the
      * format cannot grant. */
     uint64_t (*rights_bits)(p2m_type_t t, p2m_access_t a);
+    /* The rights one entry (leaf or table) grants on its own. */
+    p2m_access_t (*rights_of)(p2m_pte_t e);
+    /* The rights bits that deny when set (NPT's NX): a walk grants what
+     * rights_of gives for the AND of its entries with these flipped. */
+    uint64_t rights_neg;
 };
 
 /* Bits below the frame of a leaf at level: 11:0, 20:0, 29:0. */
@@ -147,6 +152,42 @@ static inline unsigned int p2m_codec_check_type(p2m_pte_t e, bool leaf)
     if ( leaf && !p2m_type_has_mfn(p2m_codec_type(e)) )
         bad |= P2M_CHECK_TYPE;
     return bad;
+}
+
+/*
+ * The lookup descent (ops->lookup).  Each codec instantiates it with its
+ * own constant description, so the compiler folds the masks and the
+ * rights decoder in: a few instructions per level and no calls, which
+ * lets independent lookups overlap in the CPU.  The path's rights are
+ * decoded once, from the AND of its entries.  The table an entry points
+ * to is read through the platform's linear map.
+ */
+static inline void p2m_codec_lookup(const struct p2m_codec *c,
+                                    const p2m_pte_t *table, uint64_t gfn,
+                                    struct p2m_lookup *out)
+{
+    unsigned int level;
+    uint64_t path = ~0ull;      /* every entry's bits, denials flipped */
+    p2m_pte_t e;
+
+#pragma GCC unroll 4
+    for ( level = P2M_LEVELS; level >= P2M_L1; level-- )  /* L1: no table */
+    {
+        e = __atomic_load_n(&table[(gfn >> p2m_level_order(level)) & 511],
+                            __ATOMIC_ACQUIRE);
+        path &= e ^ c->rights_neg;
+        if ( !p2m_codec_is_table(c, e, level) )
+            break;
+        table = directmap_mfn(_mfn((e & P2M_PTE_ADDR) >> PAGE_SHIFT));
+    }
+    out->type = p2m_codec_type(e);
+    out->access = p2m_codec_access(e);
+    out->rights = c->rights_of(path ^ c->rights_neg);
+    out->order = p2m_level_order(level);
+    out->mfn = INVALID_MFN;
+    if ( p2m_type_has_mfn(out->type) )
+        out->mfn = _mfn(mfn_x(p2m_codec_mfn(c, e, level)) +
+                        (gfn & ((1ull << out->order) - 1)));
 }
 
 #endif /* X86_MM_P2M_CODEC_H */

@@ -46,6 +46,12 @@ static uint64_t ept_rights_bits(p2m_type_t t, p2m_access_t a)
            (r & P2M_ACCESS_X ? EPT_X : 0);
 }
 
+static p2m_access_t ept_rights(p2m_pte_t e)
+{
+    return (e & EPT_R ? P2M_ACCESS_R : 0) | (e & EPT_W ? P2M_ACCESS_W : 0) |
+           (e & EPT_X ? P2M_ACCESS_X : 0);
+}
+
 static const struct p2m_codec ept = {
     .present = EPT_RWX,
     .rights = EPT_RWX,
@@ -53,6 +59,7 @@ static const struct p2m_codec ept = {
     .pat_ps = 0,               /* EPT leaves have no PAT bit */
     .pat_l1 = 0,
     .rights_bits = ept_rights_bits,
+    .rights_of = ept_rights,
 };
 
 static p2m_pte_t ept_make_leaf(unsigned int level, mfn_t mfn, p2m_type_t t,
@@ -82,12 +89,6 @@ static bool ept_is_table(p2m_pte_t e, unsigned int level)
 static mfn_t ept_mfn(p2m_pte_t e, unsigned int level)
 {
     return p2m_codec_mfn(&ept, e, level);
-}
-
-static p2m_access_t ept_rights(p2m_pte_t e)
-{
-    return (e & EPT_R ? P2M_ACCESS_R : 0) | (e & EPT_W ? P2M_ACCESS_W : 0) |
-           (e & EPT_X ? P2M_ACCESS_X : 0);
 }
 
 static p2m_pte_t ept_split_child(p2m_pte_t e, unsigned int level,
@@ -132,6 +133,12 @@ static unsigned int ept_check(p2m_pte_t e, unsigned int level)
 }
 
 /* EPTP: WB walks (bits 2:0 = 6), 4-level walk (bits 5:3 = 3). */
+static void ept_lookup(const p2m_pte_t *root, uint64_t gfn,
+                       struct p2m_lookup *out)
+{
+    p2m_codec_lookup(&ept, root, gfn, out);
+}
+
 static uint64_t ept_root_pointer(mfn_t root)
 {
     return (mfn_x(root) << PAGE_SHIFT) | (3ull << 3) | EPT_MT_WB;
@@ -151,6 +158,7 @@ const struct p2m_format_ops p2m_ept_ops = {
     .retype = ept_retype,
     .check = ept_check,
     .root_pointer = ept_root_pointer,
+    .lookup = ept_lookup,
     .hw_owned = EPT_A | EPT_D,      /* only with EPTP bit 6, which ours
                                        leaves clear */
 };

@@ -46,6 +46,20 @@ static uint64_t npt_rights_bits(p2m_type_t t, p2m_access_t a)
     return e;
 }
 
+static p2m_access_t npt_rights(p2m_pte_t e)
+{
+    p2m_access_t r;
+
+    if ( !(e & NPT_P) )
+        return 0;
+    r = P2M_ACCESS_R;
+    if ( e & NPT_RW )
+        r |= P2M_ACCESS_W;
+    if ( !(e & NPT_NX) )
+        r |= P2M_ACCESS_X;
+    return r;
+}
+
 static const struct p2m_codec npt = {
     .present = NPT_P,
     .rights = NPT_P | NPT_RW | NPT_NX,
@@ -53,6 +67,8 @@ static const struct p2m_codec npt = {
     .pat_ps = NPT_PAT_PS,
     .pat_l1 = NPT_PAT_L1,
     .rights_bits = npt_rights_bits,
+    .rights_of = npt_rights,
+    .rights_neg = NPT_NX,
 };
 
 static p2m_pte_t npt_make_leaf(unsigned int level, mfn_t mfn, p2m_type_t t,
@@ -81,20 +97,6 @@ static bool npt_is_table(p2m_pte_t e, unsigned int level)
 static mfn_t npt_mfn(p2m_pte_t e, unsigned int level)
 {
     return p2m_codec_mfn(&npt, e, level);
-}
-
-static p2m_access_t npt_rights(p2m_pte_t e)
-{
-    p2m_access_t r;
-
-    if ( !(e & NPT_P) )
-        return 0;
-    r = P2M_ACCESS_R;
-    if ( e & NPT_RW )
-        r |= P2M_ACCESS_W;
-    if ( !(e & NPT_NX) )
-        r |= P2M_ACCESS_X;
-    return r;
 }
 
 static p2m_pte_t npt_split_child(p2m_pte_t e, unsigned int level,
@@ -126,6 +128,12 @@ static unsigned int npt_check(p2m_pte_t e, unsigned int level)
     return bad;
 }
 
+static void npt_lookup(const p2m_pte_t *root, uint64_t gfn,
+                       struct p2m_lookup *out)
+{
+    p2m_codec_lookup(&npt, root, gfn, out);
+}
+
 static uint64_t npt_root_pointer(mfn_t root)
 {
     return mfn_x(root) << PAGE_SHIFT;
@@ -145,5 +153,6 @@ const struct p2m_format_ops p2m_npt_ops = {
     .retype = npt_retype,
     .check = npt_check,
     .root_pointer = npt_root_pointer,
+    .lookup = npt_lookup,
     .hw_owned = NPT_A | NPT_D,      /* set by nested walks in tables too */
 };

@@ -141,12 +141,6 @@ void p2m_iter_start(struct p2m_iter *it, struct p2m_domain *p2m, gfn_t start,
     iter_begin(it, p2m, start, end, min_level, leaves);
 }
 
-void p2m_iter_find_unlocked(struct p2m_iter *it, struct p2m_domain *p2m,
-                            gfn_t gfn)
-{
-    iter_begin(it, p2m, gfn, gfn_x(gfn) + 1, P2M_L1, true);
-}
-
 void p2m_iter_next(struct p2m_iter *it)
 {
     ASSERT_LOCKED(&it->p2m->lock);

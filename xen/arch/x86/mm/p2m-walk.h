@@ -10,7 +10,7 @@
 
 static inline p2m_pte_t *p2m_table(mfn_t mfn)
 {
-    return plat_map_mfn(mfn);
+    return directmap_mfn(mfn);
 }
 
 static inline unsigned int p2m_index(uint64_t gfn, unsigned int level)
@@ -71,15 +71,6 @@ static inline void p2m_iter_skip(struct p2m_iter *it)
  */
 void p2m_iter_find(struct p2m_iter *it, struct p2m_domain *p2m, gfn_t gfn,
                    unsigned int target);
-
-/*
- * The same descent to gfn's terminal entry without the P2M lock, for
- * lookups: between plat_read_enter and plat_read_exit, with every entry
- * read once, atomically.  Not counted in p2m->walks (the walks made under
- * the lock); the iterator is only to be read, never stepped or stored to.
- */
-void p2m_iter_find_unlocked(struct p2m_iter *it, struct p2m_domain *p2m,
-                            gfn_t gfn);
 
 /*
  * Go on down from it to the entry of level `target` on the same path,

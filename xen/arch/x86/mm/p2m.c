@@ -619,14 +619,11 @@ static void decode(const struct p2m_domain *p2m, const struct p2m_iter *it,
 
 int p2m_get_entry(struct p2m_domain *p2m, gfn_t gfn, struct p2m_lookup *out)
 {
-    struct p2m_iter it;
-
     if ( gfn_x(gfn) >= P2M_MAX_GFN )
         return -ERANGE;
     /* Lock-free: writers free no table a lookup may be in (p2m-walk.c). */
     plat_read_enter();
-    p2m_iter_find_unlocked(&it, p2m, gfn);
-    decode(p2m, &it, gfn_x(gfn), out);
+    p2m->ops->lookup(p2m_table(p2m->root), gfn_x(gfn), out);
     plat_read_exit();
     return 0;
 }
