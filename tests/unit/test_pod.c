@@ -598,16 +598,20 @@ static void test_fault_walks_once(void **state)
     podenv_check(d, true);
     assert_int_equal(v->fault_sweeps, 0);
 
-    /* The eager sweep runs inside the fault's one lock hold: it reclaims
-     * the three zero pages filled above and looks each up on the way. */
+    /* The eager sweep runs inside the fault's one lock hold: it looks up
+     * the three zero pages filled above, and reclaims the one that is not
+     * among the domain's last nr_vcpus (2) fills.  Those two, which vCPUs
+     * are likely still working in, wait in the ring. */
     p2m_pod_set_sweep_low_water(d, false);
     podenv_mark(d, 6 * M2, 1);
     c = fault_cost(v, 6 * M2);
     assert_int_equal(c.p2m_takes, 1);
     assert_int_equal(v->fault_sweeps, 1);
-    assert_int_equal(v->fault_swept, 2 + M2);
+    assert_int_equal(v->fault_swept, 1);
     assert_int_equal(c.walks, 1 + 3);
     podenv_expect_type(d, 3, p2m_populate_on_demand, PAGE_ORDER_4K);
+    podenv_expect_type(d, 2 * M2 + 77, p2m_ram_rw, PAGE_ORDER_4K);
+    podenv_expect_type(d, 4 * M2, p2m_ram_rw, PAGE_ORDER_2M);
     podenv_expect_type(d, 6 * M2, p2m_ram_rw, PAGE_ORDER_4K);
     podenv_check(d, true);
     env_finish();
@@ -806,6 +810,55 @@ static void test_sweep_spares_inflight_fill(void **state)
     p2m_pod_access_done(v);
     assert_int_equal(p2m_pod_sweep(d, POD_SWEEP_EAGER), M2);
     podenv_expect_type(d, 5, p2m_populate_on_demand, 9);
+    podenv_check(d, true);
+    env_finish();
+}
+
+/*
+ * A fault's sweeps leave alone the leaves vCPUs are likely still working
+ * in: the domain's last nr_vcpus fills.  A guest's vCPUs zeroing memory
+ * together would otherwise fault on them again at once.  When nothing
+ * else is to be had, the fault still takes one rather than pause.
+ */
+static void test_fault_sweep_spares_last_fills(void **state)
+{
+    const uint64_t a = 3 * M2, b = 0, c = M2, dd = 2 * M2;
+    struct domain *d;
+    struct vcpu *v0;
+
+    env_machine(MACHINE);
+    d = podenv_domain(1, ENV_FMT(state), 4 * G, 2);
+    v0 = &d->vcpu[0];
+    p2m_pod_set_sweep_low_water(d, false);
+    podenv_mark(d, 0, 4 * M2);
+    assert_int_equal(p2m_pod_set_target(d, 3 * M2), 0);
+    podenv_write(v0, a, 0, TAG(a));
+    /* B's fault looks at A in the ring (dirty: dropped from it). */
+    assert_int_equal(podenv_read(v0, b, 0), 0);
+    assert_int_equal(hosted_guest_fill_page(v0, _gfn(a), 0), 0);
+    assert_int_equal(podenv_read(v0, c, 0), 0);
+    /* D's fault: B and C are the last two fills, A is zero again; the
+     * sweep passes over B and C (the ring's first) and takes A. */
+    assert_int_equal(podenv_read(v0, dd, 0), 0);
+    podenv_expect_type(d, a, p2m_populate_on_demand, PAGE_ORDER_2M);
+    podenv_expect_type(d, b, p2m_ram_rw, PAGE_ORDER_2M);
+    podenv_expect_type(d, c, p2m_ram_rw, PAGE_ORDER_2M);
+    podenv_expect_type(d, dd, p2m_ram_rw, PAGE_ORDER_2M);
+    podenv_check(d, true);
+    env_finish();
+
+    /* One 2M page for the guest, in the leaf v0 works in: taken anyway. */
+    env_machine(MACHINE);
+    d = podenv_domain(1, ENV_FMT(state), 4 * G, 2);
+    v0 = &d->vcpu[0];
+    p2m_pod_set_sweep_low_water(d, false);
+    podenv_mark(d, 0, 2 * M2);
+    assert_int_equal(p2m_pod_set_target(d, M2), 0);
+    assert_int_equal(podenv_read(v0, 0, 0), 0);
+    assert_int_equal(podenv_read(v0, M2, 0), 0);
+    assert_false(v0->paused);
+    podenv_expect_type(d, 0, p2m_populate_on_demand, PAGE_ORDER_2M);
+    podenv_expect_type(d, M2, p2m_ram_rw, PAGE_ORDER_2M);
     podenv_check(d, true);
     env_finish();
 }
@@ -1616,6 +1669,7 @@ int main(void)
         ENV_TEST(test_sweep_eager),
         ENV_TEST(test_sweep_spares_inflight_fill),
         ENV_TEST(test_fault_walks_once),
+        ENV_TEST(test_fault_sweep_spares_last_fills),
         ENV_TEST(test_sweep_emergency_bounded),
         ENV_TEST(test_sweep_pinned),
         ENV_TEST(test_balloon_pod),

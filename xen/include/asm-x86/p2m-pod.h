@@ -115,6 +115,14 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
  */
 void p2m_pod_access_done(struct vcpu *v);
 
+/*
+ * The platform: v did the access its last fill was for, and may go on in
+ * that leaf without faulting (a guest zeroing a 2M page writes its other
+ * 511 pages).  Until v's next fault the eager sweeps leave the leaf alone;
+ * a sweep for memory that has run out may still take it.
+ */
+void p2m_pod_access_used(struct vcpu *v);
+
 /* Number of broken accounting invariants (0 when all hold). */
 int p2m_pod_check(struct domain *d);
 

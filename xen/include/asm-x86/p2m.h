@@ -132,6 +132,7 @@ struct p2m_stats {
 
 /* --- populate-on-demand state (p2m-pod.c) --- */
 
+#define POD_LAST_FILLS 8        /* at least MAX_VCPUS */
 #define POD_RING 32             /* recently populated gfns, for eager sweeps */
 #define POD_EVENTS 64
 
@@ -166,6 +167,8 @@ struct p2m_pod {
     uint64_t sweep_pos[POD_ORDERS];  /* where each order's sweep stopped */
     uint64_t ring[POD_RING];    /* gfn << 2 | level, recently populated */
     unsigned int ring_next;
+    uint64_t last_fills[POD_LAST_FILLS];  /* the same, the latest; kept */
+    unsigned int last_next;
     bool oom_crash;             /* policy: crash (Xen) instead of pause */
     bool sweep_low_water;       /* policy: sweep only when the cache is low */
     uint64_t populated[POD_ORDERS], swept[POD_ORDERS], remap_retries;

@@ -17,6 +17,8 @@ struct vcpu {
     bool paused;                /* waiting for memory (PoD exhaustion) */
     uint64_t pod_inflight;      /* gfn << 2 | level filled for an access
                                  * this vCPU has not done yet, or 0 */
+    uint64_t pod_working;       /* the same once done, until the next fault:
+                                 * the leaf this vCPU is working in */
     /* p2m_fault_progress: the last fault's gfn and P2M generation. */
     uint64_t fault_gfn, fault_gen;
     unsigned int fault_repeats;

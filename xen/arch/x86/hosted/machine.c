@@ -6,6 +6,7 @@
 #include "hosted.h"
 
 #include <ctype.h>
+#include <sched.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,9 +31,23 @@ void *plat_map_mfns(mfn_t mfn, uint64_t nr)
     return plat_map_mfn(mfn);
 }
 
+/*
+ * Every wait loop spins here: on the lock word, on a flush, on readers.
+ * A hosted vCPU is a thread that the host may deschedule while it holds
+ * what the others wait for; with more threads than cores, pure spinning
+ * burns the holder's time slice.  So a waiter pauses a while (about a
+ * microsecond and a half), then gives its CPU away.
+ */
+#define RELAX_SPINS_PER_YIELD 32
+
 void plat_cpu_relax(void)
 {
-    __builtin_ia32_pause();
+    static __thread unsigned int spins;
+
+    if ( ++spins % RELAX_SPINS_PER_YIELD )
+        __builtin_ia32_pause();
+    else
+        sched_yield();
 }
 
 #ifdef P2M_DEBUG

@@ -227,7 +227,7 @@ static int guest_access(struct vcpu *v, gfn_t gfn, struct access_op *op)
         {
             if ( access_if_current(v, &l, op) )
             {
-                p2m_pod_access_done(v);
+                p2m_pod_access_used(v);
                 return 0;
             }
             continue;           /* flushed meanwhile: translate again */

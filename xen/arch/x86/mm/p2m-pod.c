@@ -467,6 +467,8 @@ static void pod_fill(struct p2m_domain *p2m, struct p2m_iter *it,
     pod->populated[i]++;
     pod->ring[pod->ring_next] = slot_make(gfn_x(it->gfn), it->level);
     pod->ring_next = (pod->ring_next + 1) % POD_RING;
+    pod->last_fills[pod->last_next] = pod->ring[pod->ring_next ? pod->ring_next - 1 : POD_RING - 1];
+    pod->last_next = (pod->last_next + 1) % POD_LAST_FILLS;
     /* Until v has done the access it faulted on, the page is not swept. */
     __atomic_store_n(&v->pod_inflight, slot_make(gfn_x(it->gfn), it->level),
                      __ATOMIC_RELEASE);
@@ -476,22 +478,59 @@ void p2m_pod_access_done(struct vcpu *v)
 {
     if ( __atomic_load_n(&v->pod_inflight, __ATOMIC_RELAXED) )
         __atomic_store_n(&v->pod_inflight, 0, __ATOMIC_RELEASE);
+    if ( __atomic_load_n(&v->pod_working, __ATOMIC_RELAXED) )
+        __atomic_store_n(&v->pod_working, 0, __ATOMIC_RELEASE);
 }
 
-/* Is the leaf at it a page some vCPU was given and has not yet used? */
-static bool inflight(struct p2m_domain *p2m, const struct p2m_iter *it)
+void p2m_pod_access_used(struct vcpu *v)
+{
+    uint64_t f = __atomic_load_n(&v->pod_inflight, __ATOMIC_RELAXED);
+
+    if ( !f )
+        return;
+    __atomic_store_n(&v->pod_working, f, __ATOMIC_RELEASE);
+    __atomic_store_n(&v->pod_inflight, 0, __ATOMIC_RELEASE);
+}
+
+static bool slot_is(uint64_t f, const struct p2m_iter *it)
+{
+    return f && slot_gfn(f) == gfn_x(it->gfn) && slot_level(f) == it->level;
+}
+
+/* Was the leaf at it one of the domain's last nr_vcpus fills?  Its vCPU,
+ * or another that took the translation without a fault, is likely still
+ * working in it. */
+BUILD_BUG_ON(POD_LAST_FILLS < MAX_VCPUS);
+
+static bool filled_lately(struct p2m_domain *p2m, const struct p2m_iter *it)
+{
+    const struct p2m_pod *pod = &p2m->pod;
+    unsigned int i, n = MIN(p2m->domain->nr_vcpus, POD_LAST_FILLS);
+
+    ASSERT_LOCKED(&p2m->lock);
+    if ( (1ull << p2m_level_order(it->level)) > FAULT_SWEEP_PAGES )
+        return false;           /* probed a budget at a time, not spared */
+    for ( i = 1; i <= n; i++ )
+        if ( slot_is(pod->last_fills[(pod->last_next + POD_LAST_FILLS - i) %
+                                     POD_LAST_FILLS], it) )
+            return true;
+    return false;
+}
+
+/* Is the leaf at it a page some vCPU was given and has not yet used (or,
+ * with working, one a vCPU is still working in)? */
+static bool inflight(struct p2m_domain *p2m, const struct p2m_iter *it,
+                     bool working)
 {
     struct domain *d = p2m->domain;
     unsigned int i;
 
     for ( i = 0; i < d->nr_vcpus; i++ )
-    {
-        uint64_t f = __atomic_load_n(&d->vcpu[i].pod_inflight,
-                                     __ATOMIC_ACQUIRE);
-
-        if ( f && slot_gfn(f) == gfn_x(it->gfn) && slot_level(f) == it->level )
+        if ( slot_is(__atomic_load_n(&d->vcpu[i].pod_inflight,
+                                     __ATOMIC_ACQUIRE), it) ||
+             (working && slot_is(__atomic_load_n(&d->vcpu[i].pod_working,
+                                                 __ATOMIC_ACQUIRE), it)) )
             return true;
-    }
     return false;
 }
 
@@ -560,7 +599,18 @@ static bool fill_unlocked(struct p2m_domain *p2m, const struct p2m_iter *it,
     return false;
 }
 
-static int64_t sweep_run(struct p2m_domain *p2m, enum pod_sweep_mode mode);
+/*
+ * A fault's sweep for memory passes over the leaves other vCPUs are still
+ * working in (they would fault on them again at once), remembering the
+ * first; only if it reclaims nothing else does it take that one.
+ */
+struct spared {
+    bool found;
+    struct p2m_iter it;
+};
+
+static int64_t sweep_run(struct p2m_domain *p2m, enum pod_sweep_mode mode,
+                         bool in_fault);
 static bool probe_pending(struct p2m_domain *p2m, uint64_t probed);
 
 static bool sweep_wanted(struct p2m_domain *p2m);
@@ -574,7 +624,7 @@ static void fault_sweep(struct p2m_domain *p2m, struct vcpu *v,
     ASSERT_LOCKED(&p2m->lock);
     if ( !sweep_wanted(p2m) )
         return;
-    pages = sweep_run(p2m, POD_SWEEP_EAGER);
+    pages = sweep_run(p2m, POD_SWEEP_EAGER, true);
     spin_lock(&p2m->pod.lock);
     cache_trim(p2m->domain);
     spin_unlock(&p2m->pod.lock);
@@ -623,8 +673,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
             /* A probe under way: the access faults again, and the next
              * fault's sweep goes on (each holds the lock a budget long). */
             uint64_t probed = p2m->pod.probed;
-
-            if ( !sweep_run(p2m, POD_SWEEP_EMERGENCY) &&
+            if ( !sweep_run(p2m, POD_SWEEP_EMERGENCY, true) &&
                  probe_pending(p2m, probed) )
                 return 0;
             p2m_iter_refresh(it);
@@ -714,7 +763,7 @@ static bool candidate(struct p2m_domain *p2m, const struct p2m_iter *it)
 
     ASSERT_LOCKED(&p2m->lock);
     return it->level <= P2M_LEAF_LEVELS && p2m->ops->type(e) == p2m_ram_rw &&
-           !inflight(p2m, it) &&
+           !inflight(p2m, it, false) &&
            mfn_range_reclaimable(p2m->domain, p2m->ops->mfn(e, it->level),
                                  order) &&
            quick_zero(p2m->ops->mfn(e, it->level), order);
@@ -780,6 +829,7 @@ static uint64_t reclaim(struct p2m_domain *p2m, struct p2m_iter *its,
 
 struct sweep {
     unsigned int level;        /* leaves of this level only */
+    struct spared *spared;     /* NULL: take working leaves like others */
     uint64_t *budget;          /* 4K pages it may still read */
     uint64_t entries;          /* entries it may still look at */
     uint64_t next;             /* gfn after the last entry looked at */
@@ -895,6 +945,13 @@ static int sweep_leaf(struct p2m_domain *p2m, struct p2m_iter *it,
     if ( !s->entries )
         return 1;               /* stop: the position is remembered */
     cand = it->level == s->level && candidate(p2m, it);
+    if ( cand && s->spared &&
+         (inflight(p2m, it, true) || filled_lately(p2m, it)) )
+    {
+        if ( !s->spared->found )
+            *s->spared = (struct spared){ true, *it };
+        cand = false;           /* looked at, not checked: no cost */
+    }
     if ( cand )
         cost = 1ull << p2m_level_order(it->level);    /* the full check */
     if ( cost > FAULT_SWEEP_PAGES && *s->budget <= FAULT_SWEEP_PAGES )
@@ -917,11 +974,12 @@ static int sweep_leaf(struct p2m_domain *p2m, struct p2m_iter *it,
 
 /* Sweep leaves of one order, from where the last sweep stopped, wrapping. */
 static uint64_t sweep_order(struct p2m_domain *p2m, unsigned int i,
-                            uint64_t *budget, uint64_t entries)
+                            uint64_t *budget, uint64_t entries,
+                            struct spared *spared)
 {
     uint64_t *pos = &p2m->pod.sweep_pos[i], start = *pos;
-    struct sweep s = { .level = p2m_idx_level(i), .budget = budget,
-                       .entries = entries, .next = start };
+    struct sweep s = { .level = p2m_idx_level(i), .spared = spared,
+                       .budget = budget, .entries = entries, .next = start };
     uint64_t from[2] = { start, 0 }, to[2] = { P2M_MAX_GFN, start };
     struct p2m_iter it;
     unsigned int k;
@@ -944,7 +1002,8 @@ static uint64_t sweep_order(struct p2m_domain *p2m, unsigned int i,
  * Check the recently populated gfns: guests zero memory right at boot.  A
  * full check that would overrun *budget (4K pages) waits in the ring.
  */
-static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget)
+static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget,
+                            bool in_fault)
 {
     struct p2m_pod *pod = &p2m->pod;
     struct p2m_iter it;
@@ -960,8 +1019,10 @@ static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget)
         if ( !r )
             continue;
         p2m_iter_find(&it, p2m, _gfn(slot_gfn(r)), level);
-        if ( it.level == level && inflight(p2m, &it) )
-            continue;           /* its vCPU has not used it yet: later */
+        if ( it.level == level &&
+             (inflight(p2m, &it, in_fault) ||
+              (in_fault && filled_lately(p2m, &it))) )
+            continue;           /* vCPUs may not be done with it: later */
         if ( it.level == level &&
              (1ull << p2m_level_order(level)) > *budget )
             continue;           /* too big for this sweep: a later one */
@@ -975,10 +1036,16 @@ static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget)
     return pages;
 }
 
-static int64_t sweep_run(struct p2m_domain *p2m, enum pod_sweep_mode mode)
+/* in_fault: a fault's sweep, which spares the leaves vCPUs are likely
+ * still working in (the last fills), unless it finds nothing else. */
+static int64_t sweep_run(struct p2m_domain *p2m, enum pod_sweep_mode mode,
+                         bool in_fault)
 {
+    struct spared spared_at = { .found = false };
+    struct spared *spared = in_fault ? &spared_at : NULL;
     uint64_t budget = mode == POD_SWEEP_ALL ? ~0ull : FAULT_SWEEP_PAGES;
-    uint64_t pages = sweep_eager(p2m, &budget);
+    uint64_t pages = sweep_eager(p2m, &budget, in_fault);
+    struct p2m_iter *it;
     unsigned int i;
 
     ASSERT_LOCKED(&p2m->lock);
@@ -986,7 +1053,16 @@ static int64_t sweep_run(struct p2m_domain *p2m, enum pod_sweep_mode mode)
         return (int64_t)pages;
     for ( i = POD_ORDERS; i-- > 0; )
         pages += sweep_order(p2m, i, &budget,
-                             mode == POD_SWEEP_ALL ? ~0ull : EMERGENCY_ENTRIES);
+                             mode == POD_SWEEP_ALL ? ~0ull : EMERGENCY_ENTRIES,
+                             spared);
+    if ( pages || !spared || !spared->found )
+        return (int64_t)pages;
+    /* Nothing else to be had: the working leaf, if it still fits. */
+    it = &spared->it;
+    p2m_iter_refresh(it);
+    if ( (1ull << p2m_level_order(it->level)) <= budget &&
+         candidate(p2m, it) )
+        pages = reclaim(p2m, it, 1);
     return (int64_t)pages;
 }
 
@@ -998,7 +1074,7 @@ int64_t p2m_pod_sweep(struct domain *d, enum pod_sweep_mode mode)
          mode != POD_SWEEP_EMERGENCY )
         return -EINVAL;
     spin_lock(&d->p2m.lock);
-    pages = sweep_run(&d->p2m, mode);
+    pages = sweep_run(&d->p2m, mode, false);
     spin_lock(&d->p2m.pod.lock);
     cache_trim(d);
     spin_unlock(&d->p2m.pod.lock);
