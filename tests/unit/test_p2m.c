@@ -440,6 +440,12 @@ static void test_range_walks_per_table(void **state)
     assert_true(walks <= 5 * walks_per_table);
     expect_linear_all(d, g, base + g + 1, nr);
     stats_one_leaf(d, 0, nr, 1 + 2 + 5);
+    /* The run's m2p block counters (written once per 2M block): every
+     * 2M block of its frames, and the 1G block, count records. */
+    for ( old = align_down(base + g + 1, PAGE_ORDER_2M);
+          old < base + g + 1 + nr; old += 512 )
+        assert_true(m2p_range_mapped(_mfn(old), PAGE_ORDER_2M));
+    assert_true(m2p_range_mapped(_mfn(base), PAGE_ORDER_1G));
     env_expect_clean(d);
 
     /* The same gfns again, to other frames: the old ones are released. */
@@ -452,6 +458,10 @@ static void test_range_walks_per_table(void **state)
     expect_linear_all(d, g, base + GIB_FRAMES + g + 3, nr);
     expect_m2p(old, INVALID_GFN_RAW);
     expect_m2p(old + nr - 1, INVALID_GFN_RAW);
+    /* The old frames' blocks count nothing now, so they may be freed. */
+    for ( walks = align_down(old, PAGE_ORDER_2M); walks < old + nr;
+          walks += 512 )
+        assert_false(m2p_range_mapped(_mfn(walks), PAGE_ORDER_2M));
     env_expect_clean(d);
 
     /* Across an old 2M leaf: split once, its other frames stay. */

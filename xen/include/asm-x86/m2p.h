@@ -14,6 +14,9 @@
 
 void m2p_set(mfn_t mfn, gfn_t gfn, unsigned int order);
 void m2p_clear(mfn_t mfn, unsigned int order);
+/* n 4K records at once, frame mfn + i at gfn + i: the block counters are
+ * added to once per block instead of once per frame. */
+void m2p_set_4k_run(mfn_t mfn, gfn_t gfn, uint64_t n);
 /* The gfn that mfn is mapped at, or INVALID_GFN. */
 gfn_t m2p_lookup(mfn_t mfn);
 /* True when mfn starts a record of exactly this gfn and order. */

@@ -32,6 +32,29 @@ void m2p_set(mfn_t mfn, gfn_t gfn, unsigned int order)
     count_inside(mfn_x(mfn), order, 1);
 }
 
+void m2p_set_4k_run(mfn_t mfn, gfn_t gfn, uint64_t n)
+{
+    uint64_t m = mfn_x(mfn), end = m + n, i, next;
+
+    for ( i = 0; i < n; i++ )
+    {
+        struct page_info *pg = frame(m + i);
+
+        ASSERT(pg->m2p_order == 0);
+        __atomic_store_n(&pg->m2p_gfn, gfn_x(gfn) + i, __ATOMIC_RELAXED);
+        __atomic_store_n(&pg->m2p_order, 1, __ATOMIC_RELAXED);
+    }
+    for ( ; m < end; m = next )
+    {
+        next = MIN(end, align_down(m, PAGE_ORDER_2M) +
+                        (1ull << PAGE_ORDER_2M));
+        __atomic_add_fetch(&frame(align_down(m, PAGE_ORDER_2M))->m2p_sub2m,
+                           (uint16_t)(next - m), __ATOMIC_RELAXED);
+        __atomic_add_fetch(&frame(align_down(m, PAGE_ORDER_1G))->m2p_sub1g,
+                           (uint32_t)(next - m), __ATOMIC_RELAXED);
+    }
+}
+
 void m2p_clear(mfn_t mfn, unsigned int order)
 {
     struct page_info *pg = frame(mfn_x(mfn));

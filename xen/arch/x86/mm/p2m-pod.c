@@ -467,7 +467,7 @@ static void pod_fill(struct p2m_domain *p2m, struct p2m_iter *it,
     pod->populated[i]++;
     pod->ring[pod->ring_next] = slot_make(gfn_x(it->gfn), it->level);
     pod->ring_next = (pod->ring_next + 1) % POD_RING;
-    pod->last_fills[pod->last_next] = pod->ring[pod->ring_next ? pod->ring_next - 1 : POD_RING - 1];
+    pod->last_fills[pod->last_next] = slot_make(gfn_x(it->gfn), it->level);
     pod->last_next = (pod->last_next + 1) % POD_LAST_FILLS;
     /* Until v has done the access it faulted on, the page is not swept. */
     __atomic_store_n(&v->pod_inflight, slot_make(gfn_x(it->gfn), it->level),

@@ -214,7 +214,8 @@ uint64_t p2m_entry_digest(const struct p2m_format_ops *ops, gfn_t gfn,
 
 /* Account for a terminal entry appearing (dir 1) or going away (dir -1). */
 static void account_leaf(struct p2m_domain *p2m, p2m_pte_t e,
-                         unsigned int level, uint64_t gfn, int dir)
+                         unsigned int level, uint64_t gfn, int dir,
+                         bool m2p_later)
 {
     const struct p2m_format_ops *ops = p2m->ops;
     p2m_type_t t = ops->type(e);
@@ -228,7 +229,7 @@ static void account_leaf(struct p2m_domain *p2m, p2m_pte_t e,
     if ( p2m_type_has_mfn(t) )
     {
         p2m->stats.pages[p2m_level_idx(level)] += dir;
-        if ( !p2m_type_is_ram(t) )
+        if ( !p2m_type_is_ram(t) || m2p_later )
             return;
         if ( dir > 0 )
             m2p_set(ops->mfn(e, level), _gfn(gfn), order);
@@ -268,7 +269,7 @@ static void subtree_removed(struct p2m_domain *p2m, const struct p2m_iter *it)
         if ( ops->is_table(sub.old, sub.level) )
             account_table(p2m, sub.old, sub.level, gfn_x(sub.gfn), -1);
         else
-            account_leaf(p2m, sub.old, sub.level, gfn_x(sub.gfn), -1);
+            account_leaf(p2m, sub.old, sub.level, gfn_x(sub.gfn), -1, false);
     }
     account_table(p2m, it->old, it->level, gfn_x(it->gfn), -1);
 }
@@ -287,7 +288,7 @@ static void table_added(struct p2m_domain *p2m, const struct p2m_iter *it,
         ASSERT(!ops->is_table(t[i], child));
         if ( t[i] )
             account_leaf(p2m, t[i], child, gfn_x(it->gfn) +
-                         ((uint64_t)i << p2m_level_order(child)), 1);
+                         ((uint64_t)i << p2m_level_order(child)), 1, false);
     }
 }
 
@@ -328,6 +329,9 @@ void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
     was_table = ops->is_table(it->old, it->level);
     ASSERT(!(was_table && is_table));
     ASSERT(how != P2M_SET_FOLD || (was_table && new));
+    ASSERT(how != P2M_SET_M2P_LATER ||
+           (it->level == P2M_L1 && p2m_type_is_ram(ops->type(new)) &&
+            !p2m_type_is_ram(ops->type(it->old))));
     if ( !was_table && !is_table &&
          leaf_keeps_frames(ops, it->old, new, it->level) )
         leaf_retyped(p2m, it, new);
@@ -336,11 +340,12 @@ void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
         if ( was_table )
             subtree_removed(p2m, it);
         else
-            account_leaf(p2m, it->old, it->level, gfn_x(it->gfn), -1);
+            account_leaf(p2m, it->old, it->level, gfn_x(it->gfn), -1, false);
         if ( is_table )
             table_added(p2m, it, new);
         else
-            account_leaf(p2m, new, it->level, gfn_x(it->gfn), 1);
+            account_leaf(p2m, new, it->level, gfn_x(it->gfn), 1,
+                         how == P2M_SET_M2P_LATER);
     }
     if ( is_table && it->old )
         p2m->stats.splits++;

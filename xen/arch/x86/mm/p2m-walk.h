@@ -110,8 +110,11 @@ p2m_access_t p2m_iter_path_rights(const struct p2m_iter *it);
  * table it replaces waits with its whole subtree on p2m->deferred until
  * the flush.  A new table must hold only terminal entries.  P2M_SET_FOLD
  * says a table becomes the superpage its entries were split from.
+ * P2M_SET_M2P_LATER: a new 4K RAM leaf whose m2p record the caller writes
+ * itself, with the run it belongs to (m2p_set_4k_run), before it drops
+ * the lock; the entry it replaces must map no RAM.
  */
-enum p2m_set_how { P2M_SET_PLAIN, P2M_SET_FOLD };
+enum p2m_set_how { P2M_SET_PLAIN, P2M_SET_FOLD, P2M_SET_M2P_LATER };
 void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
                   enum p2m_set_how how);
 

@@ -406,6 +406,32 @@ static int run_prepare(struct p2m_domain *p2m, const struct range *r,
     return 0;
 }
 
+/* New 4K RAM leaves of a run whose m2p records are written together. */
+struct m2p_run {
+    mfn_t mfn;
+    gfn_t gfn;
+    uint64_t n;
+};
+
+static void m2p_run_flush(struct m2p_run *p)
+{
+    if ( p->n )
+        m2p_set_4k_run(p->mfn, p->gfn, p->n);
+    p->n = 0;
+}
+
+static void m2p_run_add(struct m2p_run *p, mfn_t mfn, gfn_t gfn)
+{
+    if ( p->n && mfn_eq(mfn, mfn_add(p->mfn, p->n)) &&
+         gfn_eq(gfn, gfn_add(p->gfn, p->n)) )
+    {
+        p->n++;
+        return;
+    }
+    m2p_run_flush(p);
+    *p = (struct m2p_run){ mfn, gfn, 1 };
+}
+
 /*
  * Write the run's leaves in one walk: the first entry builds the tables
  * down to the run's level (the pages were reserved), the rest are its
@@ -417,25 +443,35 @@ static int run_commit(struct p2m_domain *p2m, const struct range *r,
 {
     const struct p2m_format_ops *ops = p2m->ops;
     unsigned int level = p2m_order_level(o);
+    bool batch = level == P2M_L1 && p2m_type_is_ram(r->t);
+    struct m2p_run pend = { .n = 0 };
     struct p2m_iter it;
     p2m_pte_t new;
-    int rc;
+    int rc = 0;
 
     ASSERT_LOCKED(&p2m->lock);
     visit_replaced(p2m, r, g, m, o, n, c, true);
     for ( p2m_iter_start(&it, p2m, g, gfn_x(g) + (n << o), level, true);
           !it.done; p2m_iter_next(&it) )
     {
+        mfn_t mi;
+
         rc = p2m_iter_build(p2m, &it, level);
         if ( rc )
-            return rc;  /* cannot happen: the pages were reserved */
-        new = ops->make_leaf(level,
-                             run_mfn(r, m, o, (gfn_x(it.gfn) - gfn_x(g)) >> o),
-                             r->t, r->a);
+            break;      /* cannot happen: the pages were reserved */
+        mi = run_mfn(r, m, o, (gfn_x(it.gfn) - gfn_x(g)) >> o);
+        new = ops->make_leaf(level, mi, r->t, r->a);
         c->flush |= p2m_needs_flush(p2m, it.old, new, level);
-        p2m_iter_set(p2m, &it, new, P2M_SET_PLAIN);
+        if ( batch && !p2m_type_is_ram(ops->type(it.old)) )
+        {
+            m2p_run_add(&pend, mi, it.gfn);
+            p2m_iter_set(p2m, &it, new, P2M_SET_M2P_LATER);
+        }
+        else
+            p2m_iter_set(p2m, &it, new, P2M_SET_PLAIN);
     }
-    return 0;
+    m2p_run_flush(&pend);
+    return rc;
 }
 
 /*
