@@ -35,10 +35,12 @@ void *plat_map_mfns(mfn_t mfn, uint64_t nr)
  * Every wait loop spins here: on the lock word, on a flush, on readers.
  * A hosted vCPU is a thread that the host may deschedule while it holds
  * what the others wait for; with more threads than cores, pure spinning
- * burns the holder's time slice.  So a waiter pauses a while (about a
- * microsecond and a half), then gives its CPU away.
+ * burns the holder's time slice.  So a waiter pauses a while (256 pauses,
+ * some ten microseconds: longer than the P2M lock is held but for a
+ * sweep), then gives its CPU away.  A yield can cost the waiter a host
+ * tick when a third thread wants the CPU, so it is not the first resort.
  */
-#define RELAX_SPINS_PER_YIELD 32
+#define RELAX_SPINS_PER_YIELD 256
 
 void plat_cpu_relax(void)
 {
