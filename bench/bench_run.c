@@ -25,6 +25,9 @@
 
 #include "results.h"
 
+#define REPS 3                  /* runs of each figure; the best counts */
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
 static char p2mctl[4096];
 static char tmpdir[] = "/tmp/bench_run.XXXXXX";
 
@@ -149,7 +152,7 @@ int main(int argc, char **argv)
     bool quick = argc > 1 && !strcmp(argv[1], "--quick");
     const char *slash = strrchr(argv[0], '/');
     double b1, b2, b4, t2, t8;
-    unsigned int gib = quick ? 1 : 3;
+    unsigned int gib = quick ? 1 : 3, rep;
 
 #ifdef P2M_DEBUG
     printf("bench_run: this is a debug build; its figures mean nothing.  "
@@ -166,19 +169,28 @@ int main(int argc, char **argv)
     printf("bench_run: the main job (examples/default.cfg%s) by vCPU count, "
            "%ld CPUs; p2mctl %s\n", quick ? ", --quick: 512 MiB / 1 GiB" :
            "", sysconf(_SC_NPROCESSORS_ONLN), p2mctl);
-    b1 = run_boot(1, quick);
-    b2 = run_boot(2, quick);
-    b4 = run_boot(4, quick);
-    printf("boot phase: 1 vCPU %.2f s, 2 vCPUs %.2f s (x%.2f), 4 vCPUs "
-           "%.2f s (x%.2f)   baseline: the 1-vCPU run\n", b1, b2, b2 / b1,
-           b4, b4 / b1);
+    /* Best of REPS, the vCPU counts taken in turn: this machine's memory
+     * bandwidth drifts between runs, and every count sees the same drift. */
+    b1 = b2 = b4 = t2 = t8 = 1e9;
+    for ( rep = 0; rep < REPS; rep++ )
+    {
+        b1 = MIN(b1, run_boot(1, quick));
+        b2 = MIN(b2, run_boot(2, quick));
+        b4 = MIN(b4, run_boot(4, quick));
+    }
+    printf("boot phase (best of %u): 1 vCPU %.2f s, 2 vCPUs %.2f s (x%.2f), "
+           "4 vCPUs %.2f s (x%.2f)   baseline: the 1-vCPU run\n", REPS, b1,
+           b2, b2 / b1, b4, b4 / b1);
     result("run_boot_scaling_2v", b2, "s", b1);
     result("run_boot_scaling_4v", b4, "s", b1);
-    t2 = run_touch(2, gib);
-    t8 = run_touch(8, gib);
-    printf("touch zero over %u GiB of PoD, 64M target: 8 vCPU threads "
-           "%.2f s   baseline 2 threads %.2f s  (x%.2f)\n", gib, t8, t2,
-           t8 / t2);
+    for ( rep = 0; rep < REPS; rep++ )
+    {
+        t2 = MIN(t2, run_touch(2, gib));
+        t8 = MIN(t8, run_touch(8, gib));
+    }
+    printf("touch zero over %u GiB of PoD, 64M target (best of %u): 8 vCPU "
+           "threads %.2f s   baseline 2 threads %.2f s  (x%.2f)\n", gib, REPS,
+           t8, t2, t8 / t2);
     result("oversubscribed_8v_vs_2v", t8, "s", t2);
     return 0;
 }
