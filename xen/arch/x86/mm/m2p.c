@@ -20,15 +20,21 @@ static void count_inside(uint64_t mfn, unsigned int order, int delta)
                            (uint16_t)delta, __ATOMIC_RELAXED);
 }
 
-void m2p_set(mfn_t mfn, gfn_t gfn, unsigned int order)
+/* The record itself, at a frame that has none; the counters are apart. */
+static void record_set(uint64_t mfn, uint64_t gfn, unsigned int order)
 {
-    struct page_info *pg = frame(mfn_x(mfn));
+    struct page_info *pg = frame(mfn);
 
     ASSERT(pg->m2p_order == 0);
-    ASSERT(is_aligned(mfn_x(mfn), order));
     /* Atomic: m2p_for_each_record reads other domains' records too. */
-    __atomic_store_n(&pg->m2p_gfn, gfn_x(gfn), __ATOMIC_RELAXED);
+    __atomic_store_n(&pg->m2p_gfn, gfn, __ATOMIC_RELAXED);
     __atomic_store_n(&pg->m2p_order, order + 1, __ATOMIC_RELAXED);
+}
+
+void m2p_set(mfn_t mfn, gfn_t gfn, unsigned int order)
+{
+    ASSERT(is_aligned(mfn_x(mfn), order));
+    record_set(mfn_x(mfn), gfn_x(gfn), order);
     count_inside(mfn_x(mfn), order, 1);
 }
 
@@ -37,13 +43,7 @@ void m2p_set_4k_run(mfn_t mfn, gfn_t gfn, uint64_t n)
     uint64_t m = mfn_x(mfn), end = m + n, i, next;
 
     for ( i = 0; i < n; i++ )
-    {
-        struct page_info *pg = frame(m + i);
-
-        ASSERT(pg->m2p_order == 0);
-        __atomic_store_n(&pg->m2p_gfn, gfn_x(gfn) + i, __ATOMIC_RELAXED);
-        __atomic_store_n(&pg->m2p_order, 1, __ATOMIC_RELAXED);
-    }
+        record_set(m + i, gfn_x(gfn) + i, 0);
     for ( ; m < end; m = next )
     {
         next = MIN(end, align_down(m, PAGE_ORDER_2M) +

@@ -132,13 +132,13 @@ static unsigned int ept_check(p2m_pte_t e, unsigned int level)
     return p2m_codec_check_type(e, leaf) | ept_check_bits(e, level, leaf);
 }
 
-/* EPTP: WB walks (bits 2:0 = 6), 4-level walk (bits 5:3 = 3). */
 static void ept_lookup(const p2m_pte_t *root, uint64_t gfn,
                        struct p2m_lookup *out)
 {
     p2m_codec_lookup(&ept, root, gfn, out);
 }
 
+/* EPTP: WB walks (bits 2:0 = 6), 4-level walk (bits 5:3 = 3). */
 static uint64_t ept_root_pointer(mfn_t root)
 {
     return (mfn_x(root) << PAGE_SHIFT) | (3ull << 3) | EPT_MT_WB;

@@ -497,19 +497,15 @@ static bool slot_is(uint64_t f, const struct p2m_iter *it)
     return f && slot_gfn(f) == gfn_x(it->gfn) && slot_level(f) == it->level;
 }
 
-/* Was the leaf at it one of the domain's last nr_vcpus fills?  Its vCPU,
- * or another that took the translation without a fault, is likely still
- * working in it. */
 BUILD_BUG_ON(POD_LAST_FILLS < MAX_VCPUS);
 
+/* Was the leaf at it one of the domain's last nr_vcpus fills? */
 static bool filled_lately(struct p2m_domain *p2m, const struct p2m_iter *it)
 {
     const struct p2m_pod *pod = &p2m->pod;
     unsigned int i, n = MIN(p2m->domain->nr_vcpus, POD_LAST_FILLS);
 
     ASSERT_LOCKED(&p2m->lock);
-    if ( (1ull << p2m_level_order(it->level)) > FAULT_SWEEP_PAGES )
-        return false;           /* probed a budget at a time, not spared */
     for ( i = 1; i <= n; i++ )
         if ( slot_is(pod->last_fills[(pod->last_next + POD_LAST_FILLS - i) %
                                      POD_LAST_FILLS], it) )
@@ -517,21 +513,37 @@ static bool filled_lately(struct p2m_domain *p2m, const struct p2m_iter *it)
     return false;
 }
 
-/* Is the leaf at it a page some vCPU was given and has not yet used (or,
- * with working, one a vCPU is still working in)? */
-static bool inflight(struct p2m_domain *p2m, const struct p2m_iter *it,
-                     bool working)
+/* Is the leaf at it a page some vCPU was given and has not yet used? */
+static bool inflight(struct p2m_domain *p2m, const struct p2m_iter *it)
 {
     struct domain *d = p2m->domain;
     unsigned int i;
 
     for ( i = 0; i < d->nr_vcpus; i++ )
         if ( slot_is(__atomic_load_n(&d->vcpu[i].pod_inflight,
-                                     __ATOMIC_ACQUIRE), it) ||
-             (working && slot_is(__atomic_load_n(&d->vcpu[i].pod_working,
-                                                 __ATOMIC_ACQUIRE), it)) )
+                                     __ATOMIC_ACQUIRE), it) )
             return true;
     return false;
+}
+
+/*
+ * Is a vCPU likely still working in the leaf at it: a vCPU's working leaf,
+ * or one of the last fills (its vCPU, or another that took the translation
+ * without a fault, may be writing the rest of it)?  Of the last fills, only
+ * leaves a fault's budget checks whole; larger ones are probed a budget at
+ * a time.
+ */
+static bool in_use(struct p2m_domain *p2m, const struct p2m_iter *it)
+{
+    struct domain *d = p2m->domain;
+    unsigned int i;
+
+    for ( i = 0; i < d->nr_vcpus; i++ )
+        if ( slot_is(__atomic_load_n(&d->vcpu[i].pod_working,
+                                     __ATOMIC_ACQUIRE), it) )
+            return true;
+    return (1ull << p2m_level_order(it->level)) <= FAULT_SWEEP_PAGES &&
+           filled_lately(p2m, it);
 }
 
 /*
@@ -599,16 +611,6 @@ static bool fill_unlocked(struct p2m_domain *p2m, const struct p2m_iter *it,
     return false;
 }
 
-/*
- * A fault's sweep for memory passes over the leaves other vCPUs are still
- * working in (they would fault on them again at once), remembering the
- * first; only if it reclaims nothing else does it take that one.
- */
-struct spared {
-    bool found;
-    struct p2m_iter it;
-};
-
 static int64_t sweep_run(struct p2m_domain *p2m, enum pod_sweep_mode mode,
                          bool in_fault);
 static bool probe_pending(struct p2m_domain *p2m, uint64_t probed);
@@ -673,6 +675,7 @@ int p2m_pod_demand_populate(struct p2m_domain *p2m, struct vcpu *v,
             /* A probe under way: the access faults again, and the next
              * fault's sweep goes on (each holds the lock a budget long). */
             uint64_t probed = p2m->pod.probed;
+
             if ( !sweep_run(p2m, POD_SWEEP_EMERGENCY, true) &&
                  probe_pending(p2m, probed) )
                 return 0;
@@ -763,7 +766,7 @@ static bool candidate(struct p2m_domain *p2m, const struct p2m_iter *it)
 
     ASSERT_LOCKED(&p2m->lock);
     return it->level <= P2M_LEAF_LEVELS && p2m->ops->type(e) == p2m_ram_rw &&
-           !inflight(p2m, it, false) &&
+           !inflight(p2m, it) &&
            mfn_range_reclaimable(p2m->domain, p2m->ops->mfn(e, it->level),
                                  order) &&
            quick_zero(p2m->ops->mfn(e, it->level), order);
@@ -826,6 +829,16 @@ static uint64_t reclaim(struct p2m_domain *p2m, struct p2m_iter *its,
     p2m_flush_and_release(p2m, n != 0);
     return reclaim_finish(p2m, its, old, n);
 }
+
+/*
+ * A fault's sweep for memory passes over the leaves other vCPUs are still
+ * working in (they would fault on them again at once), remembering the
+ * first; only if it reclaims nothing else does it take that one.
+ */
+struct spared {
+    bool found;
+    struct p2m_iter it;
+};
 
 struct sweep {
     unsigned int level;        /* leaves of this level only */
@@ -945,8 +958,7 @@ static int sweep_leaf(struct p2m_domain *p2m, struct p2m_iter *it,
     if ( !s->entries )
         return 1;               /* stop: the position is remembered */
     cand = it->level == s->level && candidate(p2m, it);
-    if ( cand && s->spared &&
-         (inflight(p2m, it, true) || filled_lately(p2m, it)) )
+    if ( cand && s->spared && in_use(p2m, it) )
     {
         if ( !s->spared->found )
             *s->spared = (struct spared){ true, *it };
@@ -1020,8 +1032,7 @@ static uint64_t sweep_eager(struct p2m_domain *p2m, uint64_t *budget,
             continue;
         p2m_iter_find(&it, p2m, _gfn(slot_gfn(r)), level);
         if ( it.level == level &&
-             (inflight(p2m, &it, in_fault) ||
-              (in_fault && filled_lately(p2m, &it))) )
+             (inflight(p2m, &it) || (in_fault && in_use(p2m, &it))) )
             continue;           /* vCPUs may not be done with it: later */
         if ( it.level == level &&
              (1ull << p2m_level_order(level)) > *budget )
