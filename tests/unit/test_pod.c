@@ -861,6 +861,24 @@ static void test_fault_sweep_spares_last_fills(void **state)
     podenv_expect_type(d, M2, p2m_ram_rw, PAGE_ORDER_2M);
     podenv_check(d, true);
     env_finish();
+
+    /* A 1G leaf v0 works in is too big to spare: no fault's budget checks
+     * it whole, so v1's faults probe it (a budget each) and take its
+     * pieces, instead of pausing v1 with zero memory to be had. */
+    env_machine(MACHINE);
+    d = podenv_domain(1, ENV_FMT(state), 4 * G, 2);
+    v0 = &d->vcpu[0];
+    p2m_pod_set_sweep_low_water(d, false);
+    podenv_mark(d, G, G);
+    podenv_mark(d, 3 * G, 1);
+    assert_int_equal(p2m_pod_set_target(d, G), 0);
+    assert_int_equal(podenv_read(v0, G + 5, 0), 0);
+    podenv_expect_type(d, G, p2m_ram_rw, PAGE_ORDER_1G);
+    assert_int_equal(podenv_read(&d->vcpu[1], 3 * G, 0), 0);
+    assert_false(d->vcpu[1].paused);
+    podenv_expect_type(d, 3 * G, p2m_ram_rw, PAGE_ORDER_4K);
+    podenv_check(d, true);
+    env_finish();
 }
 
 /*

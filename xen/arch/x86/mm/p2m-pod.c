@@ -529,21 +529,22 @@ static bool inflight(struct p2m_domain *p2m, const struct p2m_iter *it)
 /*
  * Is a vCPU likely still working in the leaf at it: a vCPU's working leaf,
  * or one of the last fills (its vCPU, or another that took the translation
- * without a fault, may be writing the rest of it)?  Of the last fills, only
- * leaves a fault's budget checks whole; larger ones are probed a budget at
- * a time.
+ * without a fault, may be writing the rest of it)?  Only leaves a fault's
+ * budget checks whole: larger ones are probed a budget at a time, and one
+ * spared would never be probed, nor taken as the sweep's last resort.
  */
 static bool in_use(struct p2m_domain *p2m, const struct p2m_iter *it)
 {
     struct domain *d = p2m->domain;
     unsigned int i;
 
+    if ( (1ull << p2m_level_order(it->level)) > FAULT_SWEEP_PAGES )
+        return false;
     for ( i = 0; i < d->nr_vcpus; i++ )
         if ( slot_is(__atomic_load_n(&d->vcpu[i].pod_working,
                                      __ATOMIC_ACQUIRE), it) )
             return true;
-    return (1ull << p2m_level_order(it->level)) <= FAULT_SWEEP_PAGES &&
-           filled_lately(p2m, it);
+    return filled_lately(p2m, it);
 }
 
 /*
