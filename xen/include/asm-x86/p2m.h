@@ -387,6 +387,17 @@ static inline uint64_t p2m_generation(const struct p2m_domain *p2m)
     return __atomic_load_n(&p2m->generation, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Writers count under the lock, so the count needs no locked add: a plain
+ * increment published with release order after the entry it counts.
+ */
+static inline void p2m_generation_bump(struct p2m_domain *p2m)
+{
+    ASSERT_LOCKED(&p2m->lock);
+    __atomic_store_n(&p2m->generation, p2m->generation + 1,
+                     __ATOMIC_RELEASE);
+}
+
 /* Calls fn for every leaf and every typed empty entry, in gfn order. */
 typedef int (*p2m_leaf_fn)(void *ctx, gfn_t gfn, const struct p2m_lookup *l);
 int p2m_for_each_leaf(struct p2m_domain *p2m, p2m_leaf_fn fn, void *ctx);

@@ -888,7 +888,7 @@ static enum probe_result probe_step(struct p2m_domain *p2m,
     pod->probed += read;
     pod->probe_idle += read;
     /* Progress for the fault-loop check, although no entry changed. */
-    __atomic_add_fetch(&p2m->generation, 1, __ATOMIC_RELEASE);
+    p2m_generation_bump(p2m);
     if ( !zero )
     {
         pod->probe.level = P2M_NO_LEVEL;

@@ -352,7 +352,7 @@ void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
     if ( how == P2M_SET_FOLD )
         p2m->stats.merges++;
     __atomic_store_n(it->ptep, new, __ATOMIC_RELEASE);
-    __atomic_add_fetch(&p2m->generation, 1, __ATOMIC_RELEASE);
+    p2m_generation_bump(p2m);
     it->old = new;
 }
 
