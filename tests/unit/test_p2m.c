@@ -6,6 +6,7 @@
 #include "env.h"
 
 #include <asm-x86/m2p.h>
+#include <asm-x86/p2m-pod.h>
 
 #define LAYOUT "0-3G,4G-16G"
 #define RWX P2M_ACCESS_RWX
@@ -479,6 +480,52 @@ static void test_range_walks_per_table(void **state)
     env_finish();
 }
 
+/*
+ * A 4K range over tables that already hold entries here and there: the
+ * run of empty entries is written in one go up to each of them, and each
+ * is replaced on its own (RAM of other frames released, the same frame
+ * kept, a PoD entry counted out), then the empty ones after it again.
+ */
+static void test_range_over_scattered_entries(void **state)
+{
+    const uint64_t g = 0x3000, nr = 1024;       /* two L1 tables */
+    static const uint64_t probe[] = { 0, 9, 10, 11, 510, 511, 512, 513,
+                                      699, 700, 701, 1023 };
+    struct domain *d;
+    struct p2m_stats s;
+    uint64_t base, m, other;
+    unsigned int i;
+
+    env_machine(LAYOUT);
+    d = env_domain(1, ENV_FMT(state));
+    base = env_claim_gibs(d, 3);
+    m = base + g + 1;                   /* only 4K-aligned: 4K leaves */
+    other = base + 2 * GIB_FRAMES;
+    assert_int_equal(p2m_set_entry(&d->p2m, _gfn(g + 10), _mfn(other + 50),
+                                   PAGE_ORDER_4K, p2m_ram_rw, RWX), 0);
+    assert_int_equal(p2m_set_entry(&d->p2m, _gfn(g + 511), _mfn(other + 60),
+                                   PAGE_ORDER_4K, p2m_ram_ro, RWX), 0);
+    assert_int_equal(p2m_set_entry(&d->p2m, _gfn(g + 512), _mfn(m + 512),
+                                   PAGE_ORDER_4K, p2m_ram_rw, RWX), 0);
+    assert_int_equal(p2m_pod_mark(d, _gfn(g + 700), 1), 0);
+    env_expect_clean(d);
+
+    assert_int_equal(p2m_set_range(&d->p2m, _gfn(g), _mfn(m), nr,
+                                   p2m_ram_rw, RWX), 0);
+    expect_linear_all(d, g, m, nr);
+    for ( i = 0; i < ARRAY_SIZE(probe); i++ )
+        expect_m2p(m + probe[i], g + probe[i]);
+    expect_m2p(other + 50, INVALID_GFN_RAW);
+    expect_m2p(other + 60, INVALID_GFN_RAW);
+    expect_unmapped(d, g - 1);
+    expect_unmapped(d, g + nr);
+    p2m_get_stats(&d->p2m, &s);
+    assert_int_equal(s.pages[p2m_level_idx(P2M_L1)], nr);
+    assert_int_equal(s.pod_entries, 0);
+    env_expect_clean(d);
+    env_finish();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -489,6 +536,7 @@ int main(void)
         ENV_TEST(test_split_keeps_type),
         ENV_TEST(test_m2p_follows_unmap),
         ENV_TEST(test_range_walks_per_table),
+        ENV_TEST(test_range_over_scattered_entries),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

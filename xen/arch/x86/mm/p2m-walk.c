@@ -356,6 +356,35 @@ void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
     it->old = new;
 }
 
+uint64_t p2m_iter_set_run(struct p2m_domain *p2m, struct p2m_iter *it,
+                          mfn_t mfn, p2m_type_t t, p2m_access_t a, uint64_t n)
+{
+    const struct p2m_format_ops *ops = p2m->ops;
+    uint64_t gfn = gfn_x(it->gfn), digest = 0, i;
+    p2m_pte_t *ptep = it->ptep, e = 0;
+
+    ASSERT_LOCKED(&p2m->lock);
+    ASSERT(it->level == P2M_L1 && p2m_type_is_ram(t));
+    n = MIN(n, MIN(512u - p2m_index(gfn, P2M_L1), it->end - gfn));
+    for ( i = 0; i < n && !ptep[i]; i++ )
+    {
+        e = ops->make_leaf(P2M_L1, mfn_add(mfn, i), t, a);
+        digest += p2m_entry_digest(ops, _gfn(gfn + i), P2M_L1, e);
+        __atomic_store_n(&ptep[i], e, __ATOMIC_RELEASE);
+    }
+    if ( !i )
+        return 0;
+    /* What account_leaf does for each, once: an empty entry had none. */
+    p2m->entry_digest += digest;
+    p2m->stats.pages[p2m_level_idx(P2M_L1)] += i;
+    p2m_generation_bump(p2m);
+    it->ptep = ptep + i - 1;
+    it->want = gfn + i - 1;
+    it->gfn = _gfn(it->want);
+    it->old = e;
+    return i;
+}
+
 int p2m_iter_split_as(struct p2m_domain *p2m, struct p2m_iter *it,
                       p2m_type_t nt)
 {

@@ -118,6 +118,17 @@ enum p2m_set_how { P2M_SET_PLAIN, P2M_SET_FOLD, P2M_SET_M2P_LATER };
 void p2m_iter_set(struct p2m_domain *p2m, struct p2m_iter *it, p2m_pte_t new,
                   enum p2m_set_how how);
 
+/*
+ * The one store for a run of new 4K RAM leaves over empty entries, as
+ * P2M_SET_M2P_LATER: from the L1 entry at it, the leaves of frames mfn,
+ * mfn + 1, ... for up to n entries of its table, stopping before the first
+ * entry that is not empty.  Counted as p2m_iter_set counts each, once for
+ * the run; it stands on the last leaf written.  Returns how many (0 if the
+ * entry at it is not empty).
+ */
+uint64_t p2m_iter_set_run(struct p2m_domain *p2m, struct p2m_iter *it,
+                          mfn_t mfn, p2m_type_t t, p2m_access_t a,
+                          uint64_t n);
 /* The audit's recount of the digest: what one entry contributes. */
 uint64_t p2m_entry_digest(const struct p2m_format_ops *ops, gfn_t gfn,
                           unsigned int level, p2m_pte_t e);

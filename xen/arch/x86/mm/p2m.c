@@ -420,16 +420,16 @@ static void m2p_run_flush(struct m2p_run *p)
     p->n = 0;
 }
 
-static void m2p_run_add(struct m2p_run *p, mfn_t mfn, gfn_t gfn)
+static void m2p_run_add(struct m2p_run *p, mfn_t mfn, gfn_t gfn, uint64_t n)
 {
     if ( p->n && mfn_eq(mfn, mfn_add(p->mfn, p->n)) &&
          gfn_eq(gfn, gfn_add(p->gfn, p->n)) )
     {
-        p->n++;
+        p->n += n;
         return;
     }
     m2p_run_flush(p);
-    *p = (struct m2p_run){ mfn, gfn, 1 };
+    *p = (struct m2p_run){ mfn, gfn, n };
 }
 
 /*
@@ -445,13 +445,14 @@ static int run_commit(struct p2m_domain *p2m, const struct range *r,
     unsigned int level = p2m_order_level(o);
     bool batch = level == P2M_L1 && p2m_type_is_ram(r->t);
     struct m2p_run pend = { .n = 0 };
+    uint64_t end = gfn_x(g) + (n << o);
     struct p2m_iter it;
     p2m_pte_t new;
     int rc = 0;
 
     ASSERT_LOCKED(&p2m->lock);
     visit_replaced(p2m, r, g, m, o, n, c, true);
-    for ( p2m_iter_start(&it, p2m, g, gfn_x(g) + (n << o), level, true);
+    for ( p2m_iter_start(&it, p2m, g, end, level, true);
           !it.done; p2m_iter_next(&it) )
     {
         mfn_t mi;
@@ -460,11 +461,21 @@ static int run_commit(struct p2m_domain *p2m, const struct range *r,
         if ( rc )
             break;      /* cannot happen: the pages were reserved */
         mi = run_mfn(r, m, o, (gfn_x(it.gfn) - gfn_x(g)) >> o);
+        if ( batch && !it.old )
+        {
+            /* Empty entries: the rest of this table's part in one go. */
+            gfn_t at = it.gfn;
+            uint64_t k = p2m_iter_set_run(p2m, &it, mi, r->t, r->a,
+                                          end - gfn_x(at));
+
+            m2p_run_add(&pend, mi, at, k);
+            continue;
+        }
         new = ops->make_leaf(level, mi, r->t, r->a);
         c->flush |= p2m_needs_flush(p2m, it.old, new, level);
         if ( batch && !p2m_type_is_ram(ops->type(it.old)) )
         {
-            m2p_run_add(&pend, mi, it.gfn);
+            m2p_run_add(&pend, mi, it.gfn, 1);
             p2m_iter_set(p2m, &it, new, P2M_SET_M2P_LATER);
         }
         else
