@@ -231,6 +231,17 @@ static void test_set_range_bad_range(void **state)
     EXPECT_NOTHING_CHANGES(&w, -EBADR,
         p2m_set_range(&w.d->p2m, _gfn(0x800), _mfn(w.mfn[F_UNMAPPED]), 512,
                       p2m_ram_rw, 9));
+    /* Frames that run past the physical-address width: reserved bits in
+     * the last chunks' entries, however many chunks come before (4K and
+     * 2M chunks). */
+    EXPECT_NOTHING_CHANGES(&w, -EFAULT,
+        p2m_set_range(&w.d->p2m, _gfn(0x800),
+                      _mfn(machine_mfn_limit() - 513), 1024, p2m_ram_rw,
+                      RWX));
+    EXPECT_NOTHING_CHANGES(&w, -EFAULT,
+        p2m_set_range(&w.d->p2m, _gfn(0x800),
+                      _mfn(machine_mfn_limit() - 1024), 4 * 512, p2m_ram_rw,
+                      RWX));
     /* One frame past the end of d's 2M belongs to nobody. */
     EXPECT_NOTHING_CHANGES(&w, -EPERM,
         p2m_set_range(&w.d->p2m, _gfn(0x800), _mfn(w.mfn[F_UNMAPPED]), 513,

@@ -526,6 +526,72 @@ static void test_range_over_scattered_entries(void **state)
     env_finish();
 }
 
+/* The per-frame answer m2p_run_conflicts must give for the whole run. */
+static bool run_conflicts_by_frame(uint64_t m, uint64_t g, uint64_t n)
+{
+    uint64_t i;
+
+    for ( i = 0; i < n; i++ )
+        if ( m2p_range_conflicts(_mfn(m + i), PAGE_ORDER_4K, _gfn(g + i)) )
+            return true;
+    return false;
+}
+
+/*
+ * m2p_run_conflicts reads the 1G and 2M records once per block and the 4K
+ * records only where a block counts some: it answers as the frames one by
+ * one do, for runs across records of every order and across block lines.
+ */
+static void test_run_conflicts_matches_frames(void **state)
+{
+    static const uint64_t starts[] = {
+        0, GIB_FRAMES - 3, GIB_FRAMES + 0x1fc, GIB_FRAMES + 0x1fe,
+        GIB_FRAMES + 0x3fe, GIB_FRAMES + 0x40f, GIB_FRAMES + 0x5ff,
+        GIB_FRAMES + 0x600, GIB_FRAMES + 0x60f, GIB_FRAMES + 0x610,
+        2 * GIB_FRAMES - 3, 2 * GIB_FRAMES + 5, 2 * GIB_FRAMES + 0x1ff };
+    static const uint64_t lens[] = { 1, 3, 512, 700, 1500 };
+    unsigned int i, k, hits = 0, misses = 0;
+    struct domain *d;
+    uint64_t base, g1 = GIB_FRAMES;
+
+    env_machine(LAYOUT);
+    d = env_domain(1, ENV_FMT(state));
+    base = env_claim_gibs(d, 3);
+    assert_int_equal(p2m_set_entry(&d->p2m, _gfn(g1),
+                                   _mfn(base + 2 * GIB_FRAMES),
+                                   PAGE_ORDER_1G, p2m_ram_rw, RWX), 0);
+    assert_int_equal(p2m_set_entry(&d->p2m, _gfn(0x200),
+                                   _mfn(base + GIB_FRAMES + 0x400),
+                                   PAGE_ORDER_2M, p2m_ram_rw, RWX), 0);
+    assert_int_equal(p2m_set_range(&d->p2m, _gfn(0x1005),
+                                   _mfn(base + GIB_FRAMES + 0x1fe), 3,
+                                   p2m_ram_rw, RWX), 0);
+    assert_int_equal(p2m_set_entry(&d->p2m, _gfn(0x2000),
+                                   _mfn(base + GIB_FRAMES + 0x610),
+                                   PAGE_ORDER_4K, p2m_ram_rw, RWX), 0);
+    for ( i = 0; i < ARRAY_SIZE(starts); i++ )
+        for ( k = 0; k < ARRAY_SIZE(lens) * 2; k++ )
+        {
+            uint64_t m = base + starts[i], n = lens[k / 2];
+            gfn_t at = m2p_lookup(_mfn(m));
+            /* Where the first frame is mapped (or gfn 0x1000 if it is
+             * not), and one gfn off. */
+            uint64_t g = (gfn_eq(at, INVALID_GFN) ? 0x1000 : gfn_x(at)) +
+                         (k & 1);
+            bool want = run_conflicts_by_frame(m, g, n);
+
+            if ( m2p_run_conflicts(_mfn(m), _gfn(g), n) != want )
+                fail_msg("mfn %#llx gfn %#llx n %llu: expected %d",
+                         (unsigned long long)m, (unsigned long long)g,
+                         (unsigned long long)n, want);
+            want ? hits++ : misses++;
+        }
+    print_message("# %u runs conflict, %u do not\n", hits, misses);
+    assert_true(hits > 10 && misses > 10);
+    env_expect_clean(d);
+    env_finish();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +603,7 @@ int main(void)
         ENV_TEST(test_m2p_follows_unmap),
         ENV_TEST(test_range_walks_per_table),
         ENV_TEST(test_range_over_scattered_entries),
+        ENV_TEST(test_run_conflicts_matches_frames),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

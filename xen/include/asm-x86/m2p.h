@@ -26,6 +26,10 @@ bool m2p_record_is(mfn_t mfn, gfn_t gfn, unsigned int order);
  * gfn + (frame - mfn): mapping the range there would alias a frame.
  */
 bool m2p_range_conflicts(mfn_t mfn, unsigned int order, gfn_t gfn);
+/* The same for n 4K frames from mfn at gfn onwards, with the 1G and 2M
+ * records read once per block and the 4K records only of 2M blocks whose
+ * counters say they hold some. */
+bool m2p_run_conflicts(mfn_t mfn, gfn_t gfn, uint64_t n);
 /*
  * True when some frame of [mfn, mfn + 2^order) (mfn aligned to order) is
  * mapped by any leaf: such frames may not be freed or cached.

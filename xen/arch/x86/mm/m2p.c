@@ -140,6 +140,29 @@ bool m2p_range_conflicts(mfn_t mfn, unsigned int order, gfn_t gfn)
     return false;
 }
 
+bool m2p_run_conflicts(mfn_t mfn, gfn_t gfn, uint64_t n)
+{
+    uint64_t m = mfn_x(mfn), g = gfn_x(gfn), end = m + n, next, i;
+
+    for ( ; m < end; g += next - m, m = next )
+    {
+        uint64_t block = align_down(m, PAGE_ORDER_2M);
+
+        next = MIN(end, block + (1ull << PAGE_ORDER_2M));
+        if ( (m == mfn_x(mfn) || is_aligned(m, PAGE_ORDER_1G)) &&
+             record_conflicts(m, PAGE_ORDER_1G, g) )
+            return true;
+        if ( record_conflicts(m, PAGE_ORDER_2M, g) )
+            return true;
+        if ( frame(block)->m2p_sub2m == 0 )
+            continue;
+        for ( i = m; i < next; i++ )
+            if ( record_conflicts(i, 0, g + (i - m)) )
+                return true;
+    }
+    return false;
+}
+
 /* Is any frame of the 2^order-aligned block at mfn (order 0, 9 or 18), or
  * a block containing it, the start of a record? */
 static bool block_mapped(uint64_t mfn, unsigned int order)

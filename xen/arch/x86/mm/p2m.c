@@ -292,13 +292,18 @@ static int run_validate(struct p2m_domain *p2m, const struct range *r,
                         gfn_t g, mfn_t m, unsigned int o, uint64_t n,
                         struct range_ctx *c)
 {
-    uint64_t i;
-    int rc = 0;
+    int rc = validate_leaf(p2m, g, m, o, r->t, r->a);
 
     (void)c;
-    for ( i = 0; !rc && i < n; i++ )
-        rc = validate_leaf(p2m, gfn_add(g, i << o), run_mfn(r, m, o, i), o,
-                           r->t, r->a);
+    /*
+     * The chunks differ only in gfn and frame, both aligned as the first's,
+     * and set_range checked the range's gfns: what can fail for one chunk
+     * and not for an earlier one is the frame limit, which the last chunk
+     * fails first of all.
+     */
+    if ( !rc && n > 1 )
+        rc = validate_leaf(p2m, gfn_add(g, (n - 1) << o),
+                           run_mfn(r, m, o, n - 1), o, r->t, r->a);
     return rc;
 }
 
@@ -378,6 +383,10 @@ static int run_frames(struct p2m_domain *p2m, const struct range *r,
     int rc = 0;
 
     ASSERT_LOCKED(&p2m->lock);
+    /* The domain's own 4K frames: only -EBUSY can fail, so the first chunk
+     * that would is of no matter. */
+    if ( owned && o == PAGE_ORDER_4K )
+        return m2p_run_conflicts(m, g, n) ? -EBUSY : 0;
     for ( i = 0; !rc && i < n; i++ )
     {
         mfn_t mi = mfn_add(m, i << o);
