@@ -402,7 +402,11 @@ int p2m_iter_split_as(struct p2m_domain *p2m, struct p2m_iter *it,
         return -ENOMEM;         /* the caller did not reserve: refuse */
     pg = pool_take(p2m);
     t = p2m_table(page_to_mfn(pg));
-    for ( i = 0; i < 512; i++ )
+    /* An empty entry splits into empty ones (a pool page may hold old
+     * entries): the common case when a map builds its tables. */
+    if ( !e )
+        memset(t, 0, 512 * sizeof(*t));
+    for ( i = 0; e && i < 512; i++ )
     {
         t[i] = ops->split_child(e, it->level, i);
         if ( retype )
