@@ -178,6 +178,45 @@ static void test_table_rights(void **state)
 
 /* --- finding 10: the physical-address width ------------------------------ */
 
+/*
+ * p2m_iter_set_run makes a run's leaves by adding frame_step: that is the
+ * 4K leaf of the next frame, for every type with a frame and every access,
+ * up to the last frame a 52-bit address holds.
+ */
+static void test_frame_step(void **state)
+{
+    static const p2m_type_t types[] = { p2m_ram_rw, p2m_ram_ro,
+                                        p2m_ram_logdirty, p2m_mmio_direct };
+    static const uint64_t frames[] = { 0, 1, 0x1ff, 0x3ffff, 0x123456789,
+                                       (1ull << 40) - 2 };
+    const struct p2m_format_ops *ops;
+    unsigned int i, k, a;
+    struct domain *d;
+
+    env_machine(LAYOUT);
+    d = env_domain(1, ENV_FMT(state));
+    ops = d->p2m.ops;
+    for ( i = 0; i < ARRAY_SIZE(types); i++ )
+        for ( a = 0; a <= P2M_ACCESS_RWX; a++ )
+            for ( k = 0; k < ARRAY_SIZE(frames); k++ )
+            {
+                p2m_pte_t e = ops->make_leaf(P2M_L1, _mfn(frames[k]),
+                                             types[i], a);
+                p2m_pte_t next = ops->make_leaf(P2M_L1,
+                                                _mfn(frames[k] + 1),
+                                                types[i], a);
+
+                if ( e + ops->frame_step != next )
+                    fail_msg("%s %s access %u mfn %#llx: %#llx + step is "
+                             "not %#llx", ops->name,
+                             p2m_type_name(types[i]), a,
+                             (unsigned long long)frames[k],
+                             (unsigned long long)e,
+                             (unsigned long long)next);
+            }
+    env_finish();
+}
+
 /* set_entry refuses frames beyond the width, whatever the type. */
 static void test_paddr_refused(void **state)
 {
@@ -470,6 +509,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         ENV_TEST(test_table_rights),
+        ENV_TEST(test_frame_step),
         ENV_TEST(test_paddr_refused),
         ENV_TEST(test_paddr_is_the_machines),
         ENV_TEST(test_paddr_audited),

@@ -59,6 +59,9 @@ struct p2m_format_ops {
     void (*lookup)(const p2m_pte_t *root, uint64_t gfn,
                    struct p2m_lookup *out);
 
+    /* A 4K leaf of the next frame, all else the same: the entry plus this
+     * (the unit of the frame field), for runs of leaves. */
+    uint64_t frame_step;
     /* Bits the CPU itself may set in an entry it walks (accessed, dirty):
      * the entry digest leaves them out, since no store wrote them. */
     uint64_t hw_owned;

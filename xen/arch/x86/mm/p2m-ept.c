@@ -159,6 +159,7 @@ const struct p2m_format_ops p2m_ept_ops = {
     .check = ept_check,
     .root_pointer = ept_root_pointer,
     .lookup = ept_lookup,
+    .frame_step = 1ull << PAGE_SHIFT,
     .hw_owned = EPT_A | EPT_D,      /* only with EPTP bit 6, which ours
                                        leaves clear */
 };

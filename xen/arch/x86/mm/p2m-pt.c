@@ -154,5 +154,6 @@ const struct p2m_format_ops p2m_npt_ops = {
     .check = npt_check,
     .root_pointer = npt_root_pointer,
     .lookup = npt_lookup,
+    .frame_step = 1ull << PAGE_SHIFT,
     .hw_owned = NPT_A | NPT_D,      /* set by nested walks in tables too */
 };

@@ -368,12 +368,13 @@ uint64_t p2m_iter_set_run(struct p2m_domain *p2m, struct p2m_iter *it,
     n = MIN(n, MIN(512u - p2m_index(gfn, P2M_L1), it->end - gfn));
     for ( i = 0; i < n && !ptep[i]; i++ )
     {
-        e = ops->make_leaf(P2M_L1, mfn_add(mfn, i), t, a);
+        e = i ? e + ops->frame_step : ops->make_leaf(P2M_L1, mfn, t, a);
         digest += p2m_entry_digest(ops, _gfn(gfn + i), P2M_L1, e);
         __atomic_store_n(&ptep[i], e, __ATOMIC_RELEASE);
     }
     if ( !i )
         return 0;
+    ASSERT(e == ops->make_leaf(P2M_L1, mfn_add(mfn, i - 1), t, a));
     /* What account_leaf does for each, once: an empty entry had none. */
     p2m->entry_digest += digest;
     p2m->stats.pages[p2m_level_idx(P2M_L1)] += i;
