@@ -74,6 +74,9 @@ struct page_info *heap_make_chunk(struct domain *d, mfn_t mfn,
 void heap_split_chunk(struct page_info *pg, unsigned int order);
 /* Move owned chunk pg to list to (a domain list or a PoD cache list). */
 void heap_move_chunk(struct page_info *pg, struct list_head *to);
+/* The same and heap_set_chunk_flags, in one hold of the heap lock. */
+void heap_move_chunk_flags(struct page_info *pg, struct list_head *to,
+                           uint8_t set, uint8_t clear);
 void heap_set_chunk_flags(struct page_info *pg, uint8_t set, uint8_t clear);
 /* All of the range is d's, unpinned, unreferenced and not in a cache. */
 bool mfn_range_reclaimable(const struct domain *d, mfn_t mfn,

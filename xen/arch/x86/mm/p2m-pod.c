@@ -88,8 +88,7 @@ static void cache_add(struct p2m_pod *pod, struct page_info *pg)
 
     ASSERT_LOCKED(&pod->lock);
     ASSERT(pg->order == pod_order(i));
-    heap_set_chunk_flags(pg, PGF_pod, PGF_reserved);
-    heap_move_chunk(pg, &pod->cache[i]);
+    heap_move_chunk_flags(pg, &pod->cache[i], PGF_pod, PGF_reserved);
     pod->chunks[i]++;
     pod->count += 1ull << pg->order;
 }
@@ -100,8 +99,7 @@ static void cache_take_chunk(struct domain *d, struct page_info *pg)
     struct p2m_pod *pod = &d->p2m.pod;
 
     ASSERT_LOCKED(&pod->lock);
-    heap_move_chunk(pg, &d->page_list);
-    heap_set_chunk_flags(pg, 0, PGF_pod);
+    heap_move_chunk_flags(pg, &d->page_list, 0, PGF_pod);
     pod->chunks[pod_idx(pg->order)]--;
     pod->count -= 1ull << pg->order;
 }
@@ -123,8 +121,7 @@ static struct page_info *cache_take(struct domain *d, unsigned int i)
 static void cache_hold(struct p2m_pod *pod, struct page_info *pg)
 {
     ASSERT_LOCKED(&pod->lock);
-    heap_set_chunk_flags(pg, PGF_pod, PGF_reserved);
-    heap_move_chunk(pg, &pod->busy);
+    heap_move_chunk_flags(pg, &pod->busy, PGF_pod, PGF_reserved);
     pod->chunks[pod_idx(pg->order)]++;
     pod->count += 1ull << pg->order;
     pod->busy_pages += 1ull << pg->order;
@@ -141,16 +138,16 @@ static uint64_t cache_free_pages(const struct p2m_pod *pod)
 static void cache_break(struct p2m_pod *pod, unsigned int i)
 {
     struct page_info *pg = list_first(&pod->cache[i], struct page_info, list);
-    struct list_head *p, *tmp, chunk;
 
     ASSERT_LOCKED(&pod->lock);
-    list_init(&chunk);
-    heap_move_chunk(pg, &chunk);
+    /* A cache chunk's flags are what cache_add gives: the pieces inherit
+     * them, and go in order at the end of list i - 1 as cache_add puts
+     * them (two holds of the heap lock, not two per piece). */
+    ASSERT((pg->flags & (PGF_pod | PGF_reserved)) == PGF_pod);
+    heap_move_chunk(pg, &pod->cache[i - 1]);
     heap_split_chunk(pg, pod_order(i - 1));
     pod->chunks[i]--;
-    pod->count -= 1ull << pod_order(i);
-    list_for_each_safe(p, tmp, &chunk)
-        cache_add(pod, list_entry(p, struct page_info, list));
+    pod->chunks[i - 1] += 1u << (pod_order(i) - pod_order(i - 1));
 }
 
 /*
