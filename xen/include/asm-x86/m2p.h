@@ -17,6 +17,19 @@ void m2p_clear(mfn_t mfn, unsigned int order);
 /* n 4K records at once, frame mfn + i at gfn + i: the block counters are
  * added to once per block instead of once per frame. */
 void m2p_set_4k_run(mfn_t mfn, gfn_t gfn, uint64_t n);
+/* The n 4K records from frame mfn on go, the same way. */
+void m2p_clear_4k_run(mfn_t mfn, uint64_t n);
+/* 4K records gathered leaf by leaf, set (or cleared) a run at a time. */
+struct m2p_run {
+    mfn_t mfn;
+    gfn_t gfn;
+    uint64_t n;
+    bool clear;
+};
+/* Frames mfn.. at gfn..: they join the run, or the run so far is written
+ * and they start the next. */
+void m2p_run_add(struct m2p_run *p, mfn_t mfn, gfn_t gfn, uint64_t n);
+void m2p_run_flush(struct m2p_run *p);
 /* The gfn that mfn is mapped at, or INVALID_GFN. */
 gfn_t m2p_lookup(mfn_t mfn);
 /* True when mfn starts a record of exactly this gfn and order. */

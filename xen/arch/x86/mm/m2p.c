@@ -38,21 +38,70 @@ void m2p_set(mfn_t mfn, gfn_t gfn, unsigned int order)
     count_inside(mfn_x(mfn), order, 1);
 }
 
-void m2p_set_4k_run(mfn_t mfn, gfn_t gfn, uint64_t n)
+/* count_inside for n 4K records from m on: once per 2M block. */
+static void count_4k_run(uint64_t m, uint64_t n, int dir)
 {
-    uint64_t m = mfn_x(mfn), end = m + n, i, next;
+    uint64_t end = m + n, next;
 
-    for ( i = 0; i < n; i++ )
-        record_set(m + i, gfn_x(gfn) + i, 0);
     for ( ; m < end; m = next )
     {
+        int64_t k;
+
         next = MIN(end, align_down(m, PAGE_ORDER_2M) +
                         (1ull << PAGE_ORDER_2M));
+        k = dir * (int64_t)(next - m);
         __atomic_add_fetch(&frame(align_down(m, PAGE_ORDER_2M))->m2p_sub2m,
-                           (uint16_t)(next - m), __ATOMIC_RELAXED);
+                           (uint16_t)k, __ATOMIC_RELAXED);
         __atomic_add_fetch(&frame(align_down(m, PAGE_ORDER_1G))->m2p_sub1g,
-                           (uint32_t)(next - m), __ATOMIC_RELAXED);
+                           (uint32_t)k, __ATOMIC_RELAXED);
     }
+}
+
+void m2p_set_4k_run(mfn_t mfn, gfn_t gfn, uint64_t n)
+{
+    uint64_t i;
+
+    for ( i = 0; i < n; i++ )
+        record_set(mfn_x(mfn) + i, gfn_x(gfn) + i, 0);
+    count_4k_run(mfn_x(mfn), n, 1);
+}
+
+void m2p_clear_4k_run(mfn_t mfn, uint64_t n)
+{
+    uint64_t i;
+
+    for ( i = 0; i < n; i++ )
+    {
+        struct page_info *pg = frame(mfn_x(mfn) + i);
+
+        ASSERT(pg->m2p_order == 1);
+        __atomic_store_n(&pg->m2p_order, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&pg->m2p_gfn, 0, __ATOMIC_RELAXED);
+    }
+    count_4k_run(mfn_x(mfn), n, -1);
+}
+
+void m2p_run_flush(struct m2p_run *p)
+{
+    if ( p->n && p->clear )
+        m2p_clear_4k_run(p->mfn, p->n);
+    else if ( p->n )
+        m2p_set_4k_run(p->mfn, p->gfn, p->n);
+    p->n = 0;
+}
+
+void m2p_run_add(struct m2p_run *p, mfn_t mfn, gfn_t gfn, uint64_t n)
+{
+    if ( p->n && mfn_eq(mfn, mfn_add(p->mfn, p->n)) &&
+         gfn_eq(gfn, gfn_add(p->gfn, p->n)) )
+    {
+        p->n += n;
+        return;
+    }
+    m2p_run_flush(p);
+    p->mfn = mfn;
+    p->gfn = gfn;
+    p->n = n;
 }
 
 void m2p_clear(mfn_t mfn, unsigned int order)

@@ -260,17 +260,27 @@ static void account_table(struct p2m_domain *p2m, p2m_pte_t e,
 static void subtree_removed(struct p2m_domain *p2m, const struct p2m_iter *it)
 {
     const struct p2m_format_ops *ops = p2m->ops;
+    struct m2p_run gone = { .n = 0, .clear = true };
     struct p2m_iter sub;
 
     for ( iter_below(&sub, it); !sub.done; p2m_iter_next(&sub) )
     {
+        bool run;
+
         if ( !sub.old )
             continue;
         if ( ops->is_table(sub.old, sub.level) )
+        {
             account_table(p2m, sub.old, sub.level, gfn_x(sub.gfn), -1);
-        else
-            account_leaf(p2m, sub.old, sub.level, gfn_x(sub.gfn), -1, false);
+            continue;
+        }
+        /* 4K RAM leaves: their m2p records go a run at a time. */
+        run = sub.level == P2M_L1 && p2m_type_is_ram(ops->type(sub.old));
+        account_leaf(p2m, sub.old, sub.level, gfn_x(sub.gfn), -1, run);
+        if ( run )
+            m2p_run_add(&gone, ops->mfn(sub.old, P2M_L1), sub.gfn, 1);
     }
+    m2p_run_flush(&gone);
     account_table(p2m, it->old, it->level, gfn_x(it->gfn), -1);
 }
 

@@ -415,32 +415,6 @@ static int run_prepare(struct p2m_domain *p2m, const struct range *r,
     return 0;
 }
 
-/* New 4K RAM leaves of a run whose m2p records are written together. */
-struct m2p_run {
-    mfn_t mfn;
-    gfn_t gfn;
-    uint64_t n;
-};
-
-static void m2p_run_flush(struct m2p_run *p)
-{
-    if ( p->n )
-        m2p_set_4k_run(p->mfn, p->gfn, p->n);
-    p->n = 0;
-}
-
-static void m2p_run_add(struct m2p_run *p, mfn_t mfn, gfn_t gfn, uint64_t n)
-{
-    if ( p->n && mfn_eq(mfn, mfn_add(p->mfn, p->n)) &&
-         gfn_eq(gfn, gfn_add(p->gfn, p->n)) )
-    {
-        p->n += n;
-        return;
-    }
-    m2p_run_flush(p);
-    *p = (struct m2p_run){ mfn, gfn, n };
-}
-
 /*
  * Write the run's leaves in one walk: the first entry builds the tables
  * down to the run's level (the pages were reserved), the rest are its
