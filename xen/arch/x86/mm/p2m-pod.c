@@ -456,9 +456,12 @@ static void pod_fill(struct p2m_domain *p2m, struct p2m_iter *it,
     unsigned int i = pod_idx(pg->order);
 
     ASSERT_LOCKED(&p2m->lock);
+    /* Only a chunk known zero has the flag to clear: a fill that zeroes
+     * takes no heap lock here (nor waits at it for its zeroing stores). */
     if ( !(pg->flags & PGF_zeroed) )
         zero_chunk(pg);
-    heap_set_chunk_flags(pg, 0, PGF_zeroed);
+    else
+        heap_set_chunk_flags(pg, 0, PGF_zeroed);
     p2m_iter_set(p2m, it, p2m->ops->make_leaf(it->level, page_to_mfn(pg),
                                               p2m_ram_rw, a), P2M_SET_PLAIN);
     pod->populated[i]++;
