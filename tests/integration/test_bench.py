@@ -28,7 +28,7 @@ WANT = {
                   "pod_fill_scaling_4k", "pod_fill_scaling_2m",
                   "balloon_populated_64g_ms", "balloon_populated_64g_1g_ms",
                   "balloon_populated_64g_4k_ms"],
-    "bench_fault": ["fault_latency_max_us"],
+    "bench_fault": ["fault_latency_max_us", "fault_latency_median_us"],
     "bench_logdirty": ["eager_split_gibps", "fold_gibps"],
     "bench_run": ["run_boot_scaling_2v", "run_boot_scaling_4v",
                   "oversubscribed_8v_vs_2v"],
