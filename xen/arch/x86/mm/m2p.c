@@ -31,6 +31,16 @@ static void record_set(uint64_t mfn, uint64_t gfn, unsigned int order)
     __atomic_store_n(&pg->m2p_order, order + 1, __ATOMIC_RELAXED);
 }
 
+/* The record of this order at mfn goes; the counters are apart. */
+static void record_clear(uint64_t mfn, unsigned int order)
+{
+    struct page_info *pg = frame(mfn);
+
+    ASSERT(pg->m2p_order == order + 1);
+    __atomic_store_n(&pg->m2p_order, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&pg->m2p_gfn, 0, __ATOMIC_RELAXED);
+}
+
 void m2p_set(mfn_t mfn, gfn_t gfn, unsigned int order)
 {
     ASSERT(is_aligned(mfn_x(mfn), order));
@@ -71,13 +81,7 @@ void m2p_clear_4k_run(mfn_t mfn, uint64_t n)
     uint64_t i;
 
     for ( i = 0; i < n; i++ )
-    {
-        struct page_info *pg = frame(mfn_x(mfn) + i);
-
-        ASSERT(pg->m2p_order == 1);
-        __atomic_store_n(&pg->m2p_order, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&pg->m2p_gfn, 0, __ATOMIC_RELAXED);
-    }
+        record_clear(mfn_x(mfn) + i, 0);
     count_4k_run(mfn_x(mfn), n, -1);
 }
 
@@ -106,11 +110,7 @@ void m2p_run_add(struct m2p_run *p, mfn_t mfn, gfn_t gfn, uint64_t n)
 
 void m2p_clear(mfn_t mfn, unsigned int order)
 {
-    struct page_info *pg = frame(mfn_x(mfn));
-
-    ASSERT(pg->m2p_order == order + 1);
-    __atomic_store_n(&pg->m2p_order, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&pg->m2p_gfn, 0, __ATOMIC_RELAXED);
+    record_clear(mfn_x(mfn), order);
     count_inside(mfn_x(mfn), order, -1);
 }
 
