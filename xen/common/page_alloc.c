@@ -506,13 +506,19 @@ void heap_split_chunk(struct page_info *pg, unsigned int order)
     spin_unlock(&heap_lock);
 }
 
+static void chunk_flags(struct page_info *pg, uint8_t set, uint8_t clear)
+{
+    ASSERT_LOCKED(&heap_lock);
+    pg->flags = (pg->flags & ~clear) | set;
+}
+
 void heap_move_chunk_flags(struct page_info *pg, struct list_head *to,
                            uint8_t set, uint8_t clear)
 {
     spin_lock(&heap_lock);
     list_del(&pg->list);
     list_add_tail(&pg->list, to);
-    pg->flags = (pg->flags & ~clear) | set;
+    chunk_flags(pg, set, clear);
     spin_unlock(&heap_lock);
 }
 
@@ -524,7 +530,7 @@ void heap_move_chunk(struct page_info *pg, struct list_head *to)
 void heap_set_chunk_flags(struct page_info *pg, uint8_t set, uint8_t clear)
 {
     spin_lock(&heap_lock);
-    pg->flags = (pg->flags & ~clear) | set;
+    chunk_flags(pg, set, clear);
     spin_unlock(&heap_lock);
 }
 
